@@ -1,0 +1,153 @@
+//! CreateUser, GetUser and UpdateUser: wire members in, typed values to the service, wire shapes out.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::input::{Members, read_body};
+use crate::domain::{
+    ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, RoleArn, Timestamp, User,
+    UserChanges, UserId, UserType,
+};
+
+/// `POST /user`
+pub async fn create_user(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(&req, &body)?;
+    let email = members.required("emailAddress", Email::parse);
+    let user_type = members.required("type", UserType::parse);
+    let first_name = members.optional("firstName", FirstName::parse);
+    let last_name = members.optional("lastName", LastName::parse);
+    // Older documentation and SDKs spell this member "ApiAccess".
+    let api_access = members.optional_aliased("apiAccess", "ApiAccess", ApiAccess::parse);
+    let api_access_principal_arn = members.optional("apiAccessPrincipalArn", RoleArn::parse);
+    let client_token = members.optional("clientToken", ClientToken::parse);
+    members.finish()?;
+    // `finish` has refused the request if a required member was missing or invalid.
+    let (Some(email), Some(user_type)) = (email, user_type) else {
+        return Err(ApiError::Internal(
+            "required members absent after validation".into(),
+        ));
+    };
+
+    let new_user = NewUser {
+        email,
+        user_type,
+        first_name,
+        last_name,
+        api_access,
+        api_access_principal_arn,
+    };
+    let user_id = state.users.create_user(new_user, client_token).await?;
+    Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
+}
+
+/// `GET /user/{userId}`
+pub async fn get_user(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new();
+    let user_id = members.path("userId", &path, UserId::parse);
+    members.finish()?;
+    let Some(user_id) = user_id else {
+        return Err(ApiError::Internal("userId absent after validation".into()));
+    };
+    let user = state.users.get_user(&user_id).await?;
+    Ok(HttpResponse::Ok().json(UserOutput::from(&user)))
+}
+
+/// `PUT /user/{userId}`
+pub async fn update_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(&req, &body)?;
+    let user_id = members.path("userId", &path, UserId::parse);
+    let changes = UserChanges {
+        user_type: members.optional("type", UserType::parse),
+        first_name: members.optional("firstName", FirstName::parse),
+        last_name: members.optional("lastName", LastName::parse),
+        api_access: members.optional("apiAccess", ApiAccess::parse),
+        api_access_principal_arn: members.optional("apiAccessPrincipalArn", RoleArn::parse),
+    };
+    let client_token = members.optional("clientToken", ClientToken::parse);
+    members.finish()?;
+    let Some(user_id) = user_id else {
+        return Err(ApiError::Internal("userId absent after validation".into()));
+    };
+
+    let user_id = state
+        .users
+        .update_user(&user_id, changes, client_token)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdOutput<'a> {
+    user_id: &'a str,
+}
+
+impl<'a> UserIdOutput<'a> {
+    fn new(id: &'a UserId) -> Self {
+        Self {
+            user_id: id.as_str(),
+        }
+    }
+}
+
+/// The `User` shape (also GetUserResponse): absent members are omitted, times are epoch millis.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserOutput<'a> {
+    user_id: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    email_address: &'a str,
+    #[serde(rename = "type")]
+    user_type: &'static str,
+    api_access: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_access_principal_arn: Option<&'a str>,
+    create_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_enabled_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_disabled_time: Option<i64>,
+    last_modified_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_login_time: Option<i64>,
+}
+
+impl<'a> From<&'a User> for UserOutput<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            user_id: user.id.as_str(),
+            status: user.status.as_str(),
+            first_name: user.first_name.as_ref().map(FirstName::as_str),
+            last_name: user.last_name.as_ref().map(LastName::as_str),
+            email_address: user.email.as_str(),
+            user_type: user.user_type.as_str(),
+            api_access: user.api_access.as_str(),
+            api_access_principal_arn: user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+            create_time: user.create_time.as_millis(),
+            last_enabled_time: user.last_enabled_time.map(Timestamp::as_millis),
+            last_disabled_time: user.last_disabled_time.map(Timestamp::as_millis),
+            last_modified_time: user.last_modified_time.as_millis(),
+            last_login_time: user.last_login_time.map(Timestamp::as_millis),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Typed settings, layered: the built-in `config/default.toml`, then an optional file given with
+//! `--config`, then `USERDIR__SECTION__KEY` environment variables.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::store::StoreSettings;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub lifecycle: LifecycleSettings,
+    pub idempotency: IdempotencySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub path: PathBuf,
+    pub busy_timeout_ms: u64,
+    pub read_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LifecycleSettings {
+    pub activation_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencySettings {
+    pub ttl_secs: u64,
+    pub purge_interval_secs: u64,
+}
+
+impl Settings {
+    /// Loads the layers; `file` is the optional `--config` file.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file).required(true));
+        }
+        builder
+            .add_source(
+                Environment::with_prefix("USERDIR")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()
+    }
+}
+
+impl DatabaseSettings {
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            path: self.path.clone(),
+            busy_timeout: Duration::from_millis(self.busy_timeout_ms),
+            read_connections: self.read_connections,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_defaults_deserialize() {
+        let settings = Settings::load(None).expect("defaults load");
+        assert_eq!(settings.server.host, "127.0.0.1");
+        assert_eq!(settings.server.port, 8765);
+        assert_eq!(settings.server.body_limit_bytes, 64 * 1024);
+        assert_eq!(settings.database.path, PathBuf::from("./data/userdir.db"));
+        assert_eq!(settings.idempotency.ttl_secs, 600);
+        assert_eq!(settings.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn a_config_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("local.toml");
+        std::fs::write(&file, "[server]\nport = 9999\n[log]\nformat = \"json\"\n").unwrap();
+        let settings = Settings::load(Some(&file)).expect("file loads");
+        assert_eq!(settings.server.port, 9999);
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(
+            settings.server.host, "127.0.0.1",
+            "untouched keys keep their default"
+        );
+    }
+}

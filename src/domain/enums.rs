@@ -1,0 +1,78 @@
+use super::rule::Violation;
+
+/// Declares a closed set of wire values: parsing anything else is a model violation that lists the
+/// allowed values, as AWS does.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
+
+            pub fn parse(value: &str) -> Result<Self, Violation> {
+                match value {
+                    $($wire => Ok($name::$variant),)+
+                    _ => Err(Violation::new(concat!(
+                        "Member must satisfy enum value set: [",
+                        wire_enum!(@join $($wire),+),
+                        "]"
+                    ))),
+                }
+            }
+        }
+    };
+    (@join $first:literal $(, $rest:literal)*) => { concat!($first $(, ", ", $rest)*) };
+}
+
+wire_enum!(
+    /// SUPER_USER may do everything; APP_USER holds the permissions of its groups.
+    UserType { SuperUser => "SUPER_USER", AppUser => "APP_USER" }
+);
+
+wire_enum!(
+    /// Where a user is in its lifecycle: created as CREATING, promoted to ENABLED by the lifecycle
+    /// task, and switched between ENABLED and DISABLED afterwards.
+    UserStatus { Creating => "CREATING", Enabled => "ENABLED", Disabled => "DISABLED" }
+);
+
+wire_enum!(
+    /// Whether the user may obtain programmatic credentials.
+    ApiAccess { Enabled => "ENABLED", Disabled => "DISABLED" }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_round_trips() {
+        for t in UserType::ALL {
+            assert_eq!(UserType::parse(t.as_str()), Ok(*t));
+        }
+        for s in UserStatus::ALL {
+            assert_eq!(UserStatus::parse(s.as_str()), Ok(*s));
+        }
+        for a in ApiAccess::ALL {
+            assert_eq!(ApiAccess::parse(a.as_str()), Ok(*a));
+        }
+    }
+
+    #[test]
+    fn unknown_values_name_the_allowed_set() {
+        let err = UserType::parse("super_user").unwrap_err();
+        assert_eq!(
+            err.rule(),
+            "Member must satisfy enum value set: [SUPER_USER, APP_USER]"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Typed values of the FinSpace user model. Each type can only hold a value that satisfies the model's
+//! constraints, so code past the wire edge never re-checks them. Used by every layer; depends on none.
+
+mod email;
+mod enums;
+mod ids;
+mod rule;
+mod text;
+mod time;
+mod user;
+
+pub use email::Email;
+pub use enums::{ApiAccess, UserStatus, UserType};
+pub use ids::{ClientToken, UserId};
+pub use rule::Violation;
+pub use text::{FirstName, LastName, RoleArn};
+pub use time::Timestamp;
+pub use user::{NewUser, User, UserChanges};

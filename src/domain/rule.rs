@@ -1,0 +1,111 @@
+use std::sync::LazyLock;
+
+use regex::Regex;
+use validator::{ValidateLength, ValidateRegex};
+
+/// A broken constraint of the service model, worded the way AWS words it ("Member must ...") so that
+/// clients see familiar messages. It names the rule, never the offending value: many members are
+/// sensitive (emails, names) and must not be echoed into logs or responses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Violation(String);
+
+impl Violation {
+    pub fn new(rule: impl Into<String>) -> Self {
+        Self(rule.into())
+    }
+
+    pub fn rule(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A model `@pattern`. AWS matches patterns against the whole value, so the compiled form is
+/// anchored; `source` is the model's text, quoted back in messages.
+pub(crate) struct Pattern {
+    source: &'static str,
+    regex: LazyLock<Regex>,
+}
+
+impl Pattern {
+    pub(crate) const fn new(source: &'static str, regex: fn() -> Regex) -> Self {
+        Self {
+            source,
+            regex: LazyLock::new(regex),
+        }
+    }
+}
+
+/// Compiles an anchored regular expression written in this crate; a typo is a bug caught by the
+/// unit tests of every pattern, not a runtime condition.
+pub(crate) fn anchored(body: &str) -> Regex {
+    #[allow(clippy::expect_used)]
+    Regex::new(&format!(r"\A(?:{body})\z")).expect("pattern in source compiles")
+}
+
+/// `.*\S.*` — the model's "not blank" pattern, shared by most string members.
+pub(crate) static NOT_BLANK: Pattern = Pattern::new(r".*\S.*", || anchored(r".*\S.*"));
+
+/// Checks a string member's length (in Unicode scalar values, as the model counts) and pattern.
+pub(crate) fn check_text(
+    value: &str,
+    min: u64,
+    max: u64,
+    pattern: Option<&Pattern>,
+) -> Result<(), Violation> {
+    if !value.validate_length(Some(min), None, None) {
+        return Err(Violation::new(format!(
+            "Member must have length greater than or equal to {min}"
+        )));
+    }
+    if !value.validate_length(None, Some(max), None) {
+        return Err(Violation::new(format!(
+            "Member must have length less than or equal to {max}"
+        )));
+    }
+    if let Some(pattern) = pattern
+        && !value.validate_regex(&*pattern.regex)
+    {
+        return Err(Violation::new(format!(
+            "Member must satisfy regular expression pattern: {}",
+            pattern.source
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_blank_needs_a_visible_character_on_one_line() {
+        for (value, ok) in [
+            ("a", true),
+            (" a ", true),
+            ("", false),
+            ("   ", false),
+            ("\t", false),
+            ("a\nb", false),
+        ] {
+            assert_eq!(
+                check_text(value, 0, 10, Some(&NOT_BLANK)).is_ok(),
+                ok,
+                "value {value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        assert!(check_text("éé", 2, 2, None).is_ok());
+        assert_eq!(
+            check_text("abc", 1, 2, None).unwrap_err().rule(),
+            "Member must have length less than or equal to 2"
+        );
+        assert_eq!(
+            check_text("", 1, 2, None).unwrap_err().rule(),
+            "Member must have length greater than or equal to 1"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use userdir::config::Settings;
+use userdir::startup::{self, Application};
+use userdir::telemetry;
+
+/// A self-hosted user directory that speaks the AWS FinSpace Data user API.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML file overriding the built-in defaults (see config/default.toml). Environment
+    /// variables USERDIR__SECTION__KEY override both.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("userdir: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = telemetry::init(&settings.log) {
+        eprintln!("userdir: cannot set up logging: {error:#}");
+        return ExitCode::from(2);
+    }
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&settings).await,
+        Command::Migrate => startup::migrate(&settings).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await
+}

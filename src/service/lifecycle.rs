@@ -1,0 +1,71 @@
+//! The lifecycle task: promotes users from CREATING to ENABLED once the activation delay has passed.
+//!
+//! It sleeps until the oldest pending user is due, is woken early by each new user, and on start
+//! picks up users left CREATING by a crash or restart. Shutdown stops it between two passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::domain::Timestamp;
+use crate::service::idempotency::error_chain;
+use crate::store::UserStore;
+
+/// Pause after a failed pass, so that a broken database is not hammered.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+pub fn spawn_activator(
+    store: Arc<dyn UserStore>,
+    delay: Duration,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let pause = match activate_due_users(store.as_ref(), delay).await {
+                Ok(pause) => pause,
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&error), "activating users failed");
+                    Some(RETRY_AFTER_FAILURE)
+                }
+            };
+            let sleep = async {
+                match pause {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = sleep => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        tracing::debug!("activator stopped");
+    })
+}
+
+/// One pass: enables every user that is due, then tells how long until the next one is (`None`:
+/// nobody is waiting, sleep until woken).
+async fn activate_due_users(
+    store: &dyn UserStore,
+    delay: Duration,
+) -> Result<Option<Duration>, crate::store::StoreError> {
+    let now = Timestamp::now();
+    let activated = store.activate_users(now.minus(delay), now).await?;
+    if activated > 0 {
+        tracing::info!(activated, "users enabled");
+    }
+    let Some(oldest) = store.oldest_creating().await? else {
+        return Ok(None);
+    };
+    let due = oldest.plus(delay);
+    let wait_millis = due
+        .as_millis()
+        .saturating_sub(Timestamp::now().as_millis())
+        .max(0);
+    // One extra millisecond: the pass at `due` must see `create_time <= now - delay`.
+    Ok(Some(Duration::from_millis(wait_millis.unsigned_abs() + 1)))
+}

@@ -1,0 +1,357 @@
+//! The SQLite implementation of the store.
+//!
+//! SQLite allows one writer at a time, so all writes go through a pool of exactly one connection:
+//! transactions queue in the pool instead of spinning on SQLITE_BUSY, and an idempotency token's
+//! check and record share the write's transaction. Reads use a separate pool of query-only
+//! connections, which WAL lets run beside the writer.
+//!
+//! Durability: WAL with `synchronous = FULL` syncs the log on every commit, so an acknowledged write
+//! survives a crash of the process and a power loss (NORMAL would survive only the former).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+use tracing::instrument;
+
+use super::{StoreError, TokenClaim, UserStore, Written};
+use crate::domain::{
+    ApiAccess, Email, FirstName, LastName, RoleArn, Timestamp, User, UserChanges, UserId,
+    UserStatus, UserType, Violation,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+    pub busy_timeout: Duration,
+    pub read_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and brings its schema up to date.
+    pub async fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&settings.path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(settings.busy_timeout);
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone().create_if_missing(true))
+            .await?;
+        MIGRATOR.run(&writer).await?;
+
+        let reader = SqlitePoolOptions::new()
+            .max_connections(settings.read_connections.max(1))
+            .connect_with(options.pragma("query_only", "ON"))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes every connection; the last one to close checkpoints the WAL into the main file.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+/// The earlier answer for this token, if it is still alive; `TokenMismatch` if it was used for
+/// other parameters.
+async fn replay_of(
+    conn: &mut SqliteConnection,
+    claim: &TokenClaim,
+) -> Result<Option<String>, StoreError> {
+    let token = claim.token.as_str();
+    let now = claim.now.as_millis();
+    let earlier = sqlx::query!(
+        "SELECT fingerprint, result FROM idempotency_tokens
+         WHERE operation = ?1 AND client_token = ?2 AND expires_at > ?3",
+        claim.operation,
+        token,
+        now,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match earlier {
+        Some(row) if row.fingerprint == claim.fingerprint => Ok(Some(row.result)),
+        Some(_) => Err(StoreError::TokenMismatch),
+        None => Ok(None),
+    }
+}
+
+/// Records the token with the answer it produced. A row left over from an expired use is replaced.
+async fn record_token(
+    conn: &mut SqliteConnection,
+    claim: &TokenClaim,
+    result: &str,
+) -> Result<(), StoreError> {
+    let token = claim.token.as_str();
+    let now = claim.now.as_millis();
+    let expires_at = claim.expires_at.as_millis();
+    sqlx::query!(
+        "INSERT INTO idempotency_tokens
+             (operation, client_token, fingerprint, result, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (operation, client_token) DO UPDATE SET
+             fingerprint = excluded.fingerprint,
+             result = excluded.result,
+             created_at = excluded.created_at,
+             expires_at = excluded.expires_at",
+        claim.operation,
+        token,
+        claim.fingerprint,
+        result,
+        now,
+        expires_at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn replayed_user_id(result: String) -> Result<Written<UserId>, StoreError> {
+    UserId::parse(&result)
+        .map(Written::Replayed)
+        .map_err(|v| corrupt("idempotency_tokens.result", v))
+}
+
+fn corrupt(column: &str, violation: Violation) -> StoreError {
+    StoreError::Corrupt(format!("{column}: {violation}"))
+}
+
+struct UserRow {
+    user_id: String,
+    email: String,
+    user_type: String,
+    status: String,
+    api_access: String,
+    api_access_principal_arn: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    create_time: i64,
+    last_enabled_time: Option<i64>,
+    last_disabled_time: Option<i64>,
+    last_modified_time: i64,
+    last_login_time: Option<i64>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self, Self::Error> {
+        let ts = |millis: Option<i64>| millis.map(Timestamp::from_millis);
+        Ok(User {
+            id: UserId::parse(&row.user_id).map_err(|v| corrupt("users.user_id", v))?,
+            email: Email::parse(&row.email).map_err(|v| corrupt("users.email", v))?,
+            user_type: UserType::parse(&row.user_type)
+                .map_err(|v| corrupt("users.user_type", v))?,
+            status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
+            api_access: ApiAccess::parse(&row.api_access)
+                .map_err(|v| corrupt("users.api_access", v))?,
+            api_access_principal_arn: row
+                .api_access_principal_arn
+                .as_deref()
+                .map(RoleArn::parse)
+                .transpose()
+                .map_err(|v| corrupt("users.api_access_principal_arn", v))?,
+            first_name: row
+                .first_name
+                .as_deref()
+                .map(FirstName::parse)
+                .transpose()
+                .map_err(|v| corrupt("users.first_name", v))?,
+            last_name: row
+                .last_name
+                .as_deref()
+                .map(LastName::parse)
+                .transpose()
+                .map_err(|v| corrupt("users.last_name", v))?,
+            create_time: Timestamp::from_millis(row.create_time),
+            last_enabled_time: ts(row.last_enabled_time),
+            last_disabled_time: ts(row.last_disabled_time),
+            last_modified_time: Timestamp::from_millis(row.last_modified_time),
+            last_login_time: ts(row.last_login_time),
+        })
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    #[instrument(skip_all, fields(user_id = %user.id))]
+    async fn insert_user(
+        &self,
+        user: &User,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<UserId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_user_id(result);
+        }
+
+        let inserted = sqlx::query!(
+            "INSERT INTO users (
+                 user_id, email, user_type, status, api_access, api_access_principal_arn,
+                 first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+                 last_modified_time, last_login_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            user.id.as_str(),
+            user.email.as_str(),
+            user.user_type.as_str(),
+            user.status.as_str(),
+            user.api_access.as_str(),
+            user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+            user.first_name.as_ref().map(FirstName::as_str),
+            user.last_name.as_ref().map(LastName::as_str),
+            user.create_time.as_millis(),
+            user.last_enabled_time.map(Timestamp::as_millis),
+            user.last_disabled_time.map(Timestamp::as_millis),
+            user.last_modified_time.as_millis(),
+            user.last_login_time.map(Timestamp::as_millis),
+        )
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
+            other => other?,
+        };
+
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, user.id.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(user.id.clone()))
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query_as!(
+            UserRow,
+            "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
+                    first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+                    last_modified_time, last_login_time
+             FROM users WHERE user_id = ?1",
+            id.as_str()
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(User::try_from).transpose()
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn update_user(
+        &self,
+        id: &UserId,
+        changes: &UserChanges,
+        now: Timestamp,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<UserId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_user_id(result);
+        }
+
+        let updated = sqlx::query!(
+            "UPDATE users SET
+                 user_type = COALESCE(?2, user_type),
+                 first_name = COALESCE(?3, first_name),
+                 last_name = COALESCE(?4, last_name),
+                 api_access = COALESCE(?5, api_access),
+                 api_access_principal_arn = COALESCE(?6, api_access_principal_arn),
+                 last_modified_time = ?7
+             WHERE user_id = ?1",
+            id.as_str(),
+            changes.user_type.map(UserType::as_str),
+            changes.first_name.as_ref().map(FirstName::as_str),
+            changes.last_name.as_ref().map(LastName::as_str),
+            changes.api_access.map(ApiAccess::as_str),
+            changes
+                .api_access_principal_arn
+                .as_ref()
+                .map(RoleArn::as_str),
+            now.as_millis(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, id.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(id.clone()))
+    }
+
+    #[instrument(skip_all)]
+    async fn activate_users(
+        &self,
+        created_by: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let now = now.as_millis();
+        let created_by = created_by.as_millis();
+        let done = sqlx::query!(
+            "UPDATE users SET status = 'ENABLED', last_enabled_time = ?1, last_modified_time = ?1
+             WHERE status = 'CREATING' AND create_time <= ?2",
+            now,
+            created_by,
+        )
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    #[instrument(skip_all)]
+    async fn oldest_creating(&self) -> Result<Option<Timestamp>, StoreError> {
+        let oldest = sqlx::query_scalar!(
+            "SELECT create_time FROM users WHERE status = 'CREATING'
+             ORDER BY create_time LIMIT 1"
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(oldest.map(Timestamp::from_millis))
+    }
+
+    #[instrument(skip_all)]
+    async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let now = now.as_millis();
+        let done = sqlx::query!("DELETE FROM idempotency_tokens WHERE expires_at <= ?1", now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar!("SELECT 1 AS one")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+use aws_sdk_finspacedata::types::UserStatus;
+
+use crate::helpers::{spawn_app_in, spawn_app_with, unique_email};
+
+#[tokio::test]
+async fn users_survive_a_restart_and_pending_ones_are_enabled_after_it() {
+    // Arrange: users created by a server whose activation delay is too long to pass.
+    let app = spawn_app_with(|s| s.lifecycle.activation_delay_ms = 3_600_000).await;
+    let emails: Vec<String> = (0..5)
+        .map(|i| unique_email(&format!("restart{i}")))
+        .collect();
+    let mut ids = Vec::new();
+    for email in &emails {
+        ids.push(app.create_user(email).await);
+    }
+    let pending = app
+        .sdk
+        .get_user()
+        .user_id(&ids[0])
+        .send()
+        .await
+        .expect("GetUser");
+    assert_eq!(pending.status(), Some(&UserStatus::Creating));
+
+    // Act: stop it and start another server on the same file, with no delay.
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, |s| s.lifecycle.activation_delay_ms = 0).await;
+
+    // Assert
+    for (id, email) in ids.iter().zip(&emails) {
+        let user = app
+            .sdk
+            .get_user()
+            .user_id(id)
+            .send()
+            .await
+            .expect("user survived the restart");
+        assert_eq!(user.email_address(), Some(email.as_str()));
+        app.wait_for_status(id, UserStatus::Enabled).await;
+    }
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_is_repeatable() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let settings = crate::helpers::test_settings(&dir);
+
+    userdir::startup::migrate(&settings)
+        .await
+        .expect("first migration");
+    userdir::startup::migrate(&settings)
+        .await
+        .expect("migrating again is a no-op");
+
+    assert!(
+        settings.database.path.exists(),
+        "the database file was created"
+    );
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real server on an ephemeral 127.0.0.1 port over a temporary SQLite file,
+//! driven through the official Rust SDK and through raw HTTP. One binary, one module per area.
+
+// AWS marks every FinSpace user operation deprecated in its SDKs; serving them is the point of userdir.
+#![allow(deprecated)]
+
+mod concurrency;
+mod create_user;
+mod get_user;
+mod helpers;
+mod idempotency;
+mod lifecycle;
+mod update_user;
+mod wire;
