@@ -11,9 +11,9 @@ use userdir::telemetry;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// A TOML file overriding the built-in defaults (see config/default.toml). Environment
-    /// variables USERDIR__SECTION__KEY override both.
-    #[arg(long, global = true, value_name = "FILE")]
+    /// A TOML file overriding the built-in defaults (see config/default.toml); also read from
+    /// USERDIR_CONFIG. Environment variables USERDIR__SECTION__KEY override both.
+    #[arg(long, global = true, value_name = "FILE", env = "USERDIR_CONFIG")]
     config: Option<PathBuf>,
 
     #[command(subcommand)]

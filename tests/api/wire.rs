@@ -557,6 +557,18 @@ async fn an_internal_fault_is_a_500_that_leaks_nothing() {
     for secret in ["users", "sqlite", "SQL", "table"] {
         assert!(!text.contains(secret), "{secret:?} leaked: {text}");
     }
+    let err = app
+        .sdk
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect_err("the fault persists")
+        .into_service_error();
+    assert!(
+        err.is_internal_server_exception(),
+        "the SDK sees InternalServerException: {err:?}"
+    );
 }
 
 #[tokio::test]
