@@ -18,6 +18,14 @@ pub struct Settings {
     pub log: LogSettings,
     pub lifecycle: LifecycleSettings,
     pub idempotency: IdempotencySettings,
+    pub sign_in: SignInConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignInConfig {
+    pub temporary_password_ttl_secs: u64,
+    pub attempts_per_email_per_minute: u32,
+    pub attempts_per_client_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

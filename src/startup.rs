@@ -14,10 +14,12 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
-use crate::service::UserService;
 use crate::service::idempotency::{TokenPolicy, spawn_token_purger};
 use crate::service::lifecycle::spawn_activator;
-use crate::store::{SqliteStore, UserStore};
+use crate::service::pagination::PageTokens;
+use crate::service::passwords::{SignInSettings, TemporaryPasswords};
+use crate::service::{GroupService, PasswordService, UserService};
+use crate::store::{CredentialStore, GroupStore, SqliteStore, UserStore};
 
 pub struct Application {
     port: u16,
@@ -33,6 +35,9 @@ impl Application {
             .await
             .with_context(|| format!("opening database {}", settings.database.path.display()))?;
         let shared: Arc<dyn UserStore> = Arc::new(store.clone());
+        let pages = PageTokens::new(&server_key(shared.as_ref(), "pagination").await?)?;
+        let temporary =
+            TemporaryPasswords::new(&server_key(shared.as_ref(), "temporary-passwords").await?)?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let new_user_created = Arc::new(Notify::new());
@@ -53,8 +58,19 @@ impl Application {
         let tokens = TokenPolicy {
             ttl: Duration::from_secs(settings.idempotency.ttl_secs),
         };
+        let groups: Arc<dyn GroupStore> = Arc::new(store.clone());
+        let credentials: Arc<dyn CredentialStore> = Arc::new(store.clone());
+        let sign_in = SignInSettings {
+            temporary_password_ttl: Duration::from_secs(
+                settings.sign_in.temporary_password_ttl_secs,
+            ),
+            attempts_per_email_per_minute: settings.sign_in.attempts_per_email_per_minute,
+            attempts_per_client_per_minute: settings.sign_in.attempts_per_client_per_minute,
+        };
         let state = web::Data::new(AppState {
-            users: UserService::new(shared, tokens, new_user_created),
+            users: UserService::new(shared, tokens, pages.clone(), new_user_created),
+            groups: GroupService::new(groups, tokens, pages),
+            passwords: PasswordService::new(credentials, tokens, temporary, sign_in)?,
             body_limit: settings.server.body_limit_bytes,
         });
 
@@ -107,6 +123,17 @@ impl Application {
         tracing::info!("userdir stopped");
         served.context("HTTP server failed")
     }
+}
+
+/// The server's key for `purpose`, generated from the OS CSPRNG on first use and kept in the
+/// database so that tokens it signed stay valid across restarts.
+async fn server_key(store: &dyn UserStore, purpose: &str) -> anyhow::Result<[u8; 32]> {
+    let mut fresh = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut fresh);
+    store
+        .server_key(purpose, fresh)
+        .await
+        .with_context(|| format!("loading the {purpose} key"))
 }
 
 /// Opens the database and applies pending migrations, then closes it (`userdir migrate`).

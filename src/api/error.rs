@@ -30,6 +30,19 @@ pub enum ApiError {
     },
     #[error("No operation matches {0}")]
     UnknownOperation(String),
+    /// Sign-in extension: the credentials were not accepted.
+    #[error("{0}")]
+    NotAuthorized(String),
+    /// Sign-in extension: a temporary password must be traded for a chosen one first.
+    #[error("{0}")]
+    PasswordResetRequired(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{message}")]
+    Throttling {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Anything the client cannot fix. Its detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -49,6 +62,10 @@ impl ApiError {
             ApiError::ResourceNotFound { .. } => "ResourceNotFoundException",
             ApiError::Conflict { .. } => "ConflictException",
             ApiError::UnknownOperation(_) => "UnknownOperationException",
+            ApiError::NotAuthorized(_) => "NotAuthorizedException",
+            ApiError::PasswordResetRequired(_) => "PasswordResetRequiredException",
+            ApiError::AccessDenied(_) => "AccessDeniedException",
+            ApiError::Throttling { .. } => "ThrottlingException",
             ApiError::Internal(_) => "InternalServerException",
         }
     }
@@ -89,36 +106,66 @@ impl ResponseError for ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::NotAuthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PasswordResetRequired(_) | ApiError::AccessDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::Throttling { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .insert_header(("x-amzn-ErrorType", self.error_type()))
-            .json(ErrorBody {
-                message: self.public_message(),
-                reason: self.reason(),
-            })
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header(("x-amzn-ErrorType", self.error_type()));
+        if let ApiError::Throttling {
+            retry_after_secs, ..
+        } = self
+        {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after_secs.to_string(),
+            ));
+        }
+        response.json(ErrorBody {
+            message: self.public_message(),
+            reason: self.reason(),
+        })
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
-        match error {
-            ServiceError::UserNotFound(_) => ApiError::ResourceNotFound {
-                message: error.to_string(),
-                reason: "USER_NOT_FOUND",
+        let message = error.to_string();
+        let conflict = |reason| ApiError::Conflict {
+            message: message.clone(),
+            reason,
+        };
+        let not_found = |reason| ApiError::ResourceNotFound {
+            message: message.clone(),
+            reason,
+        };
+        match &error {
+            ServiceError::UserNotFound(_) => not_found("USER_NOT_FOUND"),
+            ServiceError::GroupNotFound(_) => not_found("PERMISSION_GROUP_NOT_FOUND"),
+            ServiceError::EmailTaken => conflict("EMAIL_ALREADY_REGISTERED"),
+            ServiceError::GroupNameTaken => conflict("PERMISSION_GROUP_NAME_TAKEN"),
+            ServiceError::TokenMismatch(_) => conflict("IDEMPOTENCY_TOKEN_REUSED"),
+            ServiceError::ForbiddenInStatus { .. } => conflict("INVALID_USER_STATUS"),
+            ServiceError::AlreadyMember { .. } => conflict("ALREADY_A_MEMBER"),
+            ServiceError::NotMember { .. } => conflict("NOT_A_MEMBER"),
+            ServiceError::InvalidNextToken(_) => ApiError::Validation {
+                message: format!(
+                    "1 validation error detected: Value at 'nextToken' failed to satisfy constraint: {message}"
+                ),
+                reason: "INVALID_PAGINATION_TOKEN",
             },
-            ServiceError::EmailTaken => ApiError::Conflict {
-                message: error.to_string(),
-                reason: "EMAIL_ALREADY_REGISTERED",
+            ServiceError::SignInFailed => ApiError::NotAuthorized(message),
+            ServiceError::PasswordChangeRequired => ApiError::PasswordResetRequired(message),
+            ServiceError::SignInNotAllowed(_) => ApiError::AccessDenied(message),
+            ServiceError::Throttled { retry_after } => ApiError::Throttling {
+                message,
+                retry_after_secs: retry_after.as_secs().max(1),
             },
-            ServiceError::TokenMismatch(_) => ApiError::Conflict {
-                message: error.to_string(),
-                reason: "IDEMPOTENCY_TOKEN_REUSED",
-            },
-            ServiceError::Store(_) => {
+            ServiceError::Store(_) | ServiceError::Internal(_) => {
                 ApiError::Internal(crate::service::idempotency::error_chain(&error))
             }
         }

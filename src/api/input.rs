@@ -43,6 +43,7 @@ pub async fn read_body(
 /// The members of one request (path, query and body), parsed one by one.
 pub struct Members {
     body: Map<String, Value>,
+    query: Vec<(String, String)>,
     violations: Vec<(&'static str, Violation)>,
 }
 
@@ -51,8 +52,100 @@ impl Members {
     pub fn new() -> Self {
         Self {
             body: Map::new(),
+            query: Vec::new(),
             violations: Vec::new(),
         }
+    }
+
+    /// Also reads the members bound to the query string.
+    pub fn with_query(mut self, req: &HttpRequest) -> Result<Self, ApiError> {
+        self.query = serde_urlencoded::from_str(req.query_string()).map_err(|e| {
+            ApiError::validation(
+                "INVALID_QUERY",
+                format!("The query string is malformed: {e}"),
+            )
+        })?;
+        Ok(self)
+    }
+
+    /// A member bound to the query string; a repeated one is refused rather than guessed at.
+    pub fn query<T>(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        parse: impl FnOnce(&str) -> Result<T, Violation>,
+    ) -> Option<T> {
+        let mut values = self
+            .query
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, v)| v.as_str());
+        match (values.next(), values.next()) {
+            (Some(_), Some(_)) => self.record(
+                name,
+                Err(Violation::new("Member must be given at most once")),
+            ),
+            (Some(value), None) => {
+                let parsed = parse(value);
+                self.record(name, parsed)
+            }
+            (None, _) if required => {
+                self.record(name, Err(Violation::new("Member must not be null")))
+            }
+            (None, _) => None,
+        }
+    }
+
+    /// A required list-of-strings member of the body, each item parsed.
+    pub fn required_list<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl Fn(&str) -> Result<T, Violation>,
+    ) -> Option<Vec<T>> {
+        match self.body.remove(name) {
+            None | Some(Value::Null) => {
+                self.record(name, Err(Violation::new("Member must not be null")))
+            }
+            Some(value) => self.list_items(name, value, parse),
+        }
+    }
+
+    /// An optional list-of-strings member of the body.
+    pub fn optional_list<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl Fn(&str) -> Result<T, Violation>,
+    ) -> Option<Vec<T>> {
+        match self.body.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.list_items(name, value, parse),
+        }
+    }
+
+    fn list_items<T>(
+        &mut self,
+        name: &'static str,
+        value: Value,
+        parse: impl Fn(&str) -> Result<T, Violation>,
+    ) -> Option<Vec<T>> {
+        let Value::Array(items) = value else {
+            let kind = json_kind(&value);
+            return self.record(
+                name,
+                Err(Violation::new(format!("Member must be a list, not {kind}"))),
+            );
+        };
+        let parsed: Result<Vec<T>, Violation> = items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) => parse(s),
+                other => Err(Violation::new(format!(
+                    "Member must be a list of strings, not contain {}",
+                    json_kind(other)
+                ))),
+            })
+            .collect();
+        self.record(name, parsed)
     }
 
     /// Parses a JSON object body. An empty body is an empty object.
@@ -78,7 +171,7 @@ impl Members {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(body)) => Ok(Self {
                 body,
-                violations: Vec::new(),
+                ..Self::new()
             }),
             Ok(_) => Err(ApiError::validation(
                 "INVALID_BODY",

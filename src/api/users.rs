@@ -7,8 +7,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, read_body};
 use crate::domain::{
-    ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, RoleArn, Timestamp, User,
-    UserChanges, UserId, UserType,
+    ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, PageSize, RoleArn, StatusChange,
+    Timestamp, User, UserChanges, UserId, UserType,
 };
 
 /// `POST /user`
@@ -92,6 +92,113 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
 }
 
+/// `GET /user?maxResults&nextToken`
+pub async fn list_users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let size = members.query("maxResults", true, PageSize::parse);
+    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    members.finish()?;
+    let Some(size) = size else {
+        return Err(ApiError::Internal(
+            "maxResults absent after validation".into(),
+        ));
+    };
+    let page = state.users.list_users(size, next_token.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(ListUsersOutput {
+        users: page.items.iter().map(UserOutput::from).collect(),
+        next_token: page.next_token.as_deref(),
+    }))
+}
+
+/// `POST /user/{userId}/enable`
+pub async fn enable_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    change_status(req, path, payload, state, StatusChange::Enable).await
+}
+
+/// `POST /user/{userId}/disable`
+pub async fn disable_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    change_status(req, path, payload, state, StatusChange::Disable).await
+}
+
+async fn change_status(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    change: StatusChange,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, client_token) = user_and_token(&req, &path, payload, &state).await?;
+    let user_id = state
+        .users
+        .change_status(&user_id, change, client_token)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
+}
+
+/// `POST /user/{userId}/password`
+pub async fn reset_user_password(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, client_token) = user_and_token(&req, &path, payload, &state).await?;
+    let password = state
+        .passwords
+        .reset_password(&user_id, client_token)
+        .await?;
+    Ok(HttpResponse::Ok().json(ResetUserPasswordOutput {
+        user_id: user_id.as_str(),
+        temporary_password: password.expose(),
+    }))
+}
+
+/// The members of operations that take only a userId (path) and a clientToken (body).
+async fn user_and_token(
+    req: &HttpRequest,
+    path: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(UserId, Option<ClientToken>), ApiError> {
+    let body = read_body(req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(req, &body)?;
+    let user_id = members.path("userId", path, UserId::parse);
+    let client_token = members.optional("clientToken", ClientToken::parse);
+    members.finish()?;
+    let Some(user_id) = user_id else {
+        return Err(ApiError::Internal("userId absent after validation".into()));
+    };
+    Ok((user_id, client_token))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListUsersOutput<'a> {
+    users: Vec<UserOutput<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetUserPasswordOutput<'a> {
+    user_id: &'a str,
+    temporary_password: &'a str,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct UserIdOutput<'a> {
@@ -109,27 +216,27 @@ impl<'a> UserIdOutput<'a> {
 /// The `User` shape (also GetUserResponse): absent members are omitted, times are epoch millis.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct UserOutput<'a> {
-    user_id: &'a str,
-    status: &'static str,
+pub(super) struct UserOutput<'a> {
+    pub(super) user_id: &'a str,
+    pub(super) status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_name: Option<&'a str>,
+    pub(super) first_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_name: Option<&'a str>,
-    email_address: &'a str,
+    pub(super) last_name: Option<&'a str>,
+    pub(super) email_address: &'a str,
     #[serde(rename = "type")]
-    user_type: &'static str,
-    api_access: &'static str,
+    pub(super) user_type: &'static str,
+    pub(super) api_access: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    api_access_principal_arn: Option<&'a str>,
-    create_time: i64,
+    pub(super) api_access_principal_arn: Option<&'a str>,
+    pub(super) create_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_enabled_time: Option<i64>,
+    pub(super) last_enabled_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_disabled_time: Option<i64>,
-    last_modified_time: i64,
+    pub(super) last_disabled_time: Option<i64>,
+    pub(super) last_modified_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_login_time: Option<i64>,
+    pub(super) last_login_time: Option<i64>,
 }
 
 impl<'a> From<&'a User> for UserOutput<'a> {

@@ -34,6 +34,8 @@ macro_rules! wire_enum {
     (@join $first:literal $(, $rest:literal)*) => { concat!($first $(, ", ", $rest)*) };
 }
 
+pub(crate) use wire_enum;
+
 wire_enum!(
     /// SUPER_USER may do everything; APP_USER holds the permissions of its groups.
     UserType { SuperUser => "SUPER_USER", AppUser => "APP_USER" }
@@ -50,6 +52,36 @@ wire_enum!(
     ApiAccess { Enabled => "ENABLED", Disabled => "DISABLED" }
 );
 
+/// An administrator's request to move a user between ENABLED and DISABLED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    Enable,
+    Disable,
+}
+
+impl UserStatus {
+    /// The state machine of EnableUser and DisableUser:
+    ///
+    /// | from \ request | Enable         | Disable        |
+    /// |----------------|----------------|----------------|
+    /// | CREATING       | refused        | refused        |
+    /// | ENABLED        | unchanged      | DISABLED       |
+    /// | DISABLED       | ENABLED        | unchanged      |
+    ///
+    /// `Ok(None)` means the user is already where the request would take it: repeating a
+    /// transition is harmless and moves no timestamp. A CREATING user is enabled by the lifecycle
+    /// task only; it cannot be enabled early nor disabled before it exists fully.
+    pub fn after(self, change: StatusChange) -> Result<Option<UserStatus>, UserStatus> {
+        match (self, change) {
+            (UserStatus::Creating, _) => Err(self),
+            (UserStatus::Enabled, StatusChange::Enable)
+            | (UserStatus::Disabled, StatusChange::Disable) => Ok(None),
+            (UserStatus::Disabled, StatusChange::Enable) => Ok(Some(UserStatus::Enabled)),
+            (UserStatus::Enabled, StatusChange::Disable) => Ok(Some(UserStatus::Disabled)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +96,23 @@ mod tests {
         }
         for a in ApiAccess::ALL {
             assert_eq!(ApiAccess::parse(a.as_str()), Ok(*a));
+        }
+    }
+
+    #[test]
+    fn the_status_machine_table() {
+        use StatusChange::*;
+        use UserStatus::*;
+        let table = [
+            (Creating, Enable, Err(Creating)),
+            (Creating, Disable, Err(Creating)),
+            (Enabled, Enable, Ok(None)),
+            (Enabled, Disable, Ok(Some(Disabled))),
+            (Disabled, Enable, Ok(Some(Enabled))),
+            (Disabled, Disable, Ok(None)),
+        ];
+        for (from, change, expected) in table {
+            assert_eq!(from.after(change), expected, "{from:?} + {change:?}");
         }
     }
 

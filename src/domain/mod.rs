@@ -3,15 +3,24 @@
 
 mod email;
 mod enums;
+mod group;
 mod ids;
+mod page;
+mod password;
 mod rule;
 mod text;
 mod time;
 mod user;
 
 pub use email::Email;
-pub use enums::{ApiAccess, UserStatus, UserType};
+pub use enums::{ApiAccess, StatusChange, UserStatus, UserType};
+pub use group::{
+    ApplicationPermission, ApplicationPermissions, MembershipStatus, PermissionGroup,
+    PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId, PermissionGroupName,
+};
 pub use ids::{ClientToken, UserId};
+pub use page::PageSize;
+pub use password::Password;
 pub use rule::Violation;
 pub use text::{FirstName, LastName, RoleArn};
 pub use time::Timestamp;

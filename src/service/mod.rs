@@ -1,8 +1,17 @@
-//! The rules of the directory: idempotency, the user lifecycle, and the mapping of storage outcomes
-//! to domain errors. Works on typed domain values only; knows nothing of HTTP or SQL.
+//! The rules of the directory: idempotency, the user lifecycle and state machine, pagination,
+//! passwords, and the mapping of storage outcomes to domain errors. Works on typed domain values
+//! only; knows nothing of HTTP or SQL.
 
+mod error;
+mod groups;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod pagination;
+pub mod passwords;
 mod users;
 
-pub use users::{ServiceError, UserService};
+pub use error::ServiceError;
+pub use groups::GroupService;
+pub use pagination::Page;
+pub use passwords::{PasswordService, SignedIn};
+pub use users::UserService;

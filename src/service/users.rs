@@ -3,39 +3,22 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tracing::instrument;
 
+use super::error::{ServiceError, Subject};
 use super::idempotency::{Fingerprint, TokenPolicy};
-use crate::domain::{ClientToken, NewUser, Timestamp, User, UserChanges, UserId};
-use crate::store::{StoreError, UserStore, Written};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("User {0} does not exist")]
-    UserNotFound(UserId),
-    #[error("A user with this email address already exists")]
-    EmailTaken,
-    #[error("clientToken was already used with different parameters for {0}")]
-    TokenMismatch(&'static str),
-    #[error("storage failure")]
-    Store(#[source] StoreError),
-}
-
-impl ServiceError {
-    fn from_store(error: StoreError, operation: &'static str, user: Option<&UserId>) -> Self {
-        match (error, user) {
-            (StoreError::NotFound, Some(id)) => ServiceError::UserNotFound(id.clone()),
-            (StoreError::EmailTaken, _) => ServiceError::EmailTaken,
-            (StoreError::TokenMismatch, _) => ServiceError::TokenMismatch(operation),
-            (other, _) => ServiceError::Store(other),
-        }
-    }
-}
+use super::pagination::{Listing, Page, PageTokens};
+use crate::domain::{
+    ClientToken, NewUser, PageSize, StatusChange, Timestamp, User, UserChanges, UserId,
+};
+use crate::store::{UserStore, Written};
 
 /// The user operations, with their rules: idempotency by clientToken, CREATING on creation (the
-/// lifecycle task enables), and partial updates that never touch email or id.
+/// lifecycle task enables), partial updates that never touch email or id, and the ENABLED ⇄
+/// DISABLED state machine.
 #[derive(Clone)]
 pub struct UserService {
     store: Arc<dyn UserStore>,
     tokens: TokenPolicy,
+    pages: PageTokens,
     new_user_created: Arc<Notify>,
 }
 
@@ -43,11 +26,13 @@ impl UserService {
     pub fn new(
         store: Arc<dyn UserStore>,
         tokens: TokenPolicy,
+        pages: PageTokens,
         new_user_created: Arc<Notify>,
     ) -> Self {
         Self {
             store,
             tokens,
+            pages,
             new_user_created,
         }
     }
@@ -68,7 +53,7 @@ impl UserService {
             .store
             .insert_user(&user, claim.as_ref())
             .await
-            .map_err(|e| ServiceError::from_store(e, OPERATION, None))?;
+            .map_err(|e| Subject::new(OPERATION).error(e))?;
         if let Written::Applied(_) = written {
             self.new_user_created.notify_one();
         }
@@ -80,7 +65,7 @@ impl UserService {
         self.store
             .get_user(id)
             .await
-            .map_err(|e| ServiceError::from_store(e, "GetUser", Some(id)))?
+            .map_err(|e| Subject::new("GetUser").user(id).error(e))?
             .ok_or_else(|| ServiceError::UserNotFound(id.clone()))
     }
 
@@ -100,7 +85,60 @@ impl UserService {
             .update_user(id, &changes, now, claim.as_ref())
             .await
             .map(Written::into_inner)
-            .map_err(|e| ServiceError::from_store(e, OPERATION, Some(id)))
+            .map_err(|e| Subject::new(OPERATION).user(id).error(e))
+    }
+
+    /// ListUsers: users in id order, one page at a time.
+    #[instrument(skip_all)]
+    pub async fn list_users(
+        &self,
+        size: PageSize,
+        next_token: Option<&str>,
+    ) -> Result<Page<User>, ServiceError> {
+        let after = next_token
+            .map(|t| self.pages.read(t, Listing::Users))
+            .transpose()?
+            .map(|key| UserId::parse(&key))
+            .transpose()
+            .map_err(|_| ServiceError::InvalidNextToken("it is malformed"))?;
+        let fetched = self
+            .store
+            .list_users(after.as_ref(), size.get() + 1)
+            .await
+            .map_err(|e| Subject::new("ListUsers").error(e))?;
+        Ok(Page::from_fetched(
+            fetched,
+            size.get(),
+            &self.pages,
+            Listing::Users,
+            |u| u.id.as_str(),
+        ))
+    }
+
+    /// EnableUser / DisableUser, as `UserStatus::after` allows.
+    #[instrument(skip_all, fields(user_id = %id, ?change))]
+    pub async fn change_status(
+        &self,
+        id: &UserId,
+        change: StatusChange,
+        token: Option<ClientToken>,
+    ) -> Result<UserId, ServiceError> {
+        let operation = match change {
+            StatusChange::Enable => "EnableUser",
+            StatusChange::Disable => "DisableUser",
+        };
+        let now = Timestamp::now();
+        let claim = self.tokens.claim(
+            operation,
+            token,
+            || Fingerprint::default().member("userId", Some(id.as_str())),
+            now,
+        );
+        self.store
+            .change_status(id, change, now, claim.as_ref())
+            .await
+            .map(Written::into_inner)
+            .map_err(|e| Subject::new(operation).user(id).error(e))
     }
 
     /// Whether the database answers.

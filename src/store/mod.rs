@@ -7,14 +7,28 @@ use async_trait::async_trait;
 
 pub use sqlite::{SqliteStore, StoreSettings};
 
-use crate::domain::{ClientToken, Timestamp, User, UserChanges, UserId};
+use crate::domain::{
+    ClientToken, Email, MembershipStatus, PermissionGroup, PermissionGroupChanges,
+    PermissionGroupId, PermissionGroupName, StatusChange, Timestamp, User, UserChanges, UserId,
+    UserStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no such record")]
-    NotFound,
+    #[error("no such {0:?}")]
+    NotFound(Resource),
     #[error("the email address is already registered")]
     EmailTaken,
+    #[error("the permission group name is taken")]
+    GroupNameTaken,
+    #[error("the user is {0:?}, which forbids this change")]
+    ForbiddenInStatus(UserStatus),
+    #[error("the user is already a member of the group")]
+    AlreadyMember,
+    #[error("the user is not a member of the group")]
+    NotMember,
+    #[error("the password was changed meanwhile")]
+    PasswordChanged,
     #[error("the idempotency token was used before with different parameters")]
     TokenMismatch,
     #[error("stored data is invalid: {0}")]
@@ -25,6 +39,23 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What a `NotFound` is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    User,
+    PermissionGroup,
+}
+
+/// A user's password as stored (an argon2id PHC string), with the user's status.
+#[derive(Debug, Clone)]
+pub struct StoredPassword {
+    pub user_id: UserId,
+    pub status: UserStatus,
+    pub hash: String,
+    pub temporary: bool,
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A write's claim on an idempotency token, checked and recorded in the same transaction as the
@@ -89,4 +120,121 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Proves the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Up to `limit` users with ids after `after`, in id order (keyset pagination).
+    async fn list_users(&self, after: Option<&UserId>, limit: u32)
+    -> Result<Vec<User>, StoreError>;
+
+    /// Enables or disables a user as `UserStatus::after` allows; a refused transition is
+    /// `ForbiddenInStatus` with the current status.
+    async fn change_status(
+        &self,
+        id: &UserId,
+        change: StatusChange,
+        now: Timestamp,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<UserId>, StoreError>;
+
+    /// The key stored for `purpose`; `fresh` is stored first if there is none yet.
+    async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
+}
+
+#[async_trait]
+pub trait CredentialStore: Send + Sync + 'static {
+    /// Replaces the user's password with a temporary one (refused for a DISABLED user). The claim
+    /// records `seed`, from which a replay regenerates the same password; a replay answers the
+    /// seed recorded first.
+    async fn set_temporary_password(
+        &self,
+        id: &UserId,
+        hash: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+        seed: &str,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<String>, StoreError>;
+
+    /// The password of the user registered with `email` (in any case), if both exist.
+    async fn password_for(&self, email: &Email) -> Result<Option<StoredPassword>, StoreError>;
+
+    /// Records a successful sign-in.
+    async fn record_sign_in(&self, id: &UserId, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Replaces the password whose hash is `current_hash` with a permanent one and records the
+    /// sign-in; `PasswordChanged` if it was replaced meanwhile (a temporary password works once).
+    async fn replace_password(
+        &self,
+        id: &UserId,
+        current_hash: &str,
+        new_hash: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync + 'static {
+    /// Stores a new group; `GroupNameTaken` if another group has the name in any case.
+    async fn insert_group(
+        &self,
+        group: &PermissionGroup,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError>;
+
+    async fn get_group(
+        &self,
+        id: &PermissionGroupId,
+    ) -> Result<Option<PermissionGroup>, StoreError>;
+
+    async fn update_group(
+        &self,
+        id: &PermissionGroupId,
+        changes: &PermissionGroupChanges,
+        now: Timestamp,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError>;
+
+    /// Deletes the group and its memberships in one transaction.
+    async fn delete_group(
+        &self,
+        id: &PermissionGroupId,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError>;
+
+    async fn list_groups(
+        &self,
+        after: Option<&PermissionGroupId>,
+        limit: u32,
+    ) -> Result<Vec<PermissionGroup>, StoreError>;
+
+    async fn add_member(
+        &self,
+        group: &PermissionGroupId,
+        user: &UserId,
+        now: Timestamp,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError>;
+
+    async fn remove_member(
+        &self,
+        group: &PermissionGroupId,
+        user: &UserId,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError>;
+
+    /// The user's groups after `after`, in id order; `NotFound(User)` if there is no such user.
+    async fn groups_of_user(
+        &self,
+        user: &UserId,
+        after: Option<&PermissionGroupId>,
+        limit: u32,
+    ) -> Result<Vec<(PermissionGroupId, PermissionGroupName, MembershipStatus)>, StoreError>;
+
+    /// The group's members after `after`, in id order; `NotFound(PermissionGroup)` if there is no
+    /// such group.
+    async fn members_of_group(
+        &self,
+        group: &PermissionGroupId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<(User, MembershipStatus)>, StoreError>;
 }

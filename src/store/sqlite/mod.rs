@@ -16,10 +16,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 use tracing::instrument;
 
-use super::{StoreError, TokenClaim, UserStore, Written};
+mod credentials;
+mod groups;
+
+use super::{Resource, StoreError, TokenClaim, UserStore, Written};
 use crate::domain::{
-    ApiAccess, Email, FirstName, LastName, RoleArn, Timestamp, User, UserChanges, UserId,
-    UserStatus, UserType, Violation,
+    ApiAccess, Email, FirstName, LastName, RoleArn, StatusChange, Timestamp, User, UserChanges,
+    UserId, UserStatus, UserType, Violation,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -299,7 +302,7 @@ impl UserStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            return Err(StoreError::NotFound(Resource::User));
         }
 
         if let Some(claim) = claim {
@@ -353,5 +356,103 @@ impl UserStore for SqliteStore {
             .fetch_one(&self.reader)
             .await?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        let after = after.map_or("", UserId::as_str);
+        let rows = sqlx::query_as!(
+            UserRow,
+            "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
+                    first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+                    last_modified_time, last_login_time
+             FROM users WHERE user_id > ?1 ORDER BY user_id LIMIT ?2",
+            after,
+            limit,
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    #[instrument(skip_all, fields(user_id = %id, ?change))]
+    async fn change_status(
+        &self,
+        id: &UserId,
+        change: StatusChange,
+        now: Timestamp,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<UserId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_user_id(result);
+        }
+        let current =
+            sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound(Resource::User))?;
+        let current = UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
+        let next = current
+            .after(change)
+            .map_err(StoreError::ForbiddenInStatus)?;
+
+        let now = now.as_millis();
+        match next {
+            Some(UserStatus::Enabled) => {
+                sqlx::query!(
+                    "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
+                         last_modified_time = ?2
+                     WHERE user_id = ?1",
+                    id.as_str(),
+                    now,
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(UserStatus::Disabled) => {
+                sqlx::query!(
+                    "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
+                         last_modified_time = ?2
+                     WHERE user_id = ?1",
+                    id.as_str(),
+                    now,
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            // Already there (or CREATING, which `after` never yields): nothing to write.
+            Some(UserStatus::Creating) | None => {}
+        }
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, id.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(id.clone()))
+    }
+
+    async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let fresh = fresh.as_slice();
+        let now = Timestamp::now().as_millis();
+        sqlx::query!(
+            "INSERT INTO server_keys (purpose, key, create_time) VALUES (?1, ?2, ?3)
+             ON CONFLICT (purpose) DO NOTHING",
+            purpose,
+            fresh,
+            now,
+        )
+        .execute(&self.writer)
+        .await?;
+        let key = sqlx::query_scalar!("SELECT key FROM server_keys WHERE purpose = ?1", purpose)
+            .fetch_one(&self.writer)
+            .await?;
+        <[u8; 32]>::try_from(key.as_slice())
+            .map_err(|_| StoreError::Corrupt(format!("server_keys.key of {purpose}: not 32 bytes")))
     }
 }

@@ -1,0 +1,73 @@
+//! The sign-in extension (not part of the FinSpace model): users authenticate with email and
+//! password, and trade a temporary password from ResetUserPassword for one they choose.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::input::{Members, read_body};
+use crate::domain::{Email, Password};
+use crate::service::SignedIn;
+
+/// `POST /auth/sign-in` `{emailAddress, password}`
+pub async fn sign_in(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(&req, &body)?;
+    let email = members.required("emailAddress", Email::parse);
+    let password = members.required("password", Password::parse_offered);
+    members.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Internal(
+            "credentials absent after validation".into(),
+        ));
+    };
+    let client = req.peer_addr().map(|a| a.ip());
+    let signed_in = state.passwords.sign_in(&email, &password, client).await?;
+    Ok(HttpResponse::Ok().json(SignedInOutput::from(&signed_in)))
+}
+
+/// `POST /auth/password` `{emailAddress, password, newPassword}`
+pub async fn change_password(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(&req, &body)?;
+    let email = members.required("emailAddress", Email::parse);
+    let current = members.required("password", Password::parse_offered);
+    let chosen = members.required("newPassword", Password::parse_chosen);
+    members.finish()?;
+    let (Some(email), Some(current), Some(chosen)) = (email, current, chosen) else {
+        return Err(ApiError::Internal(
+            "credentials absent after validation".into(),
+        ));
+    };
+    let client = req.peer_addr().map(|a| a.ip());
+    let signed_in = state
+        .passwords
+        .change_password(&email, &current, &chosen, client)
+        .await?;
+    Ok(HttpResponse::Ok().json(SignedInOutput::from(&signed_in)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedInOutput<'a> {
+    user_id: &'a str,
+    last_login_time: i64,
+}
+
+impl<'a> From<&'a SignedIn> for SignedInOutput<'a> {
+    fn from(signed_in: &'a SignedIn) -> Self {
+        Self {
+            user_id: signed_in.user_id.as_str(),
+            last_login_time: signed_in.at.as_millis(),
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The permission-group operations.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::input::{Members, read_body};
+use super::users::UserOutput;
+use crate::domain::{
+    ApplicationPermission, ApplicationPermissions, ClientToken, MembershipStatus, PageSize,
+    PermissionGroup, PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId,
+    PermissionGroupName, UserId,
+};
+
+fn absent(member: &str) -> ApiError {
+    ApiError::Internal(format!("{member} absent after validation"))
+}
+
+/// `POST /permission-group`
+pub async fn create_permission_group(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(&req, &body)?;
+    let name = members.required("name", PermissionGroupName::parse);
+    let description = members.optional("description", PermissionGroupDescription::parse);
+    let permissions = members.required_list("applicationPermissions", ApplicationPermission::parse);
+    let client_token = members.optional("clientToken", ClientToken::parse);
+    members.finish()?;
+    let (Some(name), Some(permissions)) = (name, permissions) else {
+        return Err(absent("name or applicationPermissions"));
+    };
+    let id = state
+        .groups
+        .create_group(
+            name,
+            description,
+            permissions.into_iter().collect(),
+            client_token,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(GroupIdOutput {
+        permission_group_id: id.as_str(),
+    }))
+}
+
+/// `GET /permission-group/{permissionGroupId}`
+pub async fn get_permission_group(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new();
+    let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
+    members.finish()?;
+    let id = id.ok_or_else(|| absent("permissionGroupId"))?;
+    let group = state.groups.get_group(&id).await?;
+    Ok(HttpResponse::Ok().json(GetGroupOutput {
+        permission_group: GroupOutput::from(&group),
+    }))
+}
+
+/// `PUT /permission-group/{permissionGroupId}`
+pub async fn update_permission_group(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(&req, &body)?;
+    let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
+    let changes = PermissionGroupChanges {
+        name: members.optional("name", PermissionGroupName::parse),
+        description: members.optional("description", PermissionGroupDescription::parse),
+        application_permissions: members
+            .optional_list("applicationPermissions", ApplicationPermission::parse)
+            .map(|list| list.into_iter().collect::<ApplicationPermissions>()),
+    };
+    let client_token = members.optional("clientToken", ClientToken::parse);
+    members.finish()?;
+    let id = id.ok_or_else(|| absent("permissionGroupId"))?;
+    let id = state
+        .groups
+        .update_group(&id, changes, client_token)
+        .await?;
+    Ok(HttpResponse::Ok().json(GroupIdOutput {
+        permission_group_id: id.as_str(),
+    }))
+}
+
+/// `DELETE /permission-group/{permissionGroupId}?clientToken`
+pub async fn delete_permission_group(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
+    let client_token = members.query("clientToken", false, ClientToken::parse);
+    members.finish()?;
+    let id = id.ok_or_else(|| absent("permissionGroupId"))?;
+    let id = state.groups.delete_group(&id, client_token).await?;
+    Ok(HttpResponse::Ok().json(GroupIdOutput {
+        permission_group_id: id.as_str(),
+    }))
+}
+
+/// `GET /permission-group?maxResults&nextToken`
+pub async fn list_permission_groups(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let size = members.query("maxResults", true, PageSize::parse);
+    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    members.finish()?;
+    let size = size.ok_or_else(|| absent("maxResults"))?;
+    let page = state
+        .groups
+        .list_groups(size, next_token.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(ListGroupsOutput {
+        permission_groups: page.items.iter().map(GroupOutput::from).collect(),
+        next_token: page.next_token.as_deref(),
+    }))
+}
+
+/// `POST /permission-group/{permissionGroupId}/users/{userId}` (clientToken in the body).
+pub async fn associate_user(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.body_limit).await?;
+    let mut members = Members::from_json(&req, &body)?;
+    let client_token = members.optional("clientToken", ClientToken::parse);
+    change_membership(members, &path, client_token, &state, true).await
+}
+
+/// `DELETE /permission-group/{permissionGroupId}/users/{userId}?clientToken`
+pub async fn disassociate_user(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let client_token = members.query("clientToken", false, ClientToken::parse);
+    change_membership(members, &path, client_token, &state, false).await
+}
+
+async fn change_membership(
+    mut members: Members,
+    (group, user): &(String, String),
+    client_token: Option<ClientToken>,
+    state: &AppState,
+    add: bool,
+) -> Result<HttpResponse, ApiError> {
+    let group = members.path("permissionGroupId", group, PermissionGroupId::parse);
+    let user = members.path("userId", user, UserId::parse);
+    members.finish()?;
+    let (Some(group), Some(user)) = (group, user) else {
+        return Err(absent("permissionGroupId or userId"));
+    };
+    state
+        .groups
+        .change_membership(&group, &user, add, client_token)
+        .await?;
+    // The model binds the response's statusCode member to the HTTP status: 200 is the answer.
+    Ok(HttpResponse::Ok().json(serde_json::json!({})))
+}
+
+/// `GET /user/{userId}/permission-groups?maxResults&nextToken`
+pub async fn list_permission_groups_by_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let user = members.path("userId", &path, UserId::parse);
+    let size = members.query("maxResults", true, PageSize::parse);
+    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    members.finish()?;
+    let (Some(user), Some(size)) = (user, size) else {
+        return Err(absent("userId or maxResults"));
+    };
+    let page = state
+        .groups
+        .groups_of_user(&user, size, next_token.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(GroupsByUserOutput {
+        permission_groups: page
+            .items
+            .iter()
+            .map(|(id, name, status)| GroupByUserOutput {
+                permission_group_id: id.as_str(),
+                name: name.as_str(),
+                membership_status: status.as_str(),
+            })
+            .collect(),
+        next_token: page.next_token.as_deref(),
+    }))
+}
+
+/// `GET /permission-group/{permissionGroupId}/users?maxResults&nextToken`
+pub async fn list_users_by_permission_group(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let group = members.path("permissionGroupId", &path, PermissionGroupId::parse);
+    let size = members.query("maxResults", true, PageSize::parse);
+    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    members.finish()?;
+    let (Some(group), Some(size)) = (group, size) else {
+        return Err(absent("permissionGroupId or maxResults"));
+    };
+    let page = state
+        .groups
+        .members_of_group(&group, size, next_token.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(UsersByGroupOutput {
+        users: page
+            .items
+            .iter()
+            .map(|(user, status)| UserByGroupOutput::new(UserOutput::from(user), *status))
+            .collect(),
+        next_token: page.next_token.as_deref(),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupIdOutput<'a> {
+    permission_group_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetGroupOutput<'a> {
+    permission_group: GroupOutput<'a>,
+}
+
+/// The `PermissionGroup` shape. membershipStatus only has meaning relative to a user, so it is
+/// omitted here.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupOutput<'a> {
+    permission_group_id: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    application_permissions: Vec<&'static str>,
+    create_time: i64,
+    last_modified_time: i64,
+}
+
+impl<'a> From<&'a PermissionGroup> for GroupOutput<'a> {
+    fn from(group: &'a PermissionGroup) -> Self {
+        Self {
+            permission_group_id: group.id.as_str(),
+            name: group.name.as_str(),
+            description: group
+                .description
+                .as_ref()
+                .map(PermissionGroupDescription::as_str),
+            application_permissions: group
+                .application_permissions
+                .iter()
+                .map(ApplicationPermission::as_str)
+                .collect(),
+            create_time: group.create_time.as_millis(),
+            last_modified_time: group.last_modified_time.as_millis(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListGroupsOutput<'a> {
+    permission_groups: Vec<GroupOutput<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupByUserOutput<'a> {
+    permission_group_id: &'a str,
+    name: &'a str,
+    membership_status: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupsByUserOutput<'a> {
+    permission_groups: Vec<GroupByUserOutput<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+/// The `UserByPermissionGroup` shape: a subset of the user plus the membership status.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserByGroupOutput<'a> {
+    user_id: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    email_address: &'a str,
+    #[serde(rename = "type")]
+    user_type: &'static str,
+    api_access: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_access_principal_arn: Option<&'a str>,
+    membership_status: &'static str,
+}
+
+impl<'a> UserByGroupOutput<'a> {
+    fn new(user: UserOutput<'a>, status: MembershipStatus) -> Self {
+        Self {
+            user_id: user.user_id,
+            status: user.status,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            email_address: user.email_address,
+            user_type: user.user_type,
+            api_access: user.api_access,
+            api_access_principal_arn: user.api_access_principal_arn,
+            membership_status: status.as_str(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UsersByGroupOutput<'a> {
+    users: Vec<UserByGroupOutput<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}

@@ -1,0 +1,130 @@
+//! Passwords (argon2id hashes only) and sign-in records.
+
+use async_trait::async_trait;
+use tracing::instrument;
+
+use super::{SqliteStore, corrupt, record_token, replay_of};
+use crate::domain::{Email, Timestamp, UserId, UserStatus};
+use crate::store::{CredentialStore, Resource, StoreError, StoredPassword, TokenClaim, Written};
+
+#[async_trait]
+impl CredentialStore for SqliteStore {
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn set_temporary_password(
+        &self,
+        id: &UserId,
+        hash: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+        seed: &str,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<String>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(earlier_seed) = replay_of(&mut tx, claim).await?
+        {
+            return Ok(Written::Replayed(earlier_seed));
+        }
+        let status =
+            sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound(Resource::User))?;
+        let status = UserStatus::parse(&status).map_err(|v| corrupt("users.status", v))?;
+        if status == UserStatus::Disabled {
+            return Err(StoreError::ForbiddenInStatus(status));
+        }
+        sqlx::query!(
+            "INSERT INTO user_passwords (user_id, password_hash, temporary, expires_at, set_time)
+             VALUES (?1, ?2, 1, ?3, ?4)
+             ON CONFLICT (user_id) DO UPDATE SET
+                 password_hash = excluded.password_hash,
+                 temporary = 1,
+                 expires_at = excluded.expires_at,
+                 set_time = excluded.set_time",
+            id.as_str(),
+            hash,
+            expires_at.as_millis(),
+            now.as_millis(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, seed).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(seed.to_owned()))
+    }
+
+    #[instrument(skip_all)]
+    async fn password_for(&self, email: &Email) -> Result<Option<StoredPassword>, StoreError> {
+        let row = sqlx::query!(
+            r#"SELECT u.user_id AS "user_id!", u.status AS "status!",
+                      p.password_hash AS "password_hash!", p.temporary AS "temporary!",
+                      p.expires_at
+               FROM users u JOIN user_passwords p ON p.user_id = u.user_id
+               WHERE u.email = ?1 COLLATE NOCASE"#,
+            email.as_str()
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| {
+            Ok(StoredPassword {
+                user_id: UserId::parse(&row.user_id).map_err(|v| corrupt("users.user_id", v))?,
+                status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
+                hash: row.password_hash,
+                temporary: row.temporary != 0,
+                expires_at: row.expires_at.map(Timestamp::from_millis),
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn record_sign_in(&self, id: &UserId, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query!(
+            "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
+            id.as_str(),
+            now.as_millis(),
+        )
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn replace_password(
+        &self,
+        id: &UserId,
+        current_hash: &str,
+        new_hash: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let now = now.as_millis();
+        let mut tx = self.writer.begin().await?;
+        // Compare-and-set on the hash: of two concurrent uses of one temporary password, one wins.
+        let replaced = sqlx::query!(
+            "UPDATE user_passwords SET password_hash = ?3, temporary = 0, expires_at = NULL,
+                 set_time = ?4
+             WHERE user_id = ?1 AND password_hash = ?2",
+            id.as_str(),
+            current_hash,
+            new_hash,
+            now,
+        )
+        .execute(&mut *tx)
+        .await?;
+        if replaced.rows_affected() == 0 {
+            return Err(StoreError::PasswordChanged);
+        }
+        sqlx::query!(
+            "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
+            id.as_str(),
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

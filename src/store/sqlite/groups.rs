@@ -1,0 +1,413 @@
+//! Permission groups and memberships.
+
+use async_trait::async_trait;
+use sqlx::SqliteConnection;
+use tracing::instrument;
+
+use super::{SqliteStore, UserRow, corrupt, is_unique_violation, record_token, replay_of};
+use crate::domain::{
+    ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
+    PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
+};
+use crate::store::{GroupStore, Resource, StoreError, TokenClaim, Written};
+
+struct GroupRow {
+    permission_group_id: String,
+    name: String,
+    description: Option<String>,
+    application_permissions: String,
+    create_time: i64,
+    last_modified_time: i64,
+}
+
+impl TryFrom<GroupRow> for PermissionGroup {
+    type Error = StoreError;
+
+    fn try_from(row: GroupRow) -> Result<Self, Self::Error> {
+        Ok(PermissionGroup {
+            id: PermissionGroupId::parse(&row.permission_group_id)
+                .map_err(|v| corrupt("permission_groups.permission_group_id", v))?,
+            name: PermissionGroupName::parse(&row.name)
+                .map_err(|v| corrupt("permission_groups.name", v))?,
+            description: row
+                .description
+                .as_deref()
+                .map(PermissionGroupDescription::parse)
+                .transpose()
+                .map_err(|v| corrupt("permission_groups.description", v))?,
+            application_permissions: ApplicationPermissions::from_stored(
+                &row.application_permissions,
+            )
+            .map_err(|v| corrupt("permission_groups.application_permissions", v))?,
+            create_time: Timestamp::from_millis(row.create_time),
+            last_modified_time: Timestamp::from_millis(row.last_modified_time),
+        })
+    }
+}
+
+fn replayed_group_id(result: String) -> Result<Written<PermissionGroupId>, StoreError> {
+    PermissionGroupId::parse(&result)
+        .map(Written::Replayed)
+        .map_err(|v| corrupt("idempotency_tokens.result", v))
+}
+
+fn membership_status(stored: &str) -> Result<MembershipStatus, StoreError> {
+    MembershipStatus::parse(stored)
+        .map_err(|v| corrupt("permission_group_members.membership_status", v))
+}
+
+async fn group_exists(
+    conn: &mut SqliteConnection,
+    id: &PermissionGroupId,
+) -> Result<bool, StoreError> {
+    let found = sqlx::query_scalar!(
+        "SELECT 1 AS found FROM permission_groups WHERE permission_group_id = ?1",
+        id.as_str()
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+async fn user_exists(conn: &mut SqliteConnection, id: &UserId) -> Result<bool, StoreError> {
+    let found = sqlx::query_scalar!(
+        "SELECT 1 AS found FROM users WHERE user_id = ?1",
+        id.as_str()
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Both ends of a membership must exist; the group is checked first.
+async fn require_both(
+    conn: &mut SqliteConnection,
+    group: &PermissionGroupId,
+    user: &UserId,
+) -> Result<(), StoreError> {
+    if !group_exists(conn, group).await? {
+        return Err(StoreError::NotFound(Resource::PermissionGroup));
+    }
+    if !user_exists(conn, user).await? {
+        return Err(StoreError::NotFound(Resource::User));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl GroupStore for SqliteStore {
+    #[instrument(skip_all, fields(group_id = %group.id))]
+    async fn insert_group(
+        &self,
+        group: &PermissionGroup,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_group_id(result);
+        }
+        let inserted = sqlx::query!(
+            "INSERT INTO permission_groups (permission_group_id, name, name_key, description,
+                 application_permissions, create_time, last_modified_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            group.id.as_str(),
+            group.name.as_str(),
+            group.name.unique_key(),
+            group
+                .description
+                .as_ref()
+                .map(PermissionGroupDescription::as_str),
+            group.application_permissions.to_stored(),
+            group.create_time.as_millis(),
+            group.last_modified_time.as_millis(),
+        )
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
+            other => other?,
+        };
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, group.id.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(group.id.clone()))
+    }
+
+    #[instrument(skip_all, fields(group_id = %id))]
+    async fn get_group(
+        &self,
+        id: &PermissionGroupId,
+    ) -> Result<Option<PermissionGroup>, StoreError> {
+        let row = sqlx::query_as!(
+            GroupRow,
+            "SELECT permission_group_id, name, description, application_permissions, create_time,
+                    last_modified_time
+             FROM permission_groups WHERE permission_group_id = ?1",
+            id.as_str()
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(PermissionGroup::try_from).transpose()
+    }
+
+    #[instrument(skip_all, fields(group_id = %id))]
+    async fn update_group(
+        &self,
+        id: &PermissionGroupId,
+        changes: &PermissionGroupChanges,
+        now: Timestamp,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_group_id(result);
+        }
+        let updated = sqlx::query!(
+            "UPDATE permission_groups SET
+                 name = COALESCE(?2, name),
+                 name_key = COALESCE(?3, name_key),
+                 description = COALESCE(?4, description),
+                 application_permissions = COALESCE(?5, application_permissions),
+                 last_modified_time = ?6
+             WHERE permission_group_id = ?1",
+            id.as_str(),
+            changes.name.as_ref().map(PermissionGroupName::as_str),
+            changes.name.as_ref().map(PermissionGroupName::unique_key),
+            changes
+                .description
+                .as_ref()
+                .map(PermissionGroupDescription::as_str),
+            changes
+                .application_permissions
+                .as_ref()
+                .map(ApplicationPermissions::to_stored),
+            now.as_millis(),
+        )
+        .execute(&mut *tx)
+        .await;
+        let updated = match updated {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
+            other => other?,
+        };
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Resource::PermissionGroup));
+        }
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, id.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(id.clone()))
+    }
+
+    #[instrument(skip_all, fields(group_id = %id))]
+    async fn delete_group(
+        &self,
+        id: &PermissionGroupId,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_group_id(result);
+        }
+        // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
+        let deleted = sqlx::query!(
+            "DELETE FROM permission_groups WHERE permission_group_id = ?1",
+            id.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Resource::PermissionGroup));
+        }
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, id.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(id.clone()))
+    }
+
+    #[instrument(skip_all)]
+    async fn list_groups(
+        &self,
+        after: Option<&PermissionGroupId>,
+        limit: u32,
+    ) -> Result<Vec<PermissionGroup>, StoreError> {
+        let after = after.map_or("", PermissionGroupId::as_str);
+        let rows = sqlx::query_as!(
+            GroupRow,
+            "SELECT permission_group_id, name, description, application_permissions, create_time,
+                    last_modified_time
+             FROM permission_groups WHERE permission_group_id > ?1
+             ORDER BY permission_group_id LIMIT ?2",
+            after,
+            limit,
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(PermissionGroup::try_from).collect()
+    }
+
+    #[instrument(skip_all, fields(group_id = %group, user_id = %user))]
+    async fn add_member(
+        &self,
+        group: &PermissionGroupId,
+        user: &UserId,
+        now: Timestamp,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_group_id(result);
+        }
+        require_both(&mut tx, group, user).await?;
+        let inserted = sqlx::query!(
+            "INSERT INTO permission_group_members
+                 (permission_group_id, user_id, membership_status, added_time)
+             VALUES (?1, ?2, 'ADDITION_SUCCESS', ?3)",
+            group.as_str(),
+            user.as_str(),
+            now.as_millis(),
+        )
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyMember),
+            other => other?,
+        };
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, group.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(group.clone()))
+    }
+
+    #[instrument(skip_all, fields(group_id = %group, user_id = %user))]
+    async fn remove_member(
+        &self,
+        group: &PermissionGroupId,
+        user: &UserId,
+        claim: Option<&TokenClaim>,
+    ) -> Result<Written<PermissionGroupId>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(claim) = claim
+            && let Some(result) = replay_of(&mut tx, claim).await?
+        {
+            return replayed_group_id(result);
+        }
+        require_both(&mut tx, group, user).await?;
+        let deleted = sqlx::query!(
+            "DELETE FROM permission_group_members WHERE permission_group_id = ?1 AND user_id = ?2",
+            group.as_str(),
+            user.as_str(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotMember);
+        }
+        if let Some(claim) = claim {
+            record_token(&mut tx, claim, group.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(Written::Applied(group.clone()))
+    }
+
+    #[instrument(skip_all, fields(user_id = %user))]
+    async fn groups_of_user(
+        &self,
+        user: &UserId,
+        after: Option<&PermissionGroupId>,
+        limit: u32,
+    ) -> Result<Vec<(PermissionGroupId, PermissionGroupName, MembershipStatus)>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        if !user_exists(&mut conn, user).await? {
+            return Err(StoreError::NotFound(Resource::User));
+        }
+        let after = after.map_or("", PermissionGroupId::as_str);
+        let rows = sqlx::query!(
+            r#"SELECT g.permission_group_id AS "permission_group_id!", g.name AS "name!",
+                      m.membership_status AS "membership_status!"
+               FROM permission_group_members m
+               JOIN permission_groups g ON g.permission_group_id = m.permission_group_id
+               WHERE m.user_id = ?1 AND m.permission_group_id > ?2
+               ORDER BY m.permission_group_id LIMIT ?3"#,
+            user.as_str(),
+            after,
+            limit,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok((
+                    PermissionGroupId::parse(&row.permission_group_id)
+                        .map_err(|v| corrupt("permission_groups.permission_group_id", v))?,
+                    PermissionGroupName::parse(&row.name)
+                        .map_err(|v| corrupt("permission_groups.name", v))?,
+                    membership_status(&row.membership_status)?,
+                ))
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, fields(group_id = %group))]
+    async fn members_of_group(
+        &self,
+        group: &PermissionGroupId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<(User, MembershipStatus)>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        if !group_exists(&mut conn, group).await? {
+            return Err(StoreError::NotFound(Resource::PermissionGroup));
+        }
+        let after = after.map_or("", UserId::as_str);
+        let rows = sqlx::query!(
+            r#"SELECT u.user_id AS "user_id!", u.email AS "email!", u.user_type AS "user_type!",
+                      u.status AS "status!", u.api_access AS "api_access!",
+                      u.api_access_principal_arn, u.first_name, u.last_name,
+                      u.create_time AS "create_time!", u.last_enabled_time, u.last_disabled_time,
+                      u.last_modified_time AS "last_modified_time!", u.last_login_time,
+                      m.membership_status AS "membership_status!"
+               FROM permission_group_members m
+               JOIN users u ON u.user_id = m.user_id
+               WHERE m.permission_group_id = ?1 AND m.user_id > ?2
+               ORDER BY m.user_id LIMIT ?3"#,
+            group.as_str(),
+            after,
+            limit,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let status = membership_status(&row.membership_status)?;
+                let user = User::try_from(UserRow {
+                    user_id: row.user_id,
+                    email: row.email,
+                    user_type: row.user_type,
+                    status: row.status,
+                    api_access: row.api_access,
+                    api_access_principal_arn: row.api_access_principal_arn,
+                    first_name: row.first_name,
+                    last_name: row.last_name,
+                    create_time: row.create_time,
+                    last_enabled_time: row.last_enabled_time,
+                    last_disabled_time: row.last_disabled_time,
+                    last_modified_time: row.last_modified_time,
+                    last_login_time: row.last_login_time,
+                })?;
+                Ok((user, status))
+            })
+            .collect()
+    }
+}
