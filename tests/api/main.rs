@@ -7,8 +7,12 @@
 mod concurrency;
 mod create_user;
 mod get_user;
+mod groups;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod list_users;
+mod passwords;
+mod status;
 mod update_user;
 mod wire;

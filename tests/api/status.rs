@@ -1,0 +1,130 @@
+use std::time::Duration;
+
+use aws_sdk_finspacedata::types::UserStatus;
+
+use crate::helpers::{spawn_app, spawn_app_with, unique_email};
+
+#[tokio::test]
+async fn a_creating_user_can_be_neither_enabled_nor_disabled() {
+    let app = spawn_app_with(|s| s.lifecycle.activation_delay_ms = 3_600_000).await;
+    let user_id = app.create_user(&unique_email("creating")).await;
+
+    let enable = app
+        .sdk
+        .enable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect_err("refused")
+        .into_service_error();
+    let disable = app
+        .sdk
+        .disable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect_err("refused")
+        .into_service_error();
+
+    for err in [enable.meta(), disable.meta()] {
+        assert_eq!(err.code(), Some("ConflictException"));
+        assert!(
+            err.message().unwrap_or_default().contains("CREATING"),
+            "names the status: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn enabled_and_disabled_switch_and_repeats_are_harmless() {
+    let app = spawn_app().await;
+    let user_id = app.create_user(&unique_email("switch")).await;
+    app.wait_for_status(&user_id, UserStatus::Enabled).await;
+    let get = || app.sdk.get_user().user_id(&user_id).send();
+    let enabled = get().await.expect("GetUser");
+    let pause = || tokio::time::sleep(Duration::from_millis(5));
+
+    // ENABLED + enable: nothing moves.
+    pause().await;
+    app.sdk
+        .enable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("EnableUser on ENABLED");
+    let same = get().await.expect("GetUser");
+    assert_eq!(same.status(), Some(&UserStatus::Enabled));
+    assert_eq!(
+        same.last_modified_time(),
+        enabled.last_modified_time(),
+        "a repeat moves nothing"
+    );
+
+    // ENABLED + disable: DISABLED, lastDisabledTime and lastModifiedTime move.
+    pause().await;
+    let out = app
+        .sdk
+        .disable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("DisableUser");
+    assert_eq!(out.user_id(), Some(user_id.as_str()));
+    let disabled = get().await.expect("GetUser");
+    assert_eq!(disabled.status(), Some(&UserStatus::Disabled));
+    assert!(disabled.last_disabled_time() > enabled.last_modified_time());
+    assert_eq!(disabled.last_modified_time(), disabled.last_disabled_time());
+    assert_eq!(disabled.last_enabled_time(), enabled.last_enabled_time());
+
+    // DISABLED + disable: nothing moves.
+    pause().await;
+    app.sdk
+        .disable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("DisableUser on DISABLED");
+    assert_eq!(
+        get().await.expect("GetUser").last_modified_time(),
+        disabled.last_modified_time()
+    );
+
+    // DISABLED + enable: ENABLED again, lastEnabledTime moves.
+    pause().await;
+    app.sdk
+        .enable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("EnableUser");
+    let again = get().await.expect("GetUser");
+    assert_eq!(again.status(), Some(&UserStatus::Enabled));
+    assert!(again.last_enabled_time() > disabled.last_modified_time());
+    assert_eq!(again.last_disabled_time(), disabled.last_disabled_time());
+}
+
+#[tokio::test]
+async fn enabling_or_disabling_an_unknown_user_is_not_found() {
+    let app = spawn_app().await;
+    let missing = ulid::Ulid::generate().to_string();
+
+    let enable = app
+        .sdk
+        .enable_user()
+        .user_id(&missing)
+        .send()
+        .await
+        .expect_err("404")
+        .into_service_error();
+    let disable = app
+        .sdk
+        .disable_user()
+        .user_id(&missing)
+        .send()
+        .await
+        .expect_err("404")
+        .into_service_error();
+
+    assert!(enable.is_resource_not_found_exception(), "{enable:?}");
+    assert!(disable.is_resource_not_found_exception(), "{disable:?}");
+}
