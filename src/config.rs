@@ -19,6 +19,63 @@ pub struct Settings {
     pub lifecycle: LifecycleSettings,
     pub idempotency: IdempotencySettings,
     pub sign_in: SignInConfig,
+    pub auth: AuthSettings,
+    pub throttle: ThrottleSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Sigv4,
+    Anonymous,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub root_access_key_id: String,
+    pub root_secret_access_key: String,
+    pub root_credentials_file: PathBuf,
+    pub max_clock_skew_secs: u64,
+    pub environment_id: String,
+    pub principals: Vec<PrincipalSettings>,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct PrincipalSettings {
+    pub arn: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+// Secrets stay out of Debug output, and so out of logs.
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("mode", &self.mode)
+            .field("root_access_key_id", &self.root_access_key_id)
+            .field("root_credentials_file", &self.root_credentials_file)
+            .field("max_clock_skew_secs", &self.max_clock_skew_secs)
+            .field("environment_id", &self.environment_id)
+            .field(
+                "principals",
+                &self.principals.iter().map(|p| &p.arn).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThrottleSettings {
+    pub requests_per_second: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub max_users: u64,
+    pub max_permission_groups: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -26,6 +26,15 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Print the audit trail, oldest first, one tab-separated event per line.
+    Audit {
+        /// Start after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Print at most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
 }
 
 #[tokio::main]
@@ -45,6 +54,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&settings).await,
         Command::Migrate => startup::migrate(&settings).await,
+        Command::Audit { after, limit } => startup::print_audit(&settings, after, limit).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

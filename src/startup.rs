@@ -12,14 +12,24 @@ use anyhow::Context;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState};
-use crate::config::Settings;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::path::Path;
+
+use governor::{Quota, RateLimiter};
+
+use crate::api::{self, AppState, AuthPolicy};
+use crate::config::{AuthMode, Settings};
+use crate::domain::RoleArn;
+use crate::service::access::Access;
+use crate::service::audit::AuditService;
+use crate::service::credentials::{CredentialService, KeyPair};
 use crate::service::idempotency::{TokenPolicy, spawn_token_purger};
 use crate::service::lifecycle::spawn_activator;
 use crate::service::pagination::PageTokens;
 use crate::service::passwords::{SignInSettings, TemporaryPasswords};
 use crate::service::{GroupService, PasswordService, UserService};
-use crate::store::{CredentialStore, GroupStore, SqliteStore, UserStore};
+use crate::store::{AuditStore, CredentialStore, GroupStore, SqliteStore, UserStore};
 
 pub struct Application {
     port: u16,
@@ -67,10 +77,67 @@ impl Application {
             attempts_per_email_per_minute: settings.sign_in.attempts_per_email_per_minute,
             attempts_per_client_per_minute: settings.sign_in.attempts_per_client_per_minute,
         };
+        check_listen_policy(settings)?;
+        let root = match settings.auth.mode {
+            AuthMode::Sigv4 => Some(root_credentials(settings)?),
+            AuthMode::Anonymous => None,
+        };
+        let principals = settings
+            .auth
+            .principals
+            .iter()
+            .map(|p| {
+                let arn = RoleArn::parse(&p.arn)
+                    .map_err(|v| anyhow::anyhow!("auth.principals: arn {:?}: {v}", p.arn))?;
+                Ok((
+                    arn,
+                    KeyPair {
+                        access_key_id: p.access_key_id.clone(),
+                        secret_access_key: p.secret_access_key.clone(),
+                    },
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let access = Access::new(shared.clone());
+        let audit: Arc<dyn AuditStore> = Arc::new(store.clone());
+        let session_key = server_key(shared.as_ref(), "session-credentials").await?;
+        let throttle = Quota::per_second(nonzero(settings.throttle.requests_per_second))
+            .allow_burst(nonzero(settings.throttle.burst));
         let state = web::Data::new(AppState {
-            users: UserService::new(shared, tokens, pages.clone(), new_user_created),
-            groups: GroupService::new(groups, tokens, pages),
-            passwords: PasswordService::new(credentials, tokens, temporary, sign_in)?,
+            users: UserService::new(
+                shared.clone(),
+                tokens,
+                pages.clone(),
+                new_user_created,
+                settings.limits.max_users,
+            ),
+            groups: GroupService::new(
+                groups,
+                access.clone(),
+                tokens,
+                pages.clone(),
+                settings.limits.max_permission_groups,
+            ),
+            passwords: PasswordService::new(
+                credentials,
+                access.clone(),
+                tokens,
+                temporary,
+                sign_in,
+            )?,
+            credentials: CredentialService::new(
+                root,
+                principals,
+                &session_key,
+                shared,
+                settings.auth.environment_id.clone(),
+            )?,
+            audit: AuditService::new(audit, access, pages),
+            auth: AuthPolicy {
+                mode: settings.auth.mode,
+                max_skew_secs: settings.auth.max_clock_skew_secs,
+            },
+            throttle: Arc::new(RateLimiter::keyed(throttle)),
             body_limit: settings.server.body_limit_bytes,
         });
 
@@ -125,6 +192,120 @@ impl Application {
     }
 }
 
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// The anonymous mode serves loopback only, and says so at every start.
+fn check_listen_policy(settings: &Settings) -> anyhow::Result<()> {
+    if settings.auth.mode != AuthMode::Anonymous {
+        return Ok(());
+    }
+    let loopback = settings.server.host == "localhost"
+        || settings
+            .server
+            .host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        anyhow::bail!(
+            "auth.mode = \"anonymous\" refuses to listen on {}: it serves loopback addresses only",
+            settings.server.host
+        );
+    }
+    tracing::warn!(
+        "AUTHENTICATION IS OFF (auth.mode = \"anonymous\"): anyone who can reach {} may do anything",
+        settings.server.host
+    );
+    Ok(())
+}
+
+/// The root key pair: from configuration if set there, else from the credentials file beside the
+/// database, which the first start creates (readable by its owner only).
+fn root_credentials(settings: &Settings) -> anyhow::Result<KeyPair> {
+    let auth = &settings.auth;
+    match (
+        auth.root_access_key_id.is_empty(),
+        auth.root_secret_access_key.is_empty(),
+    ) {
+        (false, false) => {
+            return Ok(KeyPair {
+                access_key_id: auth.root_access_key_id.clone(),
+                secret_access_key: auth.root_secret_access_key.clone(),
+            });
+        }
+        (true, true) => {}
+        _ => anyhow::bail!("auth.root_access_key_id and auth.root_secret_access_key go together"),
+    }
+    let dir = settings
+        .database
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file = dir.join(&auth.root_credentials_file);
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return parse_credentials_file(&text)
+            .with_context(|| format!("reading root credentials from {}", file.display()));
+    }
+    let pair = KeyPair {
+        access_key_id: format!(
+            "AKIA{}",
+            random_text(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        ),
+        secret_access_key: random_text(
+            40,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        ),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options
+        .open(&file)
+        .with_context(|| format!("creating {}", file.display()))?;
+    std::io::Write::write_all(
+        &mut out,
+        format!(
+            "# userdir root credentials (an AWS shared-credentials file: use profile \"userdir\")\n\
+             [userdir]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            pair.access_key_id, pair.secret_access_key
+        )
+        .as_bytes(),
+    )?;
+    out.sync_all()?;
+    tracing::warn!(
+        file = %file.display(),
+        access_key_id = %pair.access_key_id,
+        "generated root credentials; the secret is in this file (readable by its owner only)"
+    );
+    Ok(pair)
+}
+
+fn parse_credentials_file(text: &str) -> anyhow::Result<KeyPair> {
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|line| line.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("{key} is missing"))
+    };
+    Ok(KeyPair {
+        access_key_id: value("aws_access_key_id")?,
+        secret_access_key: value("aws_secret_access_key")?,
+    })
+}
+
+fn random_text(length: usize, alphabet: &[u8]) -> String {
+    let mut rng = rand::rng();
+    (0..length)
+        .map(|_| char::from(alphabet[rand::RngExt::random_range(&mut rng, 0..alphabet.len())]))
+        .collect()
+}
+
 /// The server's key for `purpose`, generated from the OS CSPRNG on first use and kept in the
 /// database so that tokens it signed stay valid across restarts.
 async fn server_key(store: &dyn UserStore, purpose: &str) -> anyhow::Result<[u8; 32]> {
@@ -142,5 +323,30 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("migrating database {}", settings.database.path.display()))?;
     store.close().await;
+    Ok(())
+}
+
+/// Prints the audit trail (`userdir audit`).
+pub async fn print_audit(settings: &Settings, after: i64, limit: u32) -> anyhow::Result<()> {
+    let store = SqliteStore::open(&settings.database.store_settings())
+        .await
+        .with_context(|| format!("opening database {}", settings.database.path.display()))?;
+    let events = store.list_audit(Some(after), limit).await;
+    store.close().await;
+    println!("seq\ttime\trequest_id\tcaller\toperation\ttarget\toutcome");
+    for event in events? {
+        let time = chrono::DateTime::from_timestamp_millis(event.record.time.as_millis())
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        println!(
+            "{}\t{time}\t{}\t{}\t{}\t{}\t{}",
+            event.seq,
+            event.record.request_id,
+            event.record.caller,
+            event.record.operation,
+            event.record.target.as_deref().unwrap_or("-"),
+            event.outcome
+        );
+    }
     Ok(())
 }

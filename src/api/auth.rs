@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, read_body};
+use super::invocation::request_id;
 use crate::domain::{Email, Password};
 use crate::service::SignedIn;
 
@@ -27,7 +28,10 @@ pub async fn sign_in(
         ));
     };
     let client = req.peer_addr().map(|a| a.ip());
-    let signed_in = state.passwords.sign_in(&email, &password, client).await?;
+    let signed_in = state
+        .passwords
+        .sign_in(&request_id(&req), &email, &password, client)
+        .await?;
     Ok(HttpResponse::Ok().json(SignedInOutput::from(&signed_in)))
 }
 
@@ -51,7 +55,7 @@ pub async fn change_password(
     let client = req.peer_addr().map(|a| a.ip());
     let signed_in = state
         .passwords
-        .change_password(&email, &current, &chosen, client)
+        .change_password(&request_id(&req), &email, &current, &chosen, client)
         .await?;
     Ok(HttpResponse::Ok().json(SignedInOutput::from(&signed_in)))
 }

@@ -38,6 +38,14 @@ pub enum ApiError {
     PasswordResetRequired(String),
     #[error("{0}")]
     AccessDenied(String),
+    /// Authentication failed; `error_type` is the AWS common error name for the case.
+    #[error("{message}")]
+    Unauthenticated {
+        error_type: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("{message}")]
     Throttling {
         message: String,
@@ -65,6 +73,8 @@ impl ApiError {
             ApiError::NotAuthorized(_) => "NotAuthorizedException",
             ApiError::PasswordResetRequired(_) => "PasswordResetRequiredException",
             ApiError::AccessDenied(_) => "AccessDeniedException",
+            ApiError::Unauthenticated { error_type, .. } => error_type,
+            ApiError::LimitExceeded(_) => "LimitExceededException",
             ApiError::Throttling { .. } => "ThrottlingException",
             ApiError::Internal(_) => "InternalServerException",
         }
@@ -107,7 +117,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotAuthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::PasswordResetRequired(_) | ApiError::AccessDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::PasswordResetRequired(_)
+            | ApiError::AccessDenied(_)
+            | ApiError::Unauthenticated { .. } => StatusCode::FORBIDDEN,
+            ApiError::LimitExceeded(_) => StatusCode::BAD_REQUEST,
             ApiError::Throttling { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,6 +177,18 @@ impl From<ServiceError> for ApiError {
             ServiceError::Throttled { retry_after } => ApiError::Throttling {
                 message,
                 retry_after_secs: retry_after.as_secs().max(1),
+            },
+            ServiceError::AccessDenied(_) => ApiError::AccessDenied(message),
+            ServiceError::LimitExceeded(_) => ApiError::LimitExceeded(message),
+            ServiceError::InvalidEnvironment(_) => ApiError::Validation {
+                message: format!(
+                    "1 validation error detected: Value at 'environmentId' failed to satisfy constraint: {message}"
+                ),
+                reason: "UNKNOWN_ENVIRONMENT",
+            },
+            ServiceError::CredentialsRevoked => ApiError::Unauthenticated {
+                error_type: "UnrecognizedClientException",
+                message,
             },
             ServiceError::Store(_) | ServiceError::Internal(_) => {
                 ApiError::Internal(crate::service::idempotency::error_chain(&error))

@@ -7,6 +7,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, read_body};
 use super::users::UserOutput;
+use crate::domain::Invocation;
 use crate::domain::{
     ApplicationPermission, ApplicationPermissions, ClientToken, MembershipStatus, PageSize,
     PermissionGroup, PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId,
@@ -21,6 +22,7 @@ fn absent(member: &str) -> ApiError {
 pub async fn create_permission_group(
     req: HttpRequest,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body_limit).await?;
@@ -36,6 +38,7 @@ pub async fn create_permission_group(
     let id = state
         .groups
         .create_group(
+            &invocation,
             name,
             description,
             permissions.into_iter().collect(),
@@ -50,13 +53,14 @@ pub async fn create_permission_group(
 /// `GET /permission-group/{permissionGroupId}`
 pub async fn get_permission_group(
     path: web::Path<String>,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new();
     let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
     members.finish()?;
     let id = id.ok_or_else(|| absent("permissionGroupId"))?;
-    let group = state.groups.get_group(&id).await?;
+    let group = state.groups.get_group(&invocation, &id).await?;
     Ok(HttpResponse::Ok().json(GetGroupOutput {
         permission_group: GroupOutput::from(&group),
     }))
@@ -67,6 +71,7 @@ pub async fn update_permission_group(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body_limit).await?;
@@ -84,7 +89,7 @@ pub async fn update_permission_group(
     let id = id.ok_or_else(|| absent("permissionGroupId"))?;
     let id = state
         .groups
-        .update_group(&id, changes, client_token)
+        .update_group(&invocation, &id, changes, client_token)
         .await?;
     Ok(HttpResponse::Ok().json(GroupIdOutput {
         permission_group_id: id.as_str(),
@@ -95,6 +100,7 @@ pub async fn update_permission_group(
 pub async fn delete_permission_group(
     req: HttpRequest,
     path: web::Path<String>,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
@@ -102,7 +108,10 @@ pub async fn delete_permission_group(
     let client_token = members.query("clientToken", false, ClientToken::parse);
     members.finish()?;
     let id = id.ok_or_else(|| absent("permissionGroupId"))?;
-    let id = state.groups.delete_group(&id, client_token).await?;
+    let id = state
+        .groups
+        .delete_group(&invocation, &id, client_token)
+        .await?;
     Ok(HttpResponse::Ok().json(GroupIdOutput {
         permission_group_id: id.as_str(),
     }))
@@ -111,6 +120,7 @@ pub async fn delete_permission_group(
 /// `GET /permission-group?maxResults&nextToken`
 pub async fn list_permission_groups(
     req: HttpRequest,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
@@ -120,7 +130,7 @@ pub async fn list_permission_groups(
     let size = size.ok_or_else(|| absent("maxResults"))?;
     let page = state
         .groups
-        .list_groups(size, next_token.as_deref())
+        .list_groups(&invocation, size, next_token.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(ListGroupsOutput {
         permission_groups: page.items.iter().map(GroupOutput::from).collect(),
@@ -133,26 +143,29 @@ pub async fn associate_user(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body_limit).await?;
     let mut members = Members::from_json(&req, &body)?;
     let client_token = members.optional("clientToken", ClientToken::parse);
-    change_membership(members, &path, client_token, &state, true).await
+    change_membership(&invocation, members, &path, client_token, &state, true).await
 }
 
 /// `DELETE /permission-group/{permissionGroupId}/users/{userId}?clientToken`
 pub async fn disassociate_user(
     req: HttpRequest,
     path: web::Path<(String, String)>,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
     let client_token = members.query("clientToken", false, ClientToken::parse);
-    change_membership(members, &path, client_token, &state, false).await
+    change_membership(&invocation, members, &path, client_token, &state, false).await
 }
 
 async fn change_membership(
+    invocation: &Invocation,
     mut members: Members,
     (group, user): &(String, String),
     client_token: Option<ClientToken>,
@@ -167,7 +180,7 @@ async fn change_membership(
     };
     state
         .groups
-        .change_membership(&group, &user, add, client_token)
+        .change_membership(invocation, &group, &user, add, client_token)
         .await?;
     // The model binds the response's statusCode member to the HTTP status: 200 is the answer.
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
@@ -177,6 +190,7 @@ async fn change_membership(
 pub async fn list_permission_groups_by_user(
     req: HttpRequest,
     path: web::Path<String>,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
@@ -189,7 +203,7 @@ pub async fn list_permission_groups_by_user(
     };
     let page = state
         .groups
-        .groups_of_user(&user, size, next_token.as_deref())
+        .groups_of_user(&invocation, &user, size, next_token.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(GroupsByUserOutput {
         permission_groups: page
@@ -209,6 +223,7 @@ pub async fn list_permission_groups_by_user(
 pub async fn list_users_by_permission_group(
     req: HttpRequest,
     path: web::Path<String>,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
@@ -221,7 +236,7 @@ pub async fn list_users_by_permission_group(
     };
     let page = state
         .groups
-        .members_of_group(&group, size, next_token.as_deref())
+        .members_of_group(&invocation, &group, size, next_token.as_deref())
         .await?;
     Ok(HttpResponse::Ok().json(UsersByGroupOutput {
         users: page

@@ -13,7 +13,7 @@ use crate::domain::Violation;
 /// Reads the whole body, refusing more than `limit` bytes without buffering them.
 pub async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
     let declared = req
@@ -21,11 +21,25 @@ pub async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    read_stream(payload, declared, limit).await
+}
+
+/// Reads a body stream of at most `limit` bytes; a declared length over the limit is refused
+/// before anything is read.
+pub async fn read_stream<S, E>(
+    mut stream: S,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<web::Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::validation(
                 "INVALID_BODY",

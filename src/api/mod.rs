@@ -1,85 +1,150 @@
-//! The HTTP layer: AWS rest-json routes, wire members, and the AWS error format.
+//! The HTTP layer: AWS rest-json routes, wire members, SigV4 authentication, and the AWS error
+//! format.
 
 mod auth;
+mod authenticate;
+mod credentials;
 mod error;
 mod groups;
 mod health;
 mod input;
+mod invocation;
 mod request_context;
+pub mod sigv4;
 mod users;
 
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
+use governor::DefaultKeyedRateLimiter;
 
 pub use error::ApiError;
 pub use request_context::request_context;
 
+use crate::config::AuthMode;
+use crate::service::audit::AuditService;
+use crate::service::credentials::CredentialService;
 use crate::service::{GroupService, PasswordService, UserService};
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthPolicy {
+    pub mode: AuthMode,
+    pub max_skew_secs: u64,
+}
 
 /// What every handler shares.
 pub struct AppState {
     pub users: UserService,
     pub groups: GroupService,
     pub passwords: PasswordService,
+    pub credentials: CredentialService,
+    pub audit: AuditService,
+    pub auth: AuthPolicy,
+    /// Requests per caller (token bucket).
+    pub throttle: Arc<DefaultKeyedRateLimiter<String>>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
 }
 
-/// Routes of the FinSpace Data user API plus the health probes.
+/// The operation a method and route pattern serve, for the audit trail.
+pub fn operation_name(method: &str, pattern: &str) -> &'static str {
+    match (method, pattern) {
+        ("POST", "/user") => "CreateUser",
+        ("GET", "/user") => "ListUsers",
+        ("GET", "/user/{userId}") => "GetUser",
+        ("PUT", "/user/{userId}") => "UpdateUser",
+        ("POST", "/user/{userId}/enable") => "EnableUser",
+        ("POST", "/user/{userId}/disable") => "DisableUser",
+        ("POST", "/user/{userId}/password") => "ResetUserPassword",
+        ("GET", "/user/{userId}/permission-groups") => "ListPermissionGroupsByUser",
+        ("POST", "/permission-group") => "CreatePermissionGroup",
+        ("GET", "/permission-group") => "ListPermissionGroups",
+        ("GET", "/permission-group/{permissionGroupId}") => "GetPermissionGroup",
+        ("PUT", "/permission-group/{permissionGroupId}") => "UpdatePermissionGroup",
+        ("DELETE", "/permission-group/{permissionGroupId}") => "DeletePermissionGroup",
+        ("GET", "/permission-group/{permissionGroupId}/users") => "ListUsersByPermissionGroup",
+        ("POST", "/permission-group/{permissionGroupId}/users/{userId}") => {
+            "AssociateUserToPermissionGroup"
+        }
+        ("DELETE", "/permission-group/{permissionGroupId}/users/{userId}") => {
+            "DisassociateUserFromPermissionGroup"
+        }
+        ("GET", "/credentials/programmatic") => "GetProgrammaticAccessCredentials",
+        ("GET", "/audit") => "ListAuditEvents",
+        ("POST", "/auth/sign-in") => "SignIn",
+        ("POST", "/auth/password") => "ChangePassword",
+        _ => "Unknown",
+    }
+}
+
+/// Routes of the FinSpace Data user API (authenticated), plus the health probes and the sign-in
+/// extension (not).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
-        .route("/user", web::post().to(users::create_user))
-        .route("/user", web::get().to(users::list_users))
-        .route("/user/{userId}", web::get().to(users::get_user))
-        .route("/user/{userId}", web::put().to(users::update_user))
-        .route("/user/{userId}/enable", web::post().to(users::enable_user))
-        .route(
-            "/user/{userId}/disable",
-            web::post().to(users::disable_user),
-        )
-        .route(
-            "/user/{userId}/password",
-            web::post().to(users::reset_user_password),
-        )
-        .route(
-            "/user/{userId}/permission-groups",
-            web::get().to(groups::list_permission_groups_by_user),
-        )
-        .route(
-            "/permission-group",
-            web::post().to(groups::create_permission_group),
-        )
-        .route(
-            "/permission-group",
-            web::get().to(groups::list_permission_groups),
-        )
-        .route(
-            "/permission-group/{permissionGroupId}",
-            web::get().to(groups::get_permission_group),
-        )
-        .route(
-            "/permission-group/{permissionGroupId}",
-            web::put().to(groups::update_permission_group),
-        )
-        .route(
-            "/permission-group/{permissionGroupId}",
-            web::delete().to(groups::delete_permission_group),
-        )
-        .route(
-            "/permission-group/{permissionGroupId}/users",
-            web::get().to(groups::list_users_by_permission_group),
-        )
-        .route(
-            "/permission-group/{permissionGroupId}/users/{userId}",
-            web::post().to(groups::associate_user),
-        )
-        .route(
-            "/permission-group/{permissionGroupId}/users/{userId}",
-            web::delete().to(groups::disassociate_user),
-        )
         .route("/auth/sign-in", web::post().to(auth::sign_in))
         .route("/auth/password", web::post().to(auth::change_password))
-        .default_service(web::to(unknown_operation));
+        .service(
+            web::scope("")
+                .wrap(from_fn(authenticate::authenticate))
+                .route("/user", web::post().to(users::create_user))
+                .route("/user", web::get().to(users::list_users))
+                .route("/user/{userId}", web::get().to(users::get_user))
+                .route("/user/{userId}", web::put().to(users::update_user))
+                .route("/user/{userId}/enable", web::post().to(users::enable_user))
+                .route(
+                    "/user/{userId}/disable",
+                    web::post().to(users::disable_user),
+                )
+                .route(
+                    "/user/{userId}/password",
+                    web::post().to(users::reset_user_password),
+                )
+                .route(
+                    "/user/{userId}/permission-groups",
+                    web::get().to(groups::list_permission_groups_by_user),
+                )
+                .route(
+                    "/permission-group",
+                    web::post().to(groups::create_permission_group),
+                )
+                .route(
+                    "/permission-group",
+                    web::get().to(groups::list_permission_groups),
+                )
+                .route(
+                    "/permission-group/{permissionGroupId}",
+                    web::get().to(groups::get_permission_group),
+                )
+                .route(
+                    "/permission-group/{permissionGroupId}",
+                    web::put().to(groups::update_permission_group),
+                )
+                .route(
+                    "/permission-group/{permissionGroupId}",
+                    web::delete().to(groups::delete_permission_group),
+                )
+                .route(
+                    "/permission-group/{permissionGroupId}/users",
+                    web::get().to(groups::list_users_by_permission_group),
+                )
+                .route(
+                    "/permission-group/{permissionGroupId}/users/{userId}",
+                    web::post().to(groups::associate_user),
+                )
+                .route(
+                    "/permission-group/{permissionGroupId}/users/{userId}",
+                    web::delete().to(groups::disassociate_user),
+                )
+                .route(
+                    "/credentials/programmatic",
+                    web::get().to(credentials::get_programmatic_access_credentials),
+                )
+                .route("/audit", web::get().to(credentials::list_audit_events))
+                .default_service(web::to(unknown_operation)),
+        );
 }
 
 async fn unknown_operation(req: HttpRequest) -> Result<HttpResponse, ApiError> {

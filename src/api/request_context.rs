@@ -1,21 +1,30 @@
-//! Gives every request an id (sent back as `x-amzn-RequestId`) and a tracing span carrying it, and
-//! logs each request once when it completes — including the detail of any error it ended with.
+//! Gives every request an id (sent back as `x-amzn-RequestId`) and a tracing span carrying it,
+//! logs each request once when it completes — including the detail of any error it ended with —
+//! and records refused writes and failed authentications in the audit trail.
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, web};
 use tracing::Instrument;
 use ulid::Ulid;
+
+use super::authenticate::ClaimedKey;
+use super::invocation::RequestId;
+use super::{AppState, operation_name};
+use crate::domain::{Caller, Timestamp};
+use crate::store::AuditRecord;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 pub async fn request_context(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let request_id = Ulid::generate().to_string();
     let span = tracing::info_span!(
         "request",
@@ -26,28 +35,82 @@ pub async fn request_context(
         latency_ms = tracing::field::Empty,
     );
     let started = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let mut res = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
+    let request = res.request().clone();
 
     let status = res.status();
     span.record(
         "route",
-        res.request()
-            .match_pattern()
-            .as_deref()
-            .unwrap_or("unmatched"),
+        request.match_pattern().as_deref().unwrap_or("unmatched"),
     );
     span.record("status", status.as_u16());
     span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
-    let _entered = span.enter();
-    match res.response().error() {
-        Some(error) if status.is_server_error() => {
-            tracing::error!(error = %error, "request failed")
+    {
+        let _entered = span.enter();
+        match res.response().error() {
+            Some(error) if status.is_server_error() => {
+                tracing::error!(error = %error, "request failed")
+            }
+            Some(error) => tracing::info!(error = %error, "request refused"),
+            None => tracing::info!("request completed"),
         }
-        Some(error) => tracing::info!(error = %error, "request refused"),
-        None => tracing::info!("request completed"),
+    }
+    if status.is_client_error() || status.is_server_error() {
+        audit_refusal(&request, &res, request_id)
+            .instrument(span)
+            .await;
     }
     Ok(res)
+}
+
+/// Writes that were refused or failed, and every failed authentication, go to the audit trail.
+/// (Writes that succeed are recorded by the store in their own transaction.)
+async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, request_id: String) {
+    let outcome = res
+        .headers()
+        .get("x-amzn-ErrorType")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Error")
+        .to_owned();
+    let claimed = request.extensions().get::<ClaimedKey>().cloned();
+    let caller = request.extensions().get::<Caller>().cloned();
+    let authentication_failed =
+        caller.is_none() && res.status() == actix_web::http::StatusCode::FORBIDDEN;
+    if *request.method() == Method::GET && !authentication_failed {
+        return;
+    }
+    let Some(state) = request.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let pattern = request.match_pattern();
+    let operation = if authentication_failed {
+        "Authenticate"
+    } else {
+        operation_name(request.method().as_str(), pattern.as_deref().unwrap_or(""))
+    };
+    let caller = match (caller, claimed) {
+        (Some(caller), _) => caller.to_string(),
+        (None, Some(key)) => format!("unauthenticated:{}", key.0),
+        (None, None) => "unauthenticated".to_owned(),
+    };
+    let target = ["userId", "permissionGroupId"]
+        .iter()
+        .find_map(|name| request.match_info().get(name))
+        .map(|id| id.chars().take(64).collect());
+    let record = AuditRecord {
+        time: Timestamp::now(),
+        request_id,
+        caller,
+        operation: operation.to_owned(),
+        target,
+    };
+    state.audit.record_refusal(record, &outcome).await;
 }

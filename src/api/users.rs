@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, read_body};
+use crate::domain::Invocation;
 use crate::domain::{
     ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, PageSize, RoleArn, StatusChange,
     Timestamp, User, UserChanges, UserId, UserType,
@@ -15,6 +16,7 @@ use crate::domain::{
 pub async fn create_user(
     req: HttpRequest,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body_limit).await?;
@@ -43,13 +45,17 @@ pub async fn create_user(
         api_access,
         api_access_principal_arn,
     };
-    let user_id = state.users.create_user(new_user, client_token).await?;
+    let user_id = state
+        .users
+        .create_user(&invocation, new_user, client_token)
+        .await?;
     Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
 }
 
 /// `GET /user/{userId}`
 pub async fn get_user(
     path: web::Path<String>,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new();
@@ -58,7 +64,7 @@ pub async fn get_user(
     let Some(user_id) = user_id else {
         return Err(ApiError::Internal("userId absent after validation".into()));
     };
-    let user = state.users.get_user(&user_id).await?;
+    let user = state.users.get_user(&invocation, &user_id).await?;
     Ok(HttpResponse::Ok().json(UserOutput::from(&user)))
 }
 
@@ -67,6 +73,7 @@ pub async fn update_user(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body_limit).await?;
@@ -87,7 +94,7 @@ pub async fn update_user(
 
     let user_id = state
         .users
-        .update_user(&user_id, changes, client_token)
+        .update_user(&invocation, &user_id, changes, client_token)
         .await?;
     Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
 }
@@ -95,6 +102,7 @@ pub async fn update_user(
 /// `GET /user?maxResults&nextToken`
 pub async fn list_users(
     req: HttpRequest,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
@@ -106,7 +114,10 @@ pub async fn list_users(
             "maxResults absent after validation".into(),
         ));
     };
-    let page = state.users.list_users(size, next_token.as_deref()).await?;
+    let page = state
+        .users
+        .list_users(&invocation, size, next_token.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(ListUsersOutput {
         users: page.items.iter().map(UserOutput::from).collect(),
         next_token: page.next_token.as_deref(),
@@ -118,9 +129,10 @@ pub async fn enable_user(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    change_status(req, path, payload, state, StatusChange::Enable).await
+    change_status(req, path, payload, invocation, state, StatusChange::Enable).await
 }
 
 /// `POST /user/{userId}/disable`
@@ -128,22 +140,24 @@ pub async fn disable_user(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    change_status(req, path, payload, state, StatusChange::Disable).await
+    change_status(req, path, payload, invocation, state, StatusChange::Disable).await
 }
 
 async fn change_status(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
     change: StatusChange,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, client_token) = user_and_token(&req, &path, payload, &state).await?;
     let user_id = state
         .users
-        .change_status(&user_id, change, client_token)
+        .change_status(&invocation, &user_id, change, client_token)
         .await?;
     Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
 }
@@ -153,12 +167,13 @@ pub async fn reset_user_password(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
+    invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, client_token) = user_and_token(&req, &path, payload, &state).await?;
     let password = state
         .passwords
-        .reset_password(&user_id, client_token)
+        .reset_password(&invocation, &user_id, client_token)
         .await?;
     Ok(HttpResponse::Ok().json(ResetUserPasswordOutput {
         user_id: user_id.as_str(),

@@ -1,6 +1,7 @@
 //! Typed values of the FinSpace user model. Each type can only hold a value that satisfies the model's
 //! constraints, so code past the wire edge never re-checks them. Used by every layer; depends on none.
 
+mod caller;
 mod email;
 mod enums;
 mod group;
@@ -12,6 +13,7 @@ mod text;
 mod time;
 mod user;
 
+pub use caller::{Caller, Invocation};
 pub use email::Email;
 pub use enums::{ApiAccess, StatusChange, UserStatus, UserType};
 pub use group::{

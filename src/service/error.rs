@@ -42,6 +42,14 @@ pub enum ServiceError {
     SignInNotAllowed(UserStatus),
     #[error("Too many sign-in attempts; retry later")]
     Throttled { retry_after: Duration },
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("The limit of {0} is reached")]
+    LimitExceeded(u64),
+    #[error("{0}")]
+    InvalidEnvironment(String),
+    #[error("The security token included in the request is no longer valid for its user")]
+    CredentialsRevoked,
     #[error("storage failure")]
     Store(#[source] StoreError),
     #[error("{0}")]
@@ -101,6 +109,7 @@ impl<'a> Subject<'a> {
                 user: user.clone(),
                 group: group.clone(),
             },
+            (StoreError::LimitExceeded(limit), _, _) => ServiceError::LimitExceeded(limit),
             (other, _, _) => ServiceError::Store(other),
         }
     }

@@ -2,13 +2,14 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
+use super::access::{Access, Need};
 use super::error::{ServiceError, Subject};
 use super::idempotency::{Fingerprint, TokenPolicy};
 use super::pagination::{Listing, Page, PageTokens};
 use crate::domain::{
-    ApplicationPermissions, ClientToken, MembershipStatus, PageSize, PermissionGroup,
-    PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId, PermissionGroupName,
-    Timestamp, User, UserId,
+    ApplicationPermission::ManageUsersAndGroups, ApplicationPermissions, ClientToken, Invocation,
+    MembershipStatus, PageSize, PermissionGroup, PermissionGroupChanges,
+    PermissionGroupDescription, PermissionGroupId, PermissionGroupName, User, UserId,
 };
 use crate::store::{GroupStore, Written};
 
@@ -16,8 +17,10 @@ use crate::store::{GroupStore, Written};
 #[derive(Clone)]
 pub struct GroupService {
     store: Arc<dyn GroupStore>,
+    access: Access,
     tokens: TokenPolicy,
     pages: PageTokens,
+    max_groups: u64,
 }
 
 fn permissions_text(permissions: &ApplicationPermissions) -> String {
@@ -39,28 +42,39 @@ fn read_after<T>(
 }
 
 impl GroupService {
-    pub fn new(store: Arc<dyn GroupStore>, tokens: TokenPolicy, pages: PageTokens) -> Self {
+    pub fn new(
+        store: Arc<dyn GroupStore>,
+        access: Access,
+        tokens: TokenPolicy,
+        pages: PageTokens,
+        max_groups: u64,
+    ) -> Self {
         Self {
             store,
+            access,
             tokens,
             pages,
+            max_groups,
         }
     }
 
     #[instrument(skip_all)]
     pub async fn create_group(
         &self,
+        invocation: &Invocation,
         name: PermissionGroupName,
         description: Option<PermissionGroupDescription>,
         application_permissions: ApplicationPermissions,
         token: Option<ClientToken>,
     ) -> Result<PermissionGroupId, ServiceError> {
         const OPERATION: &str = "CreatePermissionGroup";
-        let now = Timestamp::now();
-        let claim = self.tokens.claim(
-            OPERATION,
-            token,
-            || {
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
+        let id = PermissionGroupId::generate();
+        let ctx = self
+            .tokens
+            .context(invocation, OPERATION, Some(id.as_str()), token, || {
                 Fingerprint::default()
                     .member("name", Some(name.as_str()))
                     .member("description", description.as_ref().map(|d| d.as_str()))
@@ -68,26 +82,31 @@ impl GroupService {
                         "applicationPermissions",
                         Some(&permissions_text(&application_permissions)),
                     )
-            },
-            now,
-        );
+            });
         let group = PermissionGroup {
-            id: PermissionGroupId::generate(),
+            id,
             name,
             description,
             application_permissions,
-            create_time: now,
-            last_modified_time: now,
+            create_time: ctx.audit.time,
+            last_modified_time: ctx.audit.time,
         };
         self.store
-            .insert_group(&group, claim.as_ref())
+            .insert_group(&group, self.max_groups, &ctx)
             .await
             .map(Written::into_inner)
             .map_err(|e| Subject::new(OPERATION).error(e))
     }
 
     #[instrument(skip_all, fields(group_id = %id))]
-    pub async fn get_group(&self, id: &PermissionGroupId) -> Result<PermissionGroup, ServiceError> {
+    pub async fn get_group(
+        &self,
+        invocation: &Invocation,
+        id: &PermissionGroupId,
+    ) -> Result<PermissionGroup, ServiceError> {
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
         self.store
             .get_group(id)
             .await
@@ -98,16 +117,18 @@ impl GroupService {
     #[instrument(skip_all, fields(group_id = %id))]
     pub async fn update_group(
         &self,
+        invocation: &Invocation,
         id: &PermissionGroupId,
         changes: PermissionGroupChanges,
         token: Option<ClientToken>,
     ) -> Result<PermissionGroupId, ServiceError> {
         const OPERATION: &str = "UpdatePermissionGroup";
-        let now = Timestamp::now();
-        let claim = self.tokens.claim(
-            OPERATION,
-            token,
-            || {
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
+        let ctx = self
+            .tokens
+            .context(invocation, OPERATION, Some(id.as_str()), token, || {
                 Fingerprint::default()
                     .member("permissionGroupId", Some(id.as_str()))
                     .member("name", changes.name.as_ref().map(|n| n.as_str()))
@@ -123,11 +144,9 @@ impl GroupService {
                             .map(permissions_text)
                             .as_deref(),
                     )
-            },
-            now,
-        );
+            });
         self.store
-            .update_group(id, &changes, now, claim.as_ref())
+            .update_group(id, &changes, ctx.audit.time, &ctx)
             .await
             .map(Written::into_inner)
             .map_err(|e| Subject::new(OPERATION).group(id).error(e))
@@ -136,18 +155,21 @@ impl GroupService {
     #[instrument(skip_all, fields(group_id = %id))]
     pub async fn delete_group(
         &self,
+        invocation: &Invocation,
         id: &PermissionGroupId,
         token: Option<ClientToken>,
     ) -> Result<PermissionGroupId, ServiceError> {
         const OPERATION: &str = "DeletePermissionGroup";
-        let claim = self.tokens.claim(
-            OPERATION,
-            token,
-            || Fingerprint::default().member("permissionGroupId", Some(id.as_str())),
-            Timestamp::now(),
-        );
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
+        let ctx = self
+            .tokens
+            .context(invocation, OPERATION, Some(id.as_str()), token, || {
+                Fingerprint::default().member("permissionGroupId", Some(id.as_str()))
+            });
         self.store
-            .delete_group(id, claim.as_ref())
+            .delete_group(id, &ctx)
             .await
             .map(Written::into_inner)
             .map_err(|e| Subject::new(OPERATION).group(id).error(e))
@@ -156,9 +178,13 @@ impl GroupService {
     #[instrument(skip_all)]
     pub async fn list_groups(
         &self,
+        invocation: &Invocation,
         size: PageSize,
         next_token: Option<&str>,
     ) -> Result<Page<PermissionGroup>, ServiceError> {
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
         let listing = Listing::PermissionGroups;
         let after = read_after(&self.pages, next_token, listing, PermissionGroupId::parse)?;
         let fetched = self
@@ -179,33 +205,33 @@ impl GroupService {
     #[instrument(skip_all, fields(group_id = %group, user_id = %user, add))]
     pub async fn change_membership(
         &self,
+        invocation: &Invocation,
         group: &PermissionGroupId,
         user: &UserId,
         add: bool,
         token: Option<ClientToken>,
     ) -> Result<(), ServiceError> {
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
         let operation = if add {
             "AssociateUserToPermissionGroup"
         } else {
             "DisassociateUserFromPermissionGroup"
         };
-        let now = Timestamp::now();
-        let claim = self.tokens.claim(
-            operation,
-            token,
-            || {
+        let ctx = self
+            .tokens
+            .context(invocation, operation, Some(group.as_str()), token, || {
                 Fingerprint::default()
                     .member("permissionGroupId", Some(group.as_str()))
                     .member("userId", Some(user.as_str()))
-            },
-            now,
-        );
+            });
         let outcome = if add {
             self.store
-                .add_member(group, user, now, claim.as_ref())
+                .add_member(group, user, ctx.audit.time, &ctx)
                 .await
         } else {
-            self.store.remove_member(group, user, claim.as_ref()).await
+            self.store.remove_member(group, user, &ctx).await
         };
         outcome
             .map(|_| ())
@@ -215,11 +241,18 @@ impl GroupService {
     #[instrument(skip_all, fields(user_id = %user))]
     pub async fn groups_of_user(
         &self,
+        invocation: &Invocation,
         user: &UserId,
         size: PageSize,
         next_token: Option<&str>,
     ) -> Result<Page<(PermissionGroupId, PermissionGroupName, MembershipStatus)>, ServiceError>
     {
+        self.access
+            .require(
+                invocation,
+                Need::PermissionOrSelf(ManageUsersAndGroups, user),
+            )
+            .await?;
         let listing = Listing::GroupsOfUser(user.as_str());
         let after = read_after(&self.pages, next_token, listing, PermissionGroupId::parse)?;
         let fetched = self
@@ -243,10 +276,14 @@ impl GroupService {
     #[instrument(skip_all, fields(group_id = %group))]
     pub async fn members_of_group(
         &self,
+        invocation: &Invocation,
         group: &PermissionGroupId,
         size: PageSize,
         next_token: Option<&str>,
     ) -> Result<Page<(User, MembershipStatus)>, ServiceError> {
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
         let listing = Listing::MembersOfGroup(group.as_str());
         let after = read_after(&self.pages, next_token, listing, UserId::parse)?;
         let fetched = self

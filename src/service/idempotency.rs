@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::domain::{ClientToken, Timestamp};
-use crate::store::{TokenClaim, UserStore};
+use crate::domain::{ClientToken, Invocation, Timestamp};
+use crate::store::{AuditRecord, TokenClaim, UserStore, WriteContext};
 
 /// Builds the fingerprint of a request's parameters. Each member is written with its name and
 /// length, so that no two different requests can produce the same byte stream.
@@ -47,7 +47,23 @@ pub struct TokenPolicy {
 }
 
 impl TokenPolicy {
-    pub fn claim(
+    /// The context of one write: its token claim (if the call carries a token) and its audit record.
+    pub fn context(
+        &self,
+        invocation: &Invocation,
+        operation: &'static str,
+        target: Option<&str>,
+        token: Option<ClientToken>,
+        fingerprint: impl FnOnce() -> Fingerprint,
+    ) -> WriteContext {
+        let now = Timestamp::now();
+        WriteContext {
+            claim: self.claim(operation, token, fingerprint, now),
+            audit: audit_record(invocation, operation, target, now),
+        }
+    }
+
+    fn claim(
         &self,
         operation: &'static str,
         token: Option<ClientToken>,
@@ -61,6 +77,22 @@ impl TokenPolicy {
             now,
             expires_at: now.plus(self.ttl),
         })
+    }
+}
+
+/// What the audit trail records of a call.
+pub fn audit_record(
+    invocation: &Invocation,
+    operation: &'static str,
+    target: Option<&str>,
+    time: Timestamp,
+) -> AuditRecord {
+    AuditRecord {
+        time,
+        request_id: invocation.request_id.clone(),
+        caller: invocation.caller.to_string(),
+        operation: operation.to_owned(),
+        target: target.map(str::to_owned),
     }
 }
 

@@ -1,7 +1,10 @@
-//! The rules of the directory: idempotency, the user lifecycle and state machine, pagination,
-//! passwords, and the mapping of storage outcomes to domain errors. Works on typed domain values
-//! only; knows nothing of HTTP or SQL.
+//! The rules of the directory: authorization, idempotency, the user lifecycle and state machine,
+//! pagination, passwords, programmatic credentials, and the mapping of storage outcomes to domain
+//! errors. Works on typed domain values only; knows nothing of HTTP or SQL.
 
+pub mod access;
+pub mod audit;
+pub mod credentials;
 mod error;
 mod groups;
 pub mod idempotency;

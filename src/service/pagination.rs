@@ -23,6 +23,7 @@ pub enum Listing<'a> {
     PermissionGroups,
     GroupsOfUser(&'a str),
     MembersOfGroup(&'a str),
+    AuditEvents,
 }
 
 impl Listing<'_> {
@@ -32,6 +33,7 @@ impl Listing<'_> {
             Listing::PermissionGroups => ("groups", ""),
             Listing::GroupsOfUser(user) => ("groups-of-user", user),
             Listing::MembersOfGroup(group) => ("members-of-group", group),
+            Listing::AuditEvents => ("audit-events", ""),
         }
     }
 }

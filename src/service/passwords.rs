@@ -18,8 +18,12 @@ use rand::{Rng, SeedableRng};
 use sha2::Sha256;
 use tracing::instrument;
 
+use super::access::{Access, Need};
 use super::error::{ServiceError, Subject};
-use crate::domain::{ClientToken, Email, Password, Timestamp, UserId, UserStatus};
+use crate::domain::{
+    ApplicationPermission::ManageUsersAndGroups, Caller, ClientToken, Email, Invocation, Password,
+    Timestamp, UserId, UserStatus,
+};
 use crate::service::idempotency::{Fingerprint, TokenPolicy};
 use crate::store::{CredentialStore, StoreError, Written};
 
@@ -117,6 +121,7 @@ pub struct SignedIn {
 #[derive(Clone)]
 pub struct PasswordService {
     store: Arc<dyn CredentialStore>,
+    access: Access,
     tokens: TokenPolicy,
     temporary: TemporaryPasswords,
     settings: SignInSettings,
@@ -133,6 +138,7 @@ fn per_minute(n: u32) -> Quota {
 impl PasswordService {
     pub fn new(
         store: Arc<dyn CredentialStore>,
+        access: Access,
         tokens: TokenPolicy,
         temporary: TemporaryPasswords,
         settings: SignInSettings,
@@ -140,6 +146,7 @@ impl PasswordService {
         let decoy = Password::generated(TemporaryPasswords::fresh_seed());
         Ok(Self {
             store,
+            access,
             tokens,
             temporary,
             per_email: Arc::new(RateLimiter::keyed(per_minute(
@@ -158,17 +165,20 @@ impl PasswordService {
     #[instrument(skip_all, fields(user_id = %user))]
     pub async fn reset_password(
         &self,
+        invocation: &Invocation,
         user: &UserId,
         token: Option<ClientToken>,
     ) -> Result<Password, ServiceError> {
         const OPERATION: &str = "ResetUserPassword";
-        let now = Timestamp::now();
-        let claim = self.tokens.claim(
-            OPERATION,
-            token,
-            || Fingerprint::default().member("userId", Some(user.as_str())),
-            now,
-        );
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
+        let ctx = self
+            .tokens
+            .context(invocation, OPERATION, Some(user.as_str()), token, || {
+                Fingerprint::default().member("userId", Some(user.as_str()))
+            });
+        let now = ctx.audit.time;
         let seed = TemporaryPasswords::fresh_seed();
         let password = self.temporary.derive(user, &seed);
         let hash = {
@@ -183,7 +193,7 @@ impl PasswordService {
                 now.plus(self.settings.temporary_password_ttl),
                 now,
                 &seed,
-                claim.as_ref(),
+                &ctx,
             )
             .await
             .map_err(|e| Subject::new(OPERATION).user(user).error(e))?;
@@ -236,6 +246,26 @@ impl PasswordService {
         }
     }
 
+    /// A sign-in's write is made by the user who proved its password.
+    fn user_context(
+        &self,
+        request_id: &str,
+        operation: &'static str,
+        user: &UserId,
+    ) -> crate::store::WriteContext {
+        let invocation = Invocation {
+            caller: Caller::User(user.clone()),
+            request_id: request_id.to_owned(),
+        };
+        self.tokens.context(
+            &invocation,
+            operation,
+            Some(user.as_str()),
+            None,
+            Fingerprint::default,
+        )
+    }
+
     fn require_enabled(status: UserStatus) -> Result<(), ServiceError> {
         match status {
             UserStatus::Enabled => Ok(()),
@@ -247,6 +277,7 @@ impl PasswordService {
     #[instrument(skip_all)]
     pub async fn sign_in(
         &self,
+        request_id: &str,
         email: &Email,
         password: &Password,
         client: Option<IpAddr>,
@@ -257,9 +288,10 @@ impl PasswordService {
         if stored.temporary {
             return Err(ServiceError::PasswordChangeRequired);
         }
-        let at = Timestamp::now();
+        let ctx = self.user_context(request_id, "SignIn", &stored.user_id);
+        let at = ctx.audit.time;
         self.store
-            .record_sign_in(&stored.user_id, at)
+            .record_sign_in(&stored.user_id, &ctx)
             .await
             .map_err(|e| Subject::new("SignIn").user(&stored.user_id).error(e))?;
         Ok(SignedIn {
@@ -273,6 +305,7 @@ impl PasswordService {
     #[instrument(skip_all)]
     pub async fn change_password(
         &self,
+        request_id: &str,
         email: &Email,
         current: &Password,
         chosen: &Password,
@@ -285,10 +318,11 @@ impl PasswordService {
             let chosen = chosen.clone();
             blocking(move || hash_password(&chosen)).await??
         };
-        let at = Timestamp::now();
+        let ctx = self.user_context(request_id, "ChangePassword", &stored.user_id);
+        let at = ctx.audit.time;
         match self
             .store
-            .replace_password(&stored.user_id, &stored.hash, &new_hash, at)
+            .replace_password(&stored.user_id, &stored.hash, &new_hash, &ctx)
             .await
         {
             Ok(()) => Ok(SignedIn {

@@ -3,11 +3,13 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tracing::instrument;
 
+use super::access::{Access, Need};
 use super::error::{ServiceError, Subject};
 use super::idempotency::{Fingerprint, TokenPolicy};
 use super::pagination::{Listing, Page, PageTokens};
 use crate::domain::{
-    ClientToken, NewUser, PageSize, StatusChange, Timestamp, User, UserChanges, UserId,
+    ApplicationPermission::ManageUsersAndGroups, ClientToken, Invocation, NewUser, PageSize,
+    StatusChange, User, UserChanges, UserId,
 };
 use crate::store::{UserStore, Written};
 
@@ -17,9 +19,11 @@ use crate::store::{UserStore, Written};
 #[derive(Clone)]
 pub struct UserService {
     store: Arc<dyn UserStore>,
+    access: Access,
     tokens: TokenPolicy,
     pages: PageTokens,
     new_user_created: Arc<Notify>,
+    max_users: u64,
 }
 
 impl UserService {
@@ -28,30 +32,39 @@ impl UserService {
         tokens: TokenPolicy,
         pages: PageTokens,
         new_user_created: Arc<Notify>,
+        max_users: u64,
     ) -> Self {
         Self {
+            access: Access::new(store.clone()),
             store,
             tokens,
             pages,
             new_user_created,
+            max_users,
         }
     }
 
     #[instrument(skip_all)]
     pub async fn create_user(
         &self,
+        invocation: &Invocation,
         new_user: NewUser,
         token: Option<ClientToken>,
     ) -> Result<UserId, ServiceError> {
         const OPERATION: &str = "CreateUser";
-        let now = Timestamp::now();
-        let claim = self
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
+        let id = UserId::generate();
+        let ctx = self
             .tokens
-            .claim(OPERATION, token, || fingerprint_new_user(&new_user), now);
-        let user = new_user.into_user(UserId::generate(), now);
+            .context(invocation, OPERATION, Some(id.as_str()), token, || {
+                fingerprint_new_user(&new_user)
+            });
+        let user = new_user.into_user(id, ctx.audit.time);
         let written = self
             .store
-            .insert_user(&user, claim.as_ref())
+            .insert_user(&user, self.max_users, &ctx)
             .await
             .map_err(|e| Subject::new(OPERATION).error(e))?;
         if let Written::Applied(_) = written {
@@ -61,7 +74,14 @@ impl UserService {
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
-    pub async fn get_user(&self, id: &UserId) -> Result<User, ServiceError> {
+    pub async fn get_user(
+        &self,
+        invocation: &Invocation,
+        id: &UserId,
+    ) -> Result<User, ServiceError> {
+        self.access
+            .require(invocation, Need::PermissionOrSelf(ManageUsersAndGroups, id))
+            .await?;
         self.store
             .get_user(id)
             .await
@@ -72,17 +92,22 @@ impl UserService {
     #[instrument(skip_all, fields(user_id = %id))]
     pub async fn update_user(
         &self,
+        invocation: &Invocation,
         id: &UserId,
         changes: UserChanges,
         token: Option<ClientToken>,
     ) -> Result<UserId, ServiceError> {
         const OPERATION: &str = "UpdateUser";
-        let now = Timestamp::now();
-        let claim = self
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
+        let ctx = self
             .tokens
-            .claim(OPERATION, token, || fingerprint_changes(id, &changes), now);
+            .context(invocation, OPERATION, Some(id.as_str()), token, || {
+                fingerprint_changes(id, &changes)
+            });
         self.store
-            .update_user(id, &changes, now, claim.as_ref())
+            .update_user(id, &changes, ctx.audit.time, &ctx)
             .await
             .map(Written::into_inner)
             .map_err(|e| Subject::new(OPERATION).user(id).error(e))
@@ -92,9 +117,13 @@ impl UserService {
     #[instrument(skip_all)]
     pub async fn list_users(
         &self,
+        invocation: &Invocation,
         size: PageSize,
         next_token: Option<&str>,
     ) -> Result<Page<User>, ServiceError> {
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
         let after = next_token
             .map(|t| self.pages.read(t, Listing::Users))
             .transpose()?
@@ -119,6 +148,7 @@ impl UserService {
     #[instrument(skip_all, fields(user_id = %id, ?change))]
     pub async fn change_status(
         &self,
+        invocation: &Invocation,
         id: &UserId,
         change: StatusChange,
         token: Option<ClientToken>,
@@ -127,15 +157,16 @@ impl UserService {
             StatusChange::Enable => "EnableUser",
             StatusChange::Disable => "DisableUser",
         };
-        let now = Timestamp::now();
-        let claim = self.tokens.claim(
-            operation,
-            token,
-            || Fingerprint::default().member("userId", Some(id.as_str())),
-            now,
-        );
+        self.access
+            .require(invocation, Need::Permission(ManageUsersAndGroups))
+            .await?;
+        let ctx = self
+            .tokens
+            .context(invocation, operation, Some(id.as_str()), token, || {
+                Fingerprint::default().member("userId", Some(id.as_str()))
+            });
         self.store
-            .change_status(id, change, now, claim.as_ref())
+            .change_status(id, change, ctx.audit.time, &ctx)
             .await
             .map(Written::into_inner)
             .map_err(|e| Subject::new(operation).user(id).error(e))

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 pub use sqlite::{SqliteStore, StoreSettings};
 
 use crate::domain::{
-    ClientToken, Email, MembershipStatus, PermissionGroup, PermissionGroupChanges,
-    PermissionGroupId, PermissionGroupName, StatusChange, Timestamp, User, UserChanges, UserId,
-    UserStatus,
+    ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,
+    PermissionGroupChanges, PermissionGroupId, PermissionGroupName, RoleArn, StatusChange,
+    Timestamp, User, UserChanges, UserId, UserStatus, UserType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,8 @@ pub enum StoreError {
     NotMember,
     #[error("the password was changed meanwhile")]
     PasswordChanged,
+    #[error("the limit of {0} is reached")]
+    LimitExceeded(u64),
     #[error("the idempotency token was used before with different parameters")]
     TokenMismatch,
     #[error("stored data is invalid: {0}")]
@@ -70,6 +72,32 @@ pub struct TokenClaim {
     pub expires_at: Timestamp,
 }
 
+/// What the audit trail records of a call (never a secret or a password).
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub time: Timestamp,
+    pub request_id: String,
+    pub caller: String,
+    pub operation: String,
+    pub target: Option<String>,
+}
+
+/// An audit-trail entry as stored.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub record: AuditRecord,
+    pub outcome: String,
+}
+
+/// Everything a write carries besides its data: the idempotency claim it is made under, if any,
+/// and the audit record written in the same transaction as its effect.
+#[derive(Debug, Clone)]
+pub struct WriteContext {
+    pub claim: Option<TokenClaim>,
+    pub audit: AuditRecord,
+}
+
 /// How a write went: carried out now, or answered from an earlier call with the same token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written<T> {
@@ -87,11 +115,13 @@ impl<T> Written<T> {
 
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
-    /// Stores a new user; `EmailTaken` if another user has the address in any case.
+    /// Stores a new user; `EmailTaken` if another user has the address in any case,
+    /// `LimitExceeded` if `max_users` exist already.
     async fn insert_user(
         &self,
         user: &User,
-        claim: Option<&TokenClaim>,
+        max_users: u64,
+        ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError>;
 
     async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError>;
@@ -102,7 +132,7 @@ pub trait UserStore: Send + Sync + 'static {
         id: &UserId,
         changes: &UserChanges,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError>;
 
     /// Promotes every user CREATING since `created_by` or earlier to ENABLED; returns how many.
@@ -132,11 +162,44 @@ pub trait UserStore: Send + Sync + 'static {
         id: &UserId,
         change: StatusChange,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError>;
+
+    /// What authorization needs to know of a calling user: its type, status, API access and the
+    /// union of its groups' permissions.
+    async fn caller_profile(&self, id: &UserId) -> Result<Option<CallerProfile>, StoreError>;
+
+    /// The users whose apiAccessPrincipalArn is `arn` (at most `limit`).
+    async fn users_of_principal(
+        &self,
+        arn: &RoleArn,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError>;
 
     /// The key stored for `purpose`; `fresh` is stored first if there is none yet.
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
+}
+
+/// The facts about a user that decide what it may do.
+#[derive(Debug, Clone)]
+pub struct CallerProfile {
+    pub user_type: UserType,
+    pub status: UserStatus,
+    pub api_access: ApiAccess,
+    pub permissions: ApplicationPermissions,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends a record of a call that had no effect (refused, failed, or not authenticated).
+    async fn append_audit(&self, record: &AuditRecord, outcome: &str) -> Result<(), StoreError>;
+
+    /// Up to `limit` entries after sequence number `after`, oldest first.
+    async fn list_audit(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
 #[async_trait]
@@ -151,14 +214,14 @@ pub trait CredentialStore: Send + Sync + 'static {
         expires_at: Timestamp,
         now: Timestamp,
         seed: &str,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<String>, StoreError>;
 
     /// The password of the user registered with `email` (in any case), if both exist.
     async fn password_for(&self, email: &Email) -> Result<Option<StoredPassword>, StoreError>;
 
     /// Records a successful sign-in.
-    async fn record_sign_in(&self, id: &UserId, now: Timestamp) -> Result<(), StoreError>;
+    async fn record_sign_in(&self, id: &UserId, ctx: &WriteContext) -> Result<(), StoreError>;
 
     /// Replaces the password whose hash is `current_hash` with a permanent one and records the
     /// sign-in; `PasswordChanged` if it was replaced meanwhile (a temporary password works once).
@@ -167,7 +230,7 @@ pub trait CredentialStore: Send + Sync + 'static {
         id: &UserId,
         current_hash: &str,
         new_hash: &str,
-        now: Timestamp,
+        ctx: &WriteContext,
     ) -> Result<(), StoreError>;
 }
 
@@ -177,7 +240,8 @@ pub trait GroupStore: Send + Sync + 'static {
     async fn insert_group(
         &self,
         group: &PermissionGroup,
-        claim: Option<&TokenClaim>,
+        max_groups: u64,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError>;
 
     async fn get_group(
@@ -190,14 +254,14 @@ pub trait GroupStore: Send + Sync + 'static {
         id: &PermissionGroupId,
         changes: &PermissionGroupChanges,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError>;
 
     /// Deletes the group and its memberships in one transaction.
     async fn delete_group(
         &self,
         id: &PermissionGroupId,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError>;
 
     async fn list_groups(
@@ -211,14 +275,14 @@ pub trait GroupStore: Send + Sync + 'static {
         group: &PermissionGroupId,
         user: &UserId,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError>;
 
     async fn remove_member(
         &self,
         group: &PermissionGroupId,
         user: &UserId,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError>;
 
     /// The user's groups after `after`, in id order; `NotFound(User)` if there is no such user.

@@ -416,8 +416,7 @@ async fn group_members_are_validated_on_the_wire() {
 
     for (body, member, rule) in cases {
         let response = app
-            .http
-            .post(app.url("/permission-group"))
+            .request(reqwest::Method::POST, "/permission-group")
             .json(&body)
             .send()
             .await
@@ -431,8 +430,10 @@ async fn group_members_are_validated_on_the_wire() {
         );
     }
     let long_id = app
-        .http
-        .get(app.url(&format!("/permission-group/{}", "G".repeat(27))))
+        .request(
+            reqwest::Method::GET,
+            &format!("/permission-group/{}", "G".repeat(27)),
+        )
         .send()
         .await
         .expect("answered");

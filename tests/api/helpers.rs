@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix_web::dev::ServerHandle;
 use aws_sdk_finspacedata::config::retry::RetryConfig;
@@ -40,6 +40,8 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.server.shutdown_timeout_secs = 5;
     settings.database.path = dir.path().join("userdir.db");
     settings.lifecycle.activation_delay_ms = 0;
+    settings.auth.root_access_key_id = ROOT.access_key_id.into();
+    settings.auth.root_secret_access_key = ROOT.secret.into();
     settings
 }
 
@@ -74,22 +76,162 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Settings))
     }
 }
 
+/// A key pair (and session token) to sign with.
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+    pub session_token: Option<&'a str>,
+}
+
+/// The root key every test server is configured with.
+pub const ROOT: Key<'static> = Key {
+    access_key_id: "AKIDUSERDIRTEST",
+    secret: "userdir-test-secret",
+    session_token: None,
+};
+
 pub fn sdk_client(endpoint: &str) -> aws_sdk_finspacedata::Client {
+    sdk_client_with(endpoint, ROOT, |config| config)
+}
+
+/// An SDK client signing with `key`; `adjust` may change anything else (time source, retries).
+pub fn sdk_client_with(
+    endpoint: &str,
+    key: Key<'_>,
+    adjust: impl FnOnce(aws_sdk_finspacedata::config::Builder) -> aws_sdk_finspacedata::config::Builder,
+) -> aws_sdk_finspacedata::Client {
     let config = aws_sdk_finspacedata::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(
-            "AKIDUSERDIRTEST",
-            "userdir-test-secret",
-            None,
+            key.access_key_id,
+            key.secret,
+            key.session_token.map(str::to_owned),
             None,
             "userdir-tests",
         ))
         // Tests check each response as sent: a retried request would hide what the server did.
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_finspacedata::Client::from_conf(config)
+        .retry_config(RetryConfig::disabled());
+    aws_sdk_finspacedata::Client::from_conf(adjust(config).build())
+}
+
+/// A raw HTTP request, signed with SigV4 as the SDKs sign (unless told otherwise).
+pub struct RawRequest<'a> {
+    app: &'a TestApp,
+    method: reqwest::Method,
+    path: String,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    key: Option<Key<'a>>,
+    time: SystemTime,
+    sent_body: Option<Vec<u8>>,
+    chunked: bool,
+}
+
+impl<'a> RawRequest<'a> {
+    pub fn json(mut self, value: &serde_json::Value) -> Self {
+        self.content_type = Some("application/json".into());
+        self.body = serde_json::to_vec(value).expect("JSON serialises");
+        self
+    }
+
+    pub fn content_type(mut self, content_type: &str) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sign with another key.
+    pub fn key(mut self, key: Key<'a>) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Send without any signature.
+    pub fn unsigned(mut self) -> Self {
+        self.key = None;
+        self
+    }
+
+    /// Sign as if at `time`.
+    pub fn signed_at(mut self, time: SystemTime) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Send `body` instead of what was signed.
+    pub fn tampered_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.sent_body = Some(body.into());
+        self
+    }
+
+    /// Send the body in chunks without a Content-Length.
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
+    }
+
+    pub async fn send(self) -> reqwest::Result<reqwest::Response> {
+        let url = self.app.url(&self.path);
+        let mut headers: Vec<(String, String)> = Vec::new();
+        if let Some(content_type) = &self.content_type {
+            headers.push(("content-type".into(), content_type.clone()));
+        }
+        if let Some(key) = self.key {
+            let identity = Credentials::new(
+                key.access_key_id,
+                key.secret,
+                key.session_token.map(str::to_owned),
+                None,
+                "raw",
+            )
+            .into();
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name("finspace-api")
+                .time(self.time)
+                .settings(aws_sigv4::http_request::SigningSettings::default())
+                .build()
+                .expect("signing params")
+                .into();
+            let signable = aws_sigv4::http_request::SignableRequest::new(
+                self.method.as_str(),
+                url.as_str(),
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                aws_sigv4::http_request::SignableBody::Bytes(&self.body),
+            )
+            .expect("signable request");
+            let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+                .expect("signs")
+                .into_parts();
+            let (signed, _) = instructions.into_parts();
+            for header in signed {
+                headers.push((header.name().to_owned(), header.value().to_owned()));
+            }
+        }
+        let mut request = self.app.http.request(self.method, &url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let body = self.sent_body.unwrap_or(self.body);
+        let request = if self.chunked {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                body.chunks(1024).map(|c| Ok(c.to_vec())).collect();
+            request.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+        } else {
+            request.body(body)
+        };
+        request.send().await
+    }
 }
 
 impl TestApp {
@@ -106,6 +248,21 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// A raw request to `path`, signed with the root key.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> RawRequest<'_> {
+        RawRequest {
+            app: self,
+            method,
+            path: path.to_owned(),
+            content_type: None,
+            body: Vec::new(),
+            key: Some(ROOT),
+            time: SystemTime::now(),
+            sent_body: None,
+            chunked: false,
+        }
     }
 
     /// Creates an APP_USER with just an email and returns its id.

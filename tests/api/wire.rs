@@ -45,8 +45,7 @@ async fn assert_aws_error(
 }
 
 async fn post_user(app: &TestApp, body: &Value) -> reqwest::Response {
-    app.http
-        .post(app.url("/user"))
+    app.request(reqwest::Method::POST, "/user")
         .json(body)
         .send()
         .await
@@ -85,8 +84,7 @@ async fn absent_optional_members_are_omitted_not_null() {
     let user_id = app.create_user(&unique_email("sparse")).await;
 
     let body: Value = app
-        .http
-        .get(app.url(&format!("/user/{user_id}")))
+        .request(reqwest::Method::GET, &format!("/user/{user_id}"))
         .send()
         .await
         .expect("GetUser")
@@ -185,9 +183,8 @@ async fn malformed_bodies_are_validation_errors() {
 
     for (content_type, body, needle) in cases {
         let response = app
-            .http
-            .post(app.url("/user"))
-            .header("content-type", *content_type)
+            .request(reqwest::Method::POST, "/user")
+            .content_type(content_type)
             .body(body.to_string())
             .send()
             .await
@@ -224,19 +221,13 @@ async fn an_oversized_body_is_refused_with_413() {
 #[tokio::test]
 async fn an_oversized_chunked_body_is_refused_too() {
     let app = spawn_app_with(|s| s.server.body_limit_bytes = 1024).await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
-        Ok(b"{\"padding\": \"".to_vec()),
-        Ok(vec![b'x'; 4096]),
-        Ok(b"\"}".to_vec()),
-    ];
+    let body = format!("{{\"padding\": \"{}\"}}", "x".repeat(4096));
 
     let response = app
-        .http
-        .post(app.url("/user"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
+        .request(reqwest::Method::POST, "/user")
+        .content_type("application/json")
+        .body(body)
+        .chunked()
         .send()
         .await
         .expect("answered");
@@ -422,8 +413,7 @@ async fn every_update_user_constraint_is_enforced() {
 
     for (member, value, rule) in cases {
         let response = app
-            .http
-            .put(app.url(&format!("/user/{user_id}")))
+            .request(reqwest::Method::PUT, &format!("/user/{user_id}"))
             .json(&json!({ member: value }))
             .send()
             .await
@@ -448,8 +438,7 @@ async fn user_ids_in_the_path_are_validated() {
 
     for (user_id, rule) in cases {
         let response = app
-            .http
-            .get(app.url(&format!("/user/{user_id}")))
+            .request(reqwest::Method::GET, &format!("/user/{user_id}"))
             .send()
             .await
             .expect("answered");
@@ -469,8 +458,7 @@ async fn not_found_and_conflict_bodies_carry_a_reason() {
     let missing = ulid::Ulid::generate().to_string();
 
     let response = app
-        .http
-        .get(app.url(&format!("/user/{missing}")))
+        .request(reqwest::Method::GET, &format!("/user/{missing}"))
         .send()
         .await
         .expect("answered");
@@ -512,8 +500,7 @@ async fn unknown_routes_answer_in_the_aws_format() {
     let app = spawn_app().await;
 
     let response = app
-        .http
-        .delete(app.url("/user"))
+        .request(reqwest::Method::DELETE, "/user")
         .send()
         .await
         .expect("answered");
@@ -540,8 +527,7 @@ async fn an_internal_fault_is_a_500_that_leaks_nothing() {
         .expect("rename");
 
     let response = app
-        .http
-        .get(app.url(&format!("/user/{user_id}")))
+        .request(reqwest::Method::GET, &format!("/user/{user_id}"))
         .send()
         .await
         .expect("answered");
@@ -576,7 +562,11 @@ async fn health_probes_answer() {
     let app = spawn_app().await;
 
     for path in ["/health/live", "/health/ready"] {
-        let response = app.http.get(app.url(path)).send().await.expect("answered");
+        let response = app
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("answered");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert!(response.headers().contains_key("x-amzn-RequestId"));
     }

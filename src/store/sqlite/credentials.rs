@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use tracing::instrument;
 
-use super::{SqliteStore, corrupt, record_token, replay_of};
+use super::{SqliteStore, corrupt, finish, replay_of};
 use crate::domain::{Email, Timestamp, UserId, UserStatus};
-use crate::store::{CredentialStore, Resource, StoreError, StoredPassword, TokenClaim, Written};
+use crate::store::{CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written};
 
 #[async_trait]
 impl CredentialStore for SqliteStore {
@@ -17,12 +17,10 @@ impl CredentialStore for SqliteStore {
         expires_at: Timestamp,
         now: Timestamp,
         seed: &str,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<String>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(earlier_seed) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(earlier_seed) = replay_of(&mut tx, ctx).await? {
             return Ok(Written::Replayed(earlier_seed));
         }
         let status =
@@ -49,10 +47,7 @@ impl CredentialStore for SqliteStore {
         )
         .execute(&mut *tx)
         .await?;
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, seed).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, seed).await?;
         Ok(Written::Applied(seed.to_owned()))
     }
 
@@ -81,15 +76,16 @@ impl CredentialStore for SqliteStore {
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
-    async fn record_sign_in(&self, id: &UserId, now: Timestamp) -> Result<(), StoreError> {
+    async fn record_sign_in(&self, id: &UserId, ctx: &WriteContext) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
         sqlx::query!(
             "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
             id.as_str(),
-            now.as_millis(),
+            ctx.audit.time.as_millis(),
         )
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        finish(tx, ctx, id.as_str()).await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -98,9 +94,9 @@ impl CredentialStore for SqliteStore {
         id: &UserId,
         current_hash: &str,
         new_hash: &str,
-        now: Timestamp,
+        ctx: &WriteContext,
     ) -> Result<(), StoreError> {
-        let now = now.as_millis();
+        let now = ctx.audit.time.as_millis();
         let mut tx = self.writer.begin().await?;
         // Compare-and-set on the hash: of two concurrent uses of one temporary password, one wins.
         let replaced = sqlx::query!(
@@ -124,7 +120,6 @@ impl CredentialStore for SqliteStore {
         )
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        finish(tx, ctx, id.as_str()).await
     }
 }

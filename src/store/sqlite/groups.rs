@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
-use super::{SqliteStore, UserRow, corrupt, is_unique_violation, record_token, replay_of};
+use super::{SqliteStore, UserRow, check_limit, corrupt, finish, is_unique_violation, replay_of};
 use crate::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
 };
-use crate::store::{GroupStore, Resource, StoreError, TokenClaim, Written};
+use crate::store::{GroupStore, Resource, StoreError, WriteContext, Written};
 
 struct GroupRow {
     permission_group_id: String,
@@ -100,14 +100,14 @@ impl GroupStore for SqliteStore {
     async fn insert_group(
         &self,
         group: &PermissionGroup,
-        claim: Option<&TokenClaim>,
+        max_groups: u64,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_group_id(result);
         }
+        check_limit(&mut tx, "permission_groups", max_groups).await?;
         let inserted = sqlx::query!(
             "INSERT INTO permission_groups (permission_group_id, name, name_key, description,
                  application_permissions, create_time, last_modified_time)
@@ -129,10 +129,7 @@ impl GroupStore for SqliteStore {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
             other => other?,
         };
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, group.id.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, group.id.as_str()).await?;
         Ok(Written::Applied(group.id.clone()))
     }
 
@@ -159,12 +156,10 @@ impl GroupStore for SqliteStore {
         id: &PermissionGroupId,
         changes: &PermissionGroupChanges,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_group_id(result);
         }
         let updated = sqlx::query!(
@@ -197,10 +192,7 @@ impl GroupStore for SqliteStore {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(Resource::PermissionGroup));
         }
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, id.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, id.as_str()).await?;
         Ok(Written::Applied(id.clone()))
     }
 
@@ -208,12 +200,10 @@ impl GroupStore for SqliteStore {
     async fn delete_group(
         &self,
         id: &PermissionGroupId,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_group_id(result);
         }
         // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
@@ -226,10 +216,7 @@ impl GroupStore for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(Resource::PermissionGroup));
         }
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, id.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, id.as_str()).await?;
         Ok(Written::Applied(id.clone()))
     }
 
@@ -260,12 +247,10 @@ impl GroupStore for SqliteStore {
         group: &PermissionGroupId,
         user: &UserId,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_group_id(result);
         }
         require_both(&mut tx, group, user).await?;
@@ -283,10 +268,7 @@ impl GroupStore for SqliteStore {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyMember),
             other => other?,
         };
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, group.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, group.as_str()).await?;
         Ok(Written::Applied(group.clone()))
     }
 
@@ -295,12 +277,10 @@ impl GroupStore for SqliteStore {
         &self,
         group: &PermissionGroupId,
         user: &UserId,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_group_id(result);
         }
         require_both(&mut tx, group, user).await?;
@@ -314,10 +294,7 @@ impl GroupStore for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotMember);
         }
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, group.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, group.as_str()).await?;
         Ok(Written::Applied(group.clone()))
     }
 

@@ -13,16 +13,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tracing::instrument;
 
 mod credentials;
 mod groups;
 
-use super::{Resource, StoreError, TokenClaim, UserStore, Written};
+use super::{
+    AuditEvent, AuditRecord, AuditStore, CallerProfile, Resource, StoreError, UserStore,
+    WriteContext, Written,
+};
 use crate::domain::{
-    ApiAccess, Email, FirstName, LastName, RoleArn, StatusChange, Timestamp, User, UserChanges,
-    UserId, UserStatus, UserType, Violation,
+    ApiAccess, ApplicationPermissions, Email, FirstName, LastName, RoleArn, StatusChange,
+    Timestamp, User, UserChanges, UserId, UserStatus, UserType, Violation,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -80,12 +83,15 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|e| e.is_unique_violation())
 }
 
-/// The earlier answer for this token, if it is still alive; `TokenMismatch` if it was used for
-/// other parameters.
+/// The earlier answer for this write's token, if it is still alive; `TokenMismatch` if the token
+/// was used for other parameters.
 async fn replay_of(
     conn: &mut SqliteConnection,
-    claim: &TokenClaim,
+    ctx: &WriteContext,
 ) -> Result<Option<String>, StoreError> {
+    let Some(claim) = &ctx.claim else {
+        return Ok(None);
+    };
     let token = claim.token.as_str();
     let now = claim.now.as_millis();
     let earlier = sqlx::query!(
@@ -104,33 +110,74 @@ async fn replay_of(
     }
 }
 
-/// Records the token with the answer it produced. A row left over from an expired use is replaced.
-async fn record_token(
-    conn: &mut SqliteConnection,
-    claim: &TokenClaim,
+/// Completes a write: records its token with the answer it produced (replacing a row left over
+/// from an expired use) and its audit entry, then commits.
+async fn finish(
+    mut tx: Transaction<'_, Sqlite>,
+    ctx: &WriteContext,
     result: &str,
 ) -> Result<(), StoreError> {
-    let token = claim.token.as_str();
-    let now = claim.now.as_millis();
-    let expires_at = claim.expires_at.as_millis();
+    if let Some(claim) = &ctx.claim {
+        let token = claim.token.as_str();
+        let now = claim.now.as_millis();
+        let expires_at = claim.expires_at.as_millis();
+        sqlx::query!(
+            "INSERT INTO idempotency_tokens
+                 (operation, client_token, fingerprint, result, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (operation, client_token) DO UPDATE SET
+                 fingerprint = excluded.fingerprint,
+                 result = excluded.result,
+                 created_at = excluded.created_at,
+                 expires_at = excluded.expires_at",
+            claim.operation,
+            token,
+            claim.fingerprint,
+            result,
+            now,
+            expires_at,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    append_audit(&mut tx, &ctx.audit, "SUCCESS").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn append_audit(
+    conn: &mut SqliteConnection,
+    record: &AuditRecord,
+    outcome: &str,
+) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO idempotency_tokens
-             (operation, client_token, fingerprint, result, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (operation, client_token) DO UPDATE SET
-             fingerprint = excluded.fingerprint,
-             result = excluded.result,
-             created_at = excluded.created_at,
-             expires_at = excluded.expires_at",
-        claim.operation,
-        token,
-        claim.fingerprint,
-        result,
-        now,
-        expires_at,
+        "INSERT INTO audit_events (time, request_id, caller, operation, target, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        record.time.as_millis(),
+        record.request_id,
+        record.caller,
+        record.operation,
+        record.target,
+        outcome,
     )
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Refuses a write that would take `kind` past `limit`.
+async fn check_limit(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    limit: u64,
+) -> Result<(), StoreError> {
+    let count = sqlx::query_scalar!("SELECT n FROM entity_counts WHERE kind = ?1", kind)
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or(0);
+    if u64::try_from(count).unwrap_or(0) >= limit {
+        return Err(StoreError::LimitExceeded(limit));
+    }
     Ok(())
 }
 
@@ -201,19 +248,57 @@ impl TryFrom<UserRow> for User {
 }
 
 #[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, record: &AuditRecord, outcome: &str) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        append_audit(&mut conn, record, outcome).await
+    }
+
+    async fn list_audit(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let after = after.unwrap_or(0);
+        let rows = sqlx::query!(
+            "SELECT seq, time, request_id, caller, operation, target, outcome
+             FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            after,
+            limit,
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditEvent {
+                seq: row.seq,
+                record: AuditRecord {
+                    time: Timestamp::from_millis(row.time),
+                    request_id: row.request_id,
+                    caller: row.caller,
+                    operation: row.operation,
+                    target: row.target,
+                },
+                outcome: row.outcome,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
 impl UserStore for SqliteStore {
     #[instrument(skip_all, fields(user_id = %user.id))]
     async fn insert_user(
         &self,
         user: &User,
-        claim: Option<&TokenClaim>,
+        max_users: u64,
+        ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_user_id(result);
         }
+        check_limit(&mut tx, "users", max_users).await?;
 
         let inserted = sqlx::query!(
             "INSERT INTO users (
@@ -242,10 +327,7 @@ impl UserStore for SqliteStore {
             other => other?,
         };
 
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, user.id.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, user.id.as_str()).await?;
         Ok(Written::Applied(user.id.clone()))
     }
 
@@ -270,12 +352,10 @@ impl UserStore for SqliteStore {
         id: &UserId,
         changes: &UserChanges,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_user_id(result);
         }
 
@@ -305,10 +385,7 @@ impl UserStore for SqliteStore {
             return Err(StoreError::NotFound(Resource::User));
         }
 
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, id.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, id.as_str()).await?;
         Ok(Written::Applied(id.clone()))
     }
 
@@ -385,12 +462,10 @@ impl UserStore for SqliteStore {
         id: &UserId,
         change: StatusChange,
         now: Timestamp,
-        claim: Option<&TokenClaim>,
+        ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(claim) = claim
-            && let Some(result) = replay_of(&mut tx, claim).await?
-        {
+        if let Some(result) = replay_of(&mut tx, ctx).await? {
             return replayed_user_id(result);
         }
         let current =
@@ -430,11 +505,57 @@ impl UserStore for SqliteStore {
             // Already there (or CREATING, which `after` never yields): nothing to write.
             Some(UserStatus::Creating) | None => {}
         }
-        if let Some(claim) = claim {
-            record_token(&mut tx, claim, id.as_str()).await?;
-        }
-        tx.commit().await?;
+        finish(tx, ctx, id.as_str()).await?;
         Ok(Written::Applied(id.clone()))
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn caller_profile(&self, id: &UserId) -> Result<Option<CallerProfile>, StoreError> {
+        let row = sqlx::query!(
+            r#"SELECT u.user_type AS "user_type!", u.status AS "status!",
+                      u.api_access AS "api_access!",
+                      group_concat(g.application_permissions) AS "permissions: String"
+               FROM users u
+               LEFT JOIN permission_group_members m ON m.user_id = u.user_id
+               LEFT JOIN permission_groups g ON g.permission_group_id = m.permission_group_id
+               WHERE u.user_id = ?1
+               GROUP BY u.user_id"#,
+            id.as_str()
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| {
+            Ok(CallerProfile {
+                user_type: UserType::parse(&row.user_type)
+                    .map_err(|v| corrupt("users.user_type", v))?,
+                status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
+                api_access: ApiAccess::parse(&row.api_access)
+                    .map_err(|v| corrupt("users.api_access", v))?,
+                permissions: ApplicationPermissions::from_stored(
+                    row.permissions.as_deref().unwrap_or(""),
+                )
+                .map_err(|v| corrupt("permission_groups.application_permissions", v))?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn users_of_principal(
+        &self,
+        arn: &RoleArn,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let ids = sqlx::query_scalar!(
+            "SELECT user_id FROM users WHERE api_access_principal_arn = ?1 ORDER BY user_id LIMIT ?2",
+            arn.as_str(),
+            limit,
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        ids.iter()
+            .map(|id| UserId::parse(id).map_err(|v| corrupt("users.user_id", v)))
+            .collect()
     }
 
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {

@@ -1,0 +1,138 @@
+//! Authentication of the FinSpace operations: every request must carry a valid SigV4 signature
+//! (unless the anonymous mode is configured), and each caller is held to a request rate.
+
+use std::time::{Duration, SystemTime};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use governor::clock::{Clock, DefaultClock};
+
+use super::AppState;
+use super::error::ApiError;
+use super::input::read_stream;
+use super::sigv4::{self, Authorization, SignatureFailure};
+use crate::config::AuthMode;
+use crate::domain::{Caller, Timestamp};
+use crate::service::credentials::KeyFailure;
+
+/// The access key id a request claimed, kept for the audit trail when authentication fails.
+#[derive(Debug, Clone)]
+pub struct ClaimedKey(pub String);
+
+pub async fn authenticate(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    // Refusals are answered here rather than passed up as errors, so that the request-context
+    // middleware sees them as ordinary responses.
+    match admit(&mut req).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(refusal) => Ok(req.error_response(refusal).map_into_right_body()),
+    }
+}
+
+/// Authenticates the request and charges its caller's rate.
+async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let caller = match state.auth.mode {
+        AuthMode::Anonymous => Caller::Anonymous,
+        AuthMode::Sigv4 => {
+            let declared = req
+                .headers()
+                .get(actix_web::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            let body = read_stream(req.take_payload(), declared, state.body_limit).await?;
+            let caller = verify(&state, req, &body).await?;
+            req.set_payload(Payload::from(body));
+            caller
+        }
+    };
+    if let Err(not_until) = state.throttle.check_key(&caller.to_string()) {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        return Err(ApiError::Throttling {
+            message: "Rate exceeded".into(),
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    Ok(caller)
+}
+
+async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<Caller, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or(SignatureFailure::Missing)?
+        .to_str()
+        .map_err(|_| {
+            SignatureFailure::Incomplete("The Authorization header is not ASCII".into())
+        })?;
+    let authorization = Authorization::parse(header)?;
+    req.extensions_mut()
+        .insert(ClaimedKey(authorization.access_key_id.clone()));
+    let time = sigv4::request_time(
+        req.headers(),
+        &authorization,
+        Duration::from_secs(state.auth.max_skew_secs),
+        SystemTime::now(),
+    )?;
+    let session_token = req
+        .headers()
+        .get("x-amz-security-token")
+        .map(|v| v.to_str())
+        .transpose()
+        .map_err(|_| SignatureFailure::Incomplete("X-Amz-Security-Token is not ASCII".into()))?;
+    let key = state.credentials.signing_key(
+        &authorization.access_key_id,
+        session_token,
+        Timestamp::now(),
+    )?;
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    sigv4::verify(
+        req.method().as_str(),
+        path_and_query,
+        req.headers(),
+        body,
+        &authorization,
+        &key.secret,
+        session_token,
+        time,
+    )?;
+    state.credentials.confirm(&key).await?;
+    Ok(key.caller)
+}
+
+impl From<SignatureFailure> for ApiError {
+    fn from(failure: SignatureFailure) -> Self {
+        let error_type = match failure {
+            SignatureFailure::Missing => "MissingAuthenticationTokenException",
+            SignatureFailure::Incomplete(_) => "IncompleteSignatureException",
+            SignatureFailure::Invalid(_) => "InvalidSignatureException",
+        };
+        ApiError::Unauthenticated {
+            error_type,
+            message: failure.to_string(),
+        }
+    }
+}
+
+impl From<KeyFailure> for ApiError {
+    fn from(failure: KeyFailure) -> Self {
+        let error_type = match failure {
+            KeyFailure::UnknownKey | KeyFailure::Revoked => "UnrecognizedClientException",
+            KeyFailure::Expired => "ExpiredTokenException",
+        };
+        ApiError::Unauthenticated {
+            error_type,
+            message: failure.to_string(),
+        }
+    }
+}

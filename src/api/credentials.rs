@@ -1,0 +1,139 @@
+//! GetProgrammaticAccessCredentials and the audit-trail listing (an endpoint of our own).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::input::Members;
+use crate::domain::{Invocation, PageSize, Violation};
+
+/// `durationInMinutes`: 1–60.
+fn duration_minutes(value: &str) -> Result<u32, Violation> {
+    let minutes: i64 = value
+        .parse()
+        .map_err(|_| Violation::new("Member must be an integer"))?;
+    match minutes {
+        i64::MIN..=0 => Err(Violation::new(
+            "Member must have value greater than or equal to 1",
+        )),
+        61.. => Err(Violation::new(
+            "Member must have value less than or equal to 60",
+        )),
+        // In 1..=60, so the conversion cannot fail.
+        _ => Ok(u32::try_from(minutes).unwrap_or(60)),
+    }
+}
+
+/// `environmentId`: 1–26 characters.
+fn environment_id(value: &str) -> Result<String, Violation> {
+    let length = value.chars().count();
+    if length == 0 {
+        return Err(Violation::new(
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if length > 26 {
+        return Err(Violation::new(
+            "Member must have length less than or equal to 26",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// `GET /credentials/programmatic?environmentId&durationInMinutes`
+pub async fn get_programmatic_access_credentials(
+    req: HttpRequest,
+    invocation: Invocation,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let environment = members.query("environmentId", true, environment_id);
+    let duration = members.query("durationInMinutes", false, duration_minutes);
+    members.finish()?;
+    let environment = environment
+        .ok_or_else(|| ApiError::Internal("environmentId absent after validation".into()))?;
+    let issued = state
+        .credentials
+        .issue(&invocation, &environment, duration)
+        .await?;
+    Ok(HttpResponse::Ok().json(CredentialsOutput {
+        credentials: CredentialsShape {
+            access_key_id: &issued.access_key_id,
+            secret_access_key: &issued.secret_access_key,
+            session_token: &issued.session_token,
+        },
+        duration_in_minutes: issued.duration_minutes,
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialsOutput<'a> {
+    credentials: CredentialsShape<'a>,
+    duration_in_minutes: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialsShape<'a> {
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+}
+
+/// `GET /audit?maxResults&nextToken` (extension): the audit trail, oldest first; needs
+/// ViewAuditData.
+pub async fn list_audit_events(
+    req: HttpRequest,
+    invocation: Invocation,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut members = Members::new().with_query(&req)?;
+    let size = members.query("maxResults", true, PageSize::parse);
+    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    members.finish()?;
+    let size =
+        size.ok_or_else(|| ApiError::Internal("maxResults absent after validation".into()))?;
+    let page = state
+        .audit
+        .list(&invocation, size, next_token.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(AuditOutput {
+        events: page
+            .items
+            .iter()
+            .map(|e| AuditEventOutput {
+                seq: e.seq,
+                time: e.record.time.as_millis(),
+                request_id: &e.record.request_id,
+                caller: &e.record.caller,
+                operation: &e.record.operation,
+                target: e.record.target.as_deref(),
+                outcome: &e.outcome,
+            })
+            .collect(),
+        next_token: page.next_token.as_deref(),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditOutput<'a> {
+    events: Vec<AuditEventOutput<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditEventOutput<'a> {
+    seq: i64,
+    time: i64,
+    request_id: &'a str,
+    caller: &'a str,
+    operation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    outcome: &'a str,
+}

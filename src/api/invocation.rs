@@ -1,0 +1,39 @@
+//! Hands each handler the call's invocation: its request id and its authenticated caller.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
+use super::error::ApiError;
+use crate::domain::{Caller, Invocation};
+
+/// The request id given by the request-context middleware.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default()
+}
+
+impl FromRequest for Invocation {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let caller = req.extensions().get::<Caller>().cloned();
+        ready(match caller {
+            Some(caller) => Ok(Invocation {
+                caller,
+                request_id: request_id(req),
+            }),
+            // Only routes behind the authentication middleware take an Invocation.
+            None => Err(ApiError::Internal(
+                "no authenticated caller on this route".into(),
+            )),
+        })
+    }
+}

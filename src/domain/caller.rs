@@ -1,0 +1,45 @@
+use std::fmt;
+
+use super::{RoleArn, UserId};
+
+/// Who is calling, as established by authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The root credentials: may do everything.
+    Root,
+    /// No authentication (the explicitly configured anonymous mode): treated as root.
+    Anonymous,
+    /// A principal key: may only obtain programmatic credentials for its user.
+    Principal(RoleArn),
+    /// Temporary credentials from GetProgrammaticAccessCredentials, acting as this user.
+    User(UserId),
+}
+
+impl fmt::Display for Caller {
+    /// The form written to the audit trail and logs; never a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Caller::Root => f.write_str("root"),
+            Caller::Anonymous => f.write_str("anonymous"),
+            Caller::Principal(arn) => write!(f, "principal:{}", arn.as_str()),
+            Caller::User(id) => write!(f, "user:{id}"),
+        }
+    }
+}
+
+/// One API call: who made it, and the request id it is traced and audited under.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub caller: Caller,
+    pub request_id: String,
+}
+
+impl Invocation {
+    /// For work the service does on its own behalf (tests, the command line).
+    pub fn internal(request_id: impl Into<String>) -> Self {
+        Self {
+            caller: Caller::Root,
+            request_id: request_id.into(),
+        }
+    }
+}
