@@ -147,12 +147,6 @@ impl<'a> RawRequest<'a> {
         self
     }
 
-    /// Sign with another key.
-    pub fn key(mut self, key: Key<'a>) -> Self {
-        self.key = Some(key);
-        self
-    }
-
     /// Send without any signature.
     pub fn unsigned(mut self) -> Self {
         self.key = None;

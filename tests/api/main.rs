@@ -13,6 +13,7 @@ mod idempotency;
 mod lifecycle;
 mod list_users;
 mod passwords;
+mod security;
 mod status;
 mod update_user;
 mod wire;

@@ -1,0 +1,689 @@
+//! Authentication, authorization, throttling, limits and the audit trail.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_finspacedata::config::retry::RetryConfig;
+use aws_sdk_finspacedata::types::{ApiAccess, ApplicationPermission, UserStatus, UserType};
+use aws_smithy_async::time::StaticTimeSource;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use userdir::config::PrincipalSettings;
+
+use crate::helpers::{
+    Key, ROOT, TestApp, sdk_client_with, spawn_app, spawn_app_with, unique_email,
+};
+
+const ARN: &str = "arn:aws:iam::123456789012:role/Analyst";
+const PRINCIPAL: Key<'static> = Key {
+    access_key_id: "AKIDPRINCIPALTEST",
+    secret: "principal-test-secret",
+    session_token: None,
+};
+
+fn with_principal(settings: &mut userdir::config::Settings) {
+    settings.auth.principals = vec![PrincipalSettings {
+        arn: ARN.into(),
+        access_key_id: PRINCIPAL.access_key_id.into(),
+        secret_access_key: PRINCIPAL.secret.into(),
+    }];
+}
+
+/// The AWS error code of a failed SDK call.
+fn code<E: aws_sdk_finspacedata::error::ProvideErrorMetadata>(error: &E) -> String {
+    error.code().unwrap_or("<none>").to_owned()
+}
+
+/// Temporary credentials as the SDK returns them.
+struct Session {
+    access_key_id: String,
+    secret: String,
+    token: String,
+}
+
+impl Session {
+    fn key(&self) -> Key<'_> {
+        Key {
+            access_key_id: &self.access_key_id,
+            secret: &self.secret,
+            session_token: Some(&self.token),
+        }
+    }
+}
+
+/// Creates a user bound to the test principal and obtains temporary credentials for it.
+async fn user_session(app: &TestApp, user_type: UserType, minutes: i64) -> (String, Session) {
+    let user_id = app
+        .sdk
+        .create_user()
+        .email_address(unique_email("session"))
+        .r#type(user_type.clone())
+        .api_access(ApiAccess::Enabled)
+        .api_access_principal_arn(ARN)
+        .send()
+        .await
+        .expect("CreateUser")
+        .user_id()
+        .expect("id")
+        .to_owned();
+    app.wait_for_status(&user_id, UserStatus::Enabled).await;
+    if user_type == UserType::AppUser {
+        let group = app
+            .sdk
+            .create_permission_group()
+            .name(format!("credentials-{user_id}"))
+            .application_permissions(ApplicationPermission::GetTemporaryCredentials)
+            .send()
+            .await
+            .expect("group")
+            .permission_group_id()
+            .expect("id")
+            .to_owned();
+        app.sdk
+            .associate_user_to_permission_group()
+            .permission_group_id(group)
+            .user_id(&user_id)
+            .send()
+            .await
+            .expect("associate");
+    }
+    let principal = sdk_client_with(&app.address, PRINCIPAL, |c| c);
+    let issued = principal
+        .get_programmatic_access_credentials()
+        .environment_id("userdir")
+        .duration_in_minutes(minutes)
+        .send()
+        .await
+        .expect("GetProgrammaticAccessCredentials");
+    assert_eq!(issued.duration_in_minutes(), Some(minutes));
+    let credentials = issued.credentials().expect("credentials");
+    let session = Session {
+        access_key_id: credentials.access_key_id().expect("key id").to_owned(),
+        secret: credentials.secret_access_key().expect("secret").to_owned(),
+        token: credentials.session_token().expect("token").to_owned(),
+    };
+    (user_id, session)
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_with_the_aws_error_for_each_case() {
+    let app = spawn_app().await;
+    let wrong_secret = sdk_client_with(
+        &app.address,
+        Key {
+            secret: "not-the-secret",
+            ..ROOT
+        },
+        |c| c,
+    );
+    let unknown_key = sdk_client_with(
+        &app.address,
+        Key {
+            access_key_id: "AKIDNOBODY",
+            ..ROOT
+        },
+        |c| c,
+    );
+    let stale = sdk_client_with(&app.address, ROOT, |c| {
+        c.time_source(StaticTimeSource::new(
+            SystemTime::now() - Duration::from_secs(16 * 60),
+        ))
+    });
+    let cases = [
+        (wrong_secret, "InvalidSignatureException"),
+        (unknown_key, "UnrecognizedClientException"),
+        (stale, "InvalidSignatureException"),
+    ];
+
+    for (client, expected) in cases {
+        let err = client
+            .list_users()
+            .max_results(5)
+            .send()
+            .await
+            .expect_err("refused");
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let err = err.into_service_error();
+        assert_eq!(code(&err), expected, "{err:?}");
+        assert_eq!(status, Some(403));
+        let message =
+            aws_sdk_finspacedata::error::ProvideErrorMetadata::message(&err).unwrap_or_default();
+        assert!(
+            !message.contains(ROOT.secret),
+            "the secret never appears in a response"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsigned_tampered_and_incomplete_requests_are_refused() {
+    let app = spawn_app().await;
+    let body = json!({"emailAddress": unique_email("tamper"), "type": "APP_USER"});
+
+    let unsigned = app
+        .request(Method::POST, "/user")
+        .json(&body)
+        .unsigned()
+        .send()
+        .await
+        .expect("answered");
+    let tampered = app
+        .request(Method::POST, "/user")
+        .json(&body)
+        .tampered_body(
+            serde_json::to_vec(&json!({"emailAddress": "evil@example.com", "type": "SUPER_USER"}))
+                .expect("json"),
+        )
+        .send()
+        .await
+        .expect("answered");
+    let old = app
+        .request(Method::GET, "/user?maxResults=1")
+        .signed_at(SystemTime::now() - Duration::from_secs(16 * 60))
+        .send()
+        .await
+        .expect("answered");
+    let incomplete = app
+        .http
+        .get(app.url("/user?maxResults=1"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDUSERDIRTEST",
+        )
+        .send()
+        .await
+        .expect("answered");
+
+    for (response, expected) in [
+        (unsigned, "MissingAuthenticationTokenException"),
+        (tampered, "InvalidSignatureException"),
+        (old, "InvalidSignatureException"),
+        (incomplete, "IncompleteSignatureException"),
+    ] {
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{expected}");
+        assert_eq!(response.headers()["x-amzn-ErrorType"], expected);
+        assert!(response.headers().contains_key("x-amzn-RequestId"));
+    }
+    let users = app
+        .sdk
+        .list_users()
+        .max_results(10)
+        .send()
+        .await
+        .expect("ListUsers");
+    assert!(users.users().is_empty(), "no refused request had an effect");
+}
+
+#[tokio::test]
+async fn health_and_sign_in_need_no_signature() {
+    let app = spawn_app().await;
+    let live = app
+        .http
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(live.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn temporary_credentials_act_as_their_user_and_stop_when_it_is_disabled_or_loses_api_access()
+{
+    let app = spawn_app_with(with_principal).await;
+    let (user_id, session) = user_session(&app, UserType::SuperUser, 15).await;
+    let as_user = sdk_client_with(&app.address, session.key(), |c| c);
+    assert!(session.access_key_id.starts_with("ASIA"));
+
+    // Works: a SUPER_USER may do everything.
+    as_user
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("GetUser as the user");
+    as_user
+        .list_users()
+        .max_results(5)
+        .send()
+        .await
+        .expect("ListUsers as a SUPER_USER");
+
+    // Disabled: refused at once; enabled again: works again.
+    app.sdk
+        .disable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("DisableUser");
+    let err = as_user
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect_err("disabled")
+        .into_service_error();
+    assert_eq!(code(&err), "UnrecognizedClientException");
+    app.sdk
+        .enable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("EnableUser");
+    as_user
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("works again");
+
+    // API access off: refused at once.
+    app.sdk
+        .update_user()
+        .user_id(&user_id)
+        .api_access(ApiAccess::Disabled)
+        .send()
+        .await
+        .expect("UpdateUser");
+    let err = as_user
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect_err("no API access")
+        .into_service_error();
+    assert_eq!(code(&err), "UnrecognizedClientException");
+
+    // A forged session token is not accepted.
+    let forged = Session {
+        token: format!("{}x", session.token),
+        ..session
+    };
+    let err = sdk_client_with(&app.address, forged.key(), |c| c)
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect_err("forged")
+        .into_service_error();
+    assert_eq!(code(&err), "UnrecognizedClientException");
+}
+
+#[tokio::test]
+async fn temporary_credentials_stop_working_when_they_expire() {
+    let app = spawn_app_with(with_principal).await;
+    let (user_id, session) = user_session(&app, UserType::SuperUser, 1).await;
+    let as_user = sdk_client_with(&app.address, session.key(), |c| c);
+    as_user
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("works while fresh");
+
+    // The shortest lifetime the model allows is one minute: wait it out (bounded).
+    tokio::time::sleep(Duration::from_secs(61)).await;
+
+    let err = as_user
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect_err("expired")
+        .into_service_error();
+    assert_eq!(code(&err), "ExpiredTokenException");
+}
+
+#[tokio::test]
+async fn an_app_user_may_manage_users_only_through_a_group_that_grants_it() {
+    let app = spawn_app_with(with_principal).await;
+    let other = app.create_user(&unique_email("other")).await;
+    let (user_id, session) = user_session(&app, UserType::AppUser, 15).await;
+    let as_user = sdk_client_with(&app.address, session.key(), |c| c);
+    let create = || {
+        as_user
+            .create_user()
+            .email_address(unique_email("by-app-user"))
+            .r#type(UserType::AppUser)
+            .send()
+    };
+
+    let err = create()
+        .await
+        .expect_err("no ManageUsersAndGroups")
+        .into_service_error();
+    assert!(err.is_access_denied_exception(), "{err:?}");
+    as_user
+        .get_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("a user may read itself");
+    as_user
+        .list_permission_groups_by_user()
+        .user_id(&user_id)
+        .max_results(5)
+        .send()
+        .await
+        .expect("a user may list its own groups");
+    let err = as_user
+        .get_user()
+        .user_id(&other)
+        .send()
+        .await
+        .expect_err("another user")
+        .into_service_error();
+    assert!(err.is_access_denied_exception(), "{err:?}");
+    let missing = ulid::Ulid::generate().to_string();
+    let err = as_user
+        .get_user()
+        .user_id(&missing)
+        .send()
+        .await
+        .expect_err("denied first")
+        .into_service_error();
+    assert!(
+        err.is_access_denied_exception(),
+        "denied before any lookup: {err:?}"
+    );
+
+    let admins = app
+        .sdk
+        .create_permission_group()
+        .name("Admins")
+        .application_permissions(ApplicationPermission::ManageUsersAndGroups)
+        .send()
+        .await
+        .expect("group")
+        .permission_group_id()
+        .expect("id")
+        .to_owned();
+    app.sdk
+        .associate_user_to_permission_group()
+        .permission_group_id(&admins)
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("join");
+
+    create()
+        .await
+        .expect("allowed after joining a group that grants ManageUsersAndGroups");
+}
+
+#[tokio::test]
+async fn principals_may_only_obtain_credentials_and_only_principals_may() {
+    let app = spawn_app_with(with_principal).await;
+    let principal = sdk_client_with(&app.address, PRINCIPAL, |c| c);
+
+    let err = principal
+        .list_users()
+        .max_results(1)
+        .send()
+        .await
+        .expect_err("denied")
+        .into_service_error();
+    assert!(err.is_access_denied_exception(), "{err:?}");
+    let err = app
+        .sdk
+        .get_programmatic_access_credentials()
+        .environment_id("userdir")
+        .send()
+        .await
+        .expect_err("root is no principal")
+        .into_service_error();
+    assert!(err.is_access_denied_exception(), "{err:?}");
+    let err = principal
+        .get_programmatic_access_credentials()
+        .environment_id("userdir")
+        .send()
+        .await
+        .expect_err("no user is bound yet")
+        .into_service_error();
+    assert!(err.is_access_denied_exception(), "{err:?}");
+    let err = principal
+        .get_programmatic_access_credentials()
+        .environment_id("elsewhere")
+        .send()
+        .await
+        .expect_err("another environment")
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+}
+
+#[tokio::test]
+async fn throttled_callers_get_429_and_the_sdk_retry_succeeds() {
+    let app = spawn_app_with(|s| {
+        s.throttle.requests_per_second = 2;
+        s.throttle.burst = 2;
+    })
+    .await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = app
+            .request(Method::GET, "/user?maxResults=1")
+            .send()
+            .await
+            .expect("answered");
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(
+                response.headers()["x-amzn-ErrorType"],
+                "ThrottlingException"
+            );
+            assert!(response.headers().contains_key("retry-after"));
+        }
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+
+    let retrying = sdk_client_with(&app.address, ROOT, |c| {
+        c.retry_config(RetryConfig::standard().with_max_attempts(10))
+    });
+    for _ in 0..4 {
+        retrying
+            .list_users()
+            .max_results(1)
+            .send()
+            .await
+            .expect("the SDK's retry gets through");
+    }
+}
+
+#[tokio::test]
+async fn configured_limits_answer_limit_exceeded() {
+    let app = spawn_app_with(|s| {
+        s.limits.max_users = 2;
+        s.limits.max_permission_groups = 1;
+    })
+    .await;
+    app.create_user(&unique_email("one")).await;
+    app.create_user(&unique_email("two")).await;
+
+    let err = app
+        .sdk
+        .create_user()
+        .email_address(unique_email("three"))
+        .r#type(UserType::AppUser)
+        .send()
+        .await
+        .expect_err("over the limit")
+        .into_service_error();
+    assert!(err.is_limit_exceeded_exception(), "{err:?}");
+
+    app.sdk
+        .create_permission_group()
+        .name("only")
+        .set_application_permissions(Some(vec![]))
+        .send()
+        .await
+        .expect("first group");
+    let err = app
+        .sdk
+        .create_permission_group()
+        .name("second")
+        .set_application_permissions(Some(vec![]))
+        .send()
+        .await
+        .expect_err("over the limit")
+        .into_service_error();
+    assert!(err.is_limit_exceeded_exception(), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_audit_trail_records_what_happened_and_never_a_secret() {
+    let app = spawn_app().await;
+    let email = unique_email("audited");
+    let user_id = app.create_user(&email).await;
+    app.sdk
+        .create_user()
+        .email_address(&email)
+        .r#type(UserType::AppUser)
+        .send()
+        .await
+        .expect_err("duplicate");
+    let temporary = app
+        .sdk
+        .reset_user_password()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("reset")
+        .temporary_password()
+        .expect("password")
+        .to_owned();
+    sdk_client_with(
+        &app.address,
+        Key {
+            secret: "wrong",
+            ..ROOT
+        },
+        |c| c,
+    )
+    .get_user()
+    .user_id(&user_id)
+    .send()
+    .await
+    .expect_err("bad signature");
+
+    let response = app
+        .request(Method::GET, "/audit?maxResults=100")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    let trail: Value = response.json().await.expect("JSON");
+    let events = trail["events"].as_array().expect("events");
+    let find = |operation: &str, outcome: &str| {
+        events
+            .iter()
+            .find(|e| e["operation"] == operation && e["outcome"] == outcome)
+            .cloned()
+    };
+
+    let created = find("CreateUser", "SUCCESS").expect("the create is recorded");
+    assert_eq!(created["caller"], "root");
+    assert_eq!(created["target"], user_id.as_str());
+    assert!(
+        created["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert!(
+        find("CreateUser", "ConflictException").is_some(),
+        "the refused create is recorded"
+    );
+    assert!(find("ResetUserPassword", "SUCCESS").is_some());
+    let failed = find("Authenticate", "InvalidSignatureException")
+        .expect("the failed signature is recorded");
+    assert_eq!(
+        failed["caller"],
+        format!("unauthenticated:{}", ROOT.access_key_id)
+    );
+    let text = trail.to_string();
+    for secret in [ROOT.secret, temporary.as_str(), "wrong"] {
+        assert!(
+            !text.contains(secret),
+            "{secret:?} must never be in the audit trail"
+        );
+    }
+}
+
+#[tokio::test]
+async fn generated_root_credentials_are_kept_owner_only_and_reused() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
+    let clear = |s: &mut userdir::config::Settings| {
+        s.auth.root_access_key_id.clear();
+        s.auth.root_secret_access_key.clear();
+    };
+    let app = crate::helpers::spawn_app_in(dir.clone(), clear).await;
+    let file = dir.path().join("root-credentials");
+    let text = std::fs::read_to_string(&file).expect("credentials file written");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+    }
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.split_once('=')
+                    .filter(|(k, _)| k.trim() == key)
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .expect("key present")
+    };
+    let (id, secret) = (value("aws_access_key_id"), value("aws_secret_access_key"));
+    let key = Key {
+        access_key_id: &id,
+        secret: &secret,
+        session_token: None,
+    };
+    sdk_client_with(&app.address, key, |c| c)
+        .list_users()
+        .max_results(1)
+        .send()
+        .await
+        .expect("generated key works");
+
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_app_in(dir, clear).await;
+    sdk_client_with(&app.address, key, |c| c)
+        .list_users()
+        .max_results(1)
+        .send()
+        .await
+        .expect("the same key after a restart");
+}
+
+#[tokio::test]
+async fn the_anonymous_mode_serves_loopback_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.auth.mode = userdir::config::AuthMode::Anonymous;
+    settings.server.host = "0.0.0.0".into();
+
+    let refused = userdir::startup::Application::build(&settings).await;
+
+    assert!(
+        refused.is_err(),
+        "anonymous mode must refuse a non-loopback address"
+    );
+    let app = spawn_app_with(|s| s.auth.mode = userdir::config::AuthMode::Anonymous).await;
+    let response = app
+        .request(Method::GET, "/user?maxResults=1")
+        .unsigned()
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "loopback anonymous mode needs no signature"
+    );
+}
