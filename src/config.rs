@@ -92,6 +92,11 @@ pub struct ServerSettings {
     pub workers: usize,
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    pub client_request_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub keep_alive_secs: u64,
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

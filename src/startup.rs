@@ -18,7 +18,7 @@ use std::path::Path;
 
 use governor::{Quota, RateLimiter};
 
-use crate::api::{self, AppState, AuthPolicy};
+use crate::api::{self, AppState, AuthPolicy, BodyLimits};
 use crate::config::{AuthMode, Settings};
 use crate::domain::RoleArn;
 use crate::service::access::Access;
@@ -138,7 +138,10 @@ impl Application {
                 max_skew_secs: settings.auth.max_clock_skew_secs,
             },
             throttle: Arc::new(RateLimiter::keyed(throttle)),
-            body_limit: settings.server.body_limit_bytes,
+            body: BodyLimits {
+                max_bytes: settings.server.body_limit_bytes,
+                timeout: Duration::from_millis(settings.server.body_timeout_ms),
+            },
         });
 
         let address = (settings.server.host.as_str(), settings.server.port);
@@ -151,12 +154,20 @@ impl Application {
                 .app_data(state.clone())
                 .configure(api::routes)
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_millis(
+            settings.server.client_request_timeout_ms,
+        ))
+        .keep_alive(Duration::from_secs(settings.server.keep_alive_secs));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = server.listen(listener)?.run();
-        tracing::info!(host = %settings.server.host, port, "userdir listening");
+        let (server, scheme) = match tls_config(settings)? {
+            Some(tls) => (server.listen_rustls_0_23(listener, tls)?, "https"),
+            None => (server.listen(listener)?, "http"),
+        };
+        let server = server.run();
+        tracing::info!(host = %settings.server.host, port, scheme, "userdir listening");
 
         Ok(Self {
             port,
@@ -190,6 +201,36 @@ impl Application {
         tracing::info!("userdir stopped");
         served.context("HTTP server failed")
     }
+}
+
+/// The TLS configuration, when a certificate and key are configured.
+fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let (cert, key) = (
+        &settings.server.tls_cert_file,
+        &settings.server.tls_key_file,
+    );
+    match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
+        (true, true) => return Ok(None),
+        (false, false) => {}
+        _ => anyhow::bail!("server.tls_cert_file and server.tls_key_file go together"),
+    }
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading certificates from {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key from {}", key.display()))?;
+    // Name the provider: the process may link more than one, and rustls will not guess.
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .context("the TLS certificate and key do not form a usable pair")?;
+    Ok(Some(config))
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {

@@ -17,7 +17,7 @@ pub async fn sign_in(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.body_limit).await?;
+    let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let email = members.required("emailAddress", Email::parse);
     let password = members.required("password", Password::parse_offered);
@@ -41,7 +41,7 @@ pub async fn change_password(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.body_limit).await?;
+    let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let email = members.required("emailAddress", Email::parse);
     let current = members.required("password", Password::parse_offered);

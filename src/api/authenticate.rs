@@ -50,7 +50,7 @@ async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
                 .get(actix_web::http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok());
-            let body = read_stream(req.take_payload(), declared, state.body_limit).await?;
+            let body = read_stream(req.take_payload(), declared, state.body).await?;
             let caller = verify(&state, req, &body).await?;
             req.set_payload(Payload::from(body));
             caller

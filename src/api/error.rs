@@ -18,6 +18,9 @@ pub enum ApiError {
     /// A body over the configured limit: a validation failure, answered with 413.
     #[error("The request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The client did not send its body in time.
+    #[error("The request body was not received within {secs} seconds")]
+    RequestTimeout { secs: f64 },
     #[error("{message}")]
     ResourceNotFound {
         message: String,
@@ -68,6 +71,7 @@ impl ApiError {
         match self {
             ApiError::Validation { .. } | ApiError::PayloadTooLarge { .. } => "ValidationException",
             ApiError::ResourceNotFound { .. } => "ResourceNotFoundException",
+            ApiError::RequestTimeout { .. } => "RequestTimeoutException",
             ApiError::Conflict { .. } => "ConflictException",
             ApiError::UnknownOperation(_) => "UnknownOperationException",
             ApiError::NotAuthorized(_) => "NotAuthorizedException",
@@ -112,6 +116,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::ResourceNotFound { .. } | ApiError::UnknownOperation(_) => {
                 StatusCode::NOT_FOUND
             }

@@ -25,7 +25,7 @@ pub async fn create_permission_group(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.body_limit).await?;
+    let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let name = members.required("name", PermissionGroupName::parse);
     let description = members.optional("description", PermissionGroupDescription::parse);
@@ -74,7 +74,7 @@ pub async fn update_permission_group(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.body_limit).await?;
+    let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
     let changes = PermissionGroupChanges {
@@ -146,7 +146,7 @@ pub async fn associate_user(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.body_limit).await?;
+    let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let client_token = members.optional("clientToken", ClientToken::parse);
     change_membership(&invocation, members, &path, client_token, &state, true).await

@@ -10,11 +10,18 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use crate::domain::Violation;
 
+/// How large a request body may be, and how long a client may take to send it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: std::time::Duration,
+}
+
 /// Reads the whole body, refusing more than `limit` bytes without buffering them.
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
+    limit: BodyLimits,
 ) -> Result<web::Bytes, ApiError> {
     let declared = req
         .headers()
@@ -24,9 +31,28 @@ pub async fn read_body(
     read_stream(payload, declared, limit).await
 }
 
-/// Reads a body stream of at most `limit` bytes; a declared length over the limit is refused
-/// before anything is read.
+/// Reads a body stream within the limits; a declared length over the limit is refused before
+/// anything is read, and a client too slow to send its body is cut off.
 pub async fn read_stream<S, E>(
+    stream: S,
+    declared: Option<usize>,
+    limits: BodyLimits,
+) -> Result<web::Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    tokio::time::timeout(
+        limits.timeout,
+        read_within(stream, declared, limits.max_bytes),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout {
+        secs: limits.timeout.as_secs_f64(),
+    })?
+}
+
+async fn read_within<S, E>(
     mut stream: S,
     declared: Option<usize>,
     limit: usize,

@@ -20,6 +20,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use governor::DefaultKeyedRateLimiter;
 
 pub use error::ApiError;
+pub use input::BodyLimits;
 pub use request_context::request_context;
 
 use crate::config::AuthMode;
@@ -44,8 +45,8 @@ pub struct AppState {
     pub auth: AuthPolicy,
     /// Requests per caller (token bucket).
     pub throttle: Arc<DefaultKeyedRateLimiter<String>>,
-    /// Largest request body accepted, in bytes.
-    pub body_limit: usize,
+    /// How large a request body may be, and how long it may take to arrive.
+    pub body: BodyLimits,
 }
 
 /// The operation a method and route pattern serve, for the audit trail.

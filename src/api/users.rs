@@ -19,7 +19,7 @@ pub async fn create_user(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.body_limit).await?;
+    let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let email = members.required("emailAddress", Email::parse);
     let user_type = members.required("type", UserType::parse);
@@ -76,7 +76,7 @@ pub async fn update_user(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.body_limit).await?;
+    let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let user_id = members.path("userId", &path, UserId::parse);
     let changes = UserChanges {
@@ -188,7 +188,7 @@ async fn user_and_token(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<(UserId, Option<ClientToken>), ApiError> {
-    let body = read_body(req, payload, state.body_limit).await?;
+    let body = read_body(req, payload, state.body).await?;
     let mut members = Members::from_json(req, &body)?;
     let user_id = members.path("userId", path, UserId::parse);
     let client_token = members.optional("clientToken", ClientToken::parse);

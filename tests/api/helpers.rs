@@ -62,7 +62,12 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Settings))
     let app = Application::build(&settings)
         .await
         .expect("application builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let scheme = if settings.server.tls_cert_file.as_os_str().is_empty() {
+        "http"
+    } else {
+        "https"
+    };
+    let address = format!("{scheme}://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let running = tokio::spawn(app.run_until_stopped());
     TestApp {

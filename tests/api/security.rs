@@ -687,3 +687,83 @@ async fn the_anonymous_mode_serves_loopback_only() {
         "loopback anonymous mode needs no signature"
     );
 }
+
+#[tokio::test]
+async fn tls_serves_the_sdk_when_a_certificate_is_configured() {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+    let files = tempfile::tempdir().expect("dir");
+    let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+    let app = spawn_app_with(|s| {
+        s.server.tls_cert_file = cert.clone();
+        s.server.tls_key_file = key.clone();
+    })
+    .await;
+    assert!(app.address.starts_with("https://"));
+
+    let trust = tls::TrustStore::empty().with_pem_certificate(certified.cert.pem().into_bytes());
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .expect("TLS context"),
+        )
+        .build_https();
+    let client = sdk_client_with(&app.address, ROOT, |c| c.http_client(https));
+    client
+        .list_users()
+        .max_results(1)
+        .send()
+        .await
+        .expect("ListUsers over TLS");
+
+    let plain = app.address.replacen("https://", "http://", 1);
+    let refused = app.http.get(format!("{plain}/health/live")).send().await;
+    assert!(
+        refused
+            .map(|r| r.status() != StatusCode::OK)
+            .unwrap_or(true),
+        "plain HTTP is not served on the TLS port"
+    );
+}
+
+#[tokio::test]
+async fn a_client_too_slow_to_send_its_body_is_cut_off() {
+    let app = spawn_app_with(|s| s.server.body_timeout_ms = 300).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(b"{\"emailAddress\": ".to_vec()))
+        .await
+        .expect("first chunk");
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+
+    let response = app
+        .http
+        .post(app.url("/user"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(
+        response.headers()["x-amzn-ErrorType"],
+        "RequestTimeoutException"
+    );
+    drop(tx);
+}
+
+/// A stream of the chunks sent on `rx`, ending when its sender is dropped.
+fn tokio_stream_from(
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
