@@ -628,6 +628,15 @@ async fn generated_root_credentials_are_kept_owner_only_and_reused() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+        let db = std::fs::metadata(dir.path().join("userdir.db"))
+            .expect("database")
+            .permissions()
+            .mode();
+        assert_eq!(
+            db & 0o777,
+            0o600,
+            "the database (hashes, server keys) is its owner's only"
+        );
     }
     let value = |key: &str| {
         text.lines()

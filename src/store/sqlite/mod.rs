@@ -62,6 +62,7 @@ impl SqliteStore {
             .connect_with(options.clone().create_if_missing(true))
             .await?;
         MIGRATOR.run(&writer).await?;
+        restrict_to_owner(&settings.path)?;
 
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_connections.max(1))
@@ -75,6 +76,24 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// The database holds password hashes and the server's keys: only its owner may read it.
+fn restrict_to_owner(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files.iter().filter(|f| f.exists()) {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
