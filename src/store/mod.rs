@@ -5,7 +5,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-pub use sqlite::{SqliteStore, StoreSettings};
+pub use sqlite::{SqliteStore, StoreSettings, WriteStats};
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,
@@ -31,6 +31,10 @@ pub enum StoreError {
     PasswordChanged,
     #[error("the limit of {0} is reached")]
     LimitExceeded(u64),
+    #[error("the write's batch failed to commit: {0}")]
+    BatchFailed(std::sync::Arc<str>),
+    #[error("the store is closed")]
+    Closed,
     #[error("the idempotency token was used before with different parameters")]
     TokenMismatch,
     #[error("stored data is invalid: {0}")]

@@ -17,3 +17,4 @@ mod security;
 mod status;
 mod update_user;
 mod wire;
+mod writer;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tracing::instrument;
 
-use super::{SqliteStore, corrupt, finish, replay_of};
+use super::{SqliteStore, corrupt, record, replay_of};
 use crate::domain::{Email, Timestamp, UserId, UserStatus};
 use crate::store::{CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written};
 
@@ -19,36 +19,45 @@ impl CredentialStore for SqliteStore {
         seed: &str,
         ctx: &WriteContext,
     ) -> Result<Written<String>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(earlier_seed) = replay_of(&mut tx, ctx).await? {
-            return Ok(Written::Replayed(earlier_seed));
-        }
-        let status =
-            sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound(Resource::User))?;
-        let status = UserStatus::parse(&status).map_err(|v| corrupt("users.status", v))?;
-        if status == UserStatus::Disabled {
-            return Err(StoreError::ForbiddenInStatus(status));
-        }
-        sqlx::query!(
-            "INSERT INTO user_passwords (user_id, password_hash, temporary, expires_at, set_time)
-             VALUES (?1, ?2, 1, ?3, ?4)
-             ON CONFLICT (user_id) DO UPDATE SET
-                 password_hash = excluded.password_hash,
-                 temporary = 1,
-                 expires_at = excluded.expires_at,
-                 set_time = excluded.set_time",
-            id.as_str(),
-            hash,
-            expires_at.as_millis(),
-            now.as_millis(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        finish(tx, ctx, seed).await?;
-        Ok(Written::Applied(seed.to_owned()))
+        let id = id.clone();
+        let hash = hash.to_owned();
+        let seed = seed.to_owned();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                if let Some(earlier_seed) = replay_of(&mut *tx, &ctx).await? {
+                    return Ok(Written::Replayed(earlier_seed));
+                }
+                let status =
+                    sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound(Resource::User))?;
+                let status = UserStatus::parse(&status).map_err(|v| corrupt("users.status", v))?;
+                if status == UserStatus::Disabled {
+                    return Err(StoreError::ForbiddenInStatus(status));
+                }
+                sqlx::query!(
+                    "INSERT INTO user_passwords (user_id, password_hash, temporary, expires_at, set_time)
+                     VALUES (?1, ?2, 1, ?3, ?4)
+                     ON CONFLICT (user_id) DO UPDATE SET
+                         password_hash = excluded.password_hash,
+                         temporary = 1,
+                         expires_at = excluded.expires_at,
+                         set_time = excluded.set_time",
+                    id.as_str(),
+                    hash,
+                    expires_at.as_millis(),
+                    now.as_millis(),
+                )
+                .execute(&mut *tx)
+                .await?;
+                record(&mut *tx, &ctx, &seed).await?;
+                Ok(Written::Applied(seed.to_owned()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all)]
@@ -77,15 +86,22 @@ impl CredentialStore for SqliteStore {
 
     #[instrument(skip_all, fields(user_id = %id))]
     async fn record_sign_in(&self, id: &UserId, ctx: &WriteContext) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query!(
-            "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
-            id.as_str(),
-            ctx.audit.time.as_millis(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        finish(tx, ctx, id.as_str()).await
+        let id = id.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query!(
+                        "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
+                        id.as_str(),
+                        ctx.audit.time.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    record(&mut *tx, &ctx, id.as_str()).await
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -96,30 +112,39 @@ impl CredentialStore for SqliteStore {
         new_hash: &str,
         ctx: &WriteContext,
     ) -> Result<(), StoreError> {
-        let now = ctx.audit.time.as_millis();
-        let mut tx = self.writer.begin().await?;
-        // Compare-and-set on the hash: of two concurrent uses of one temporary password, one wins.
-        let replaced = sqlx::query!(
-            "UPDATE user_passwords SET password_hash = ?3, temporary = 0, expires_at = NULL,
-                 set_time = ?4
-             WHERE user_id = ?1 AND password_hash = ?2",
-            id.as_str(),
-            current_hash,
-            new_hash,
-            now,
-        )
-        .execute(&mut *tx)
-        .await?;
-        if replaced.rows_affected() == 0 {
-            return Err(StoreError::PasswordChanged);
-        }
-        sqlx::query!(
-            "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
-            id.as_str(),
-            now
-        )
-        .execute(&mut *tx)
-        .await?;
-        finish(tx, ctx, id.as_str()).await
+        let id = id.clone();
+        let current_hash = current_hash.to_owned();
+        let new_hash = new_hash.to_owned();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = ctx.audit.time.as_millis();
+                    // Compare-and-set on the hash: of two concurrent uses of one temporary password, one wins.
+                    let replaced = sqlx::query!(
+                    "UPDATE user_passwords SET password_hash = ?3, temporary = 0, expires_at = NULL,
+                         set_time = ?4
+                     WHERE user_id = ?1 AND password_hash = ?2",
+                    id.as_str(),
+                    current_hash,
+                    new_hash,
+                    now,
+                )
+                    .execute(&mut *tx)
+                    .await?;
+                    if replaced.rows_affected() == 0 {
+                        return Err(StoreError::PasswordChanged);
+                    }
+                    sqlx::query!(
+                        "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
+                        id.as_str(),
+                        now
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    record(&mut *tx, &ctx, id.as_str()).await
+                })
+            })
+            .await
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
-use super::{SqliteStore, UserRow, check_limit, corrupt, finish, is_unique_violation, replay_of};
+use super::{SqliteStore, UserRow, check_limit, corrupt, is_unique_violation, record, replay_of};
 use crate::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
@@ -103,34 +103,41 @@ impl GroupStore for SqliteStore {
         max_groups: u64,
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_group_id(result);
-        }
-        check_limit(&mut tx, "permission_groups", max_groups).await?;
-        let inserted = sqlx::query!(
-            "INSERT INTO permission_groups (permission_group_id, name, name_key, description,
-                 application_permissions, create_time, last_modified_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            group.id.as_str(),
-            group.name.as_str(),
-            group.name.unique_key(),
-            group
-                .description
-                .as_ref()
-                .map(PermissionGroupDescription::as_str),
-            group.application_permissions.to_stored(),
-            group.create_time.as_millis(),
-            group.last_modified_time.as_millis(),
-        )
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
-            other => other?,
-        };
-        finish(tx, ctx, group.id.as_str()).await?;
-        Ok(Written::Applied(group.id.clone()))
+        let group = group.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                    return replayed_group_id(result);
+                }
+                check_limit(&mut *tx, "permission_groups", max_groups).await?;
+                let inserted = sqlx::query!(
+                    "INSERT INTO permission_groups (permission_group_id, name, name_key, description,
+                         application_permissions, create_time, last_modified_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    group.id.as_str(),
+                    group.name.as_str(),
+                    group.name.unique_key(),
+                    group
+                        .description
+                        .as_ref()
+                        .map(PermissionGroupDescription::as_str),
+                    group.application_permissions.to_stored(),
+                    group.create_time.as_millis(),
+                    group.last_modified_time.as_millis(),
+                )
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
+                    other => other?,
+                };
+                record(&mut *tx, &ctx, group.id.as_str()).await?;
+                Ok(Written::Applied(group.id.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(group_id = %id))]
@@ -158,42 +165,52 @@ impl GroupStore for SqliteStore {
         now: Timestamp,
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_group_id(result);
-        }
-        let updated = sqlx::query!(
-            "UPDATE permission_groups SET
-                 name = COALESCE(?2, name),
-                 name_key = COALESCE(?3, name_key),
-                 description = COALESCE(?4, description),
-                 application_permissions = COALESCE(?5, application_permissions),
-                 last_modified_time = ?6
-             WHERE permission_group_id = ?1",
-            id.as_str(),
-            changes.name.as_ref().map(PermissionGroupName::as_str),
-            changes.name.as_ref().map(PermissionGroupName::unique_key),
-            changes
-                .description
-                .as_ref()
-                .map(PermissionGroupDescription::as_str),
-            changes
-                .application_permissions
-                .as_ref()
-                .map(ApplicationPermissions::to_stored),
-            now.as_millis(),
-        )
-        .execute(&mut *tx)
-        .await;
-        let updated = match updated {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
-            other => other?,
-        };
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Resource::PermissionGroup));
-        }
-        finish(tx, ctx, id.as_str()).await?;
-        Ok(Written::Applied(id.clone()))
+        let id = id.clone();
+        let changes = changes.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                        return replayed_group_id(result);
+                    }
+                    let updated = sqlx::query!(
+                        "UPDATE permission_groups SET
+                         name = COALESCE(?2, name),
+                         name_key = COALESCE(?3, name_key),
+                         description = COALESCE(?4, description),
+                         application_permissions = COALESCE(?5, application_permissions),
+                         last_modified_time = ?6
+                     WHERE permission_group_id = ?1",
+                        id.as_str(),
+                        changes.name.as_ref().map(PermissionGroupName::as_str),
+                        changes.name.as_ref().map(PermissionGroupName::unique_key),
+                        changes
+                            .description
+                            .as_ref()
+                            .map(PermissionGroupDescription::as_str),
+                        changes
+                            .application_permissions
+                            .as_ref()
+                            .map(ApplicationPermissions::to_stored),
+                        now.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    let updated = match updated {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::GroupNameTaken);
+                        }
+                        other => other?,
+                    };
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(Resource::PermissionGroup));
+                    }
+                    record(&mut *tx, &ctx, id.as_str()).await?;
+                    Ok(Written::Applied(id.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(group_id = %id))]
@@ -202,22 +219,29 @@ impl GroupStore for SqliteStore {
         id: &PermissionGroupId,
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_group_id(result);
-        }
-        // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
-        let deleted = sqlx::query!(
-            "DELETE FROM permission_groups WHERE permission_group_id = ?1",
-            id.as_str()
-        )
-        .execute(&mut *tx)
-        .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Resource::PermissionGroup));
-        }
-        finish(tx, ctx, id.as_str()).await?;
-        Ok(Written::Applied(id.clone()))
+        let id = id.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                        return replayed_group_id(result);
+                    }
+                    // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
+                    let deleted = sqlx::query!(
+                        "DELETE FROM permission_groups WHERE permission_group_id = ?1",
+                        id.as_str()
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    if deleted.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(Resource::PermissionGroup));
+                    }
+                    record(&mut *tx, &ctx, id.as_str()).await?;
+                    Ok(Written::Applied(id.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all)]
@@ -249,27 +273,35 @@ impl GroupStore for SqliteStore {
         now: Timestamp,
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_group_id(result);
-        }
-        require_both(&mut tx, group, user).await?;
-        let inserted = sqlx::query!(
-            "INSERT INTO permission_group_members
-                 (permission_group_id, user_id, membership_status, added_time)
-             VALUES (?1, ?2, 'ADDITION_SUCCESS', ?3)",
-            group.as_str(),
-            user.as_str(),
-            now.as_millis(),
-        )
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyMember),
-            other => other?,
-        };
-        finish(tx, ctx, group.as_str()).await?;
-        Ok(Written::Applied(group.clone()))
+        let group = group.clone();
+        let user = user.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                        return replayed_group_id(result);
+                    }
+                    require_both(&mut *tx, &group, &user).await?;
+                    let inserted = sqlx::query!(
+                        "INSERT INTO permission_group_members
+                         (permission_group_id, user_id, membership_status, added_time)
+                     VALUES (?1, ?2, 'ADDITION_SUCCESS', ?3)",
+                        group.as_str(),
+                        user.as_str(),
+                        now.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyMember),
+                        other => other?,
+                    };
+                    record(&mut *tx, &ctx, group.as_str()).await?;
+                    Ok(Written::Applied(group.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(group_id = %group, user_id = %user))]
@@ -279,23 +311,31 @@ impl GroupStore for SqliteStore {
         user: &UserId,
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_group_id(result);
-        }
-        require_both(&mut tx, group, user).await?;
-        let deleted = sqlx::query!(
-            "DELETE FROM permission_group_members WHERE permission_group_id = ?1 AND user_id = ?2",
-            group.as_str(),
-            user.as_str(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotMember);
-        }
-        finish(tx, ctx, group.as_str()).await?;
-        Ok(Written::Applied(group.clone()))
+        let group = group.clone();
+        let user = user.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                    return replayed_group_id(result);
+                }
+                require_both(&mut *tx, &group, &user).await?;
+                let deleted = sqlx::query!(
+                    "DELETE FROM permission_group_members WHERE permission_group_id = ?1 AND user_id = ?2",
+                    group.as_str(),
+                    user.as_str(),
+                )
+                .execute(&mut *tx)
+                .await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotMember);
+                }
+                record(&mut *tx, &ctx, group.as_str()).await?;
+                Ok(Written::Applied(group.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(user_id = %user))]

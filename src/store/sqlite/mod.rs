@@ -13,11 +13,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{SqliteConnection, SqlitePool};
 use tracing::instrument;
 
 mod credentials;
 mod groups;
+mod writer;
+
+pub use writer::WriteStats;
+use writer::Writer;
 
 use super::{
     AuditEvent, AuditRecord, AuditStore, CallerProfile, Resource, StoreError, UserStore,
@@ -39,7 +43,9 @@ pub struct StoreSettings {
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    /// The one write connection's pool; the connection itself belongs to the writer task.
+    write_pool: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
 }
 
@@ -56,25 +62,37 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(settings.busy_timeout);
 
-        let writer = SqlitePoolOptions::new()
+        let write_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .connect_with(options.clone().create_if_missing(true))
             .await?;
-        MIGRATOR.run(&writer).await?;
+        MIGRATOR.run(&write_pool).await?;
+        let writer = Writer::start(write_pool.acquire().await?);
         restrict_to_owner(&settings.path)?;
 
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_connections.max(1))
             .connect_with(options.pragma("query_only", "ON"))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            write_pool,
+            writer,
+            reader,
+        })
     }
 
-    /// Closes every connection; the last one to close checkpoints the WAL into the main file.
+    /// What the writer has committed so far.
+    pub fn write_stats(&self) -> &WriteStats {
+        self.writer.stats()
+    }
+
+    /// Commits the writes already queued, then closes every connection; the last one to close
+    /// checkpoints the WAL into the main file.
     pub async fn close(&self) {
-        self.reader.close().await;
         self.writer.close().await;
+        self.reader.close().await;
+        self.write_pool.close().await;
     }
 }
 
@@ -130,9 +148,9 @@ async fn replay_of(
 }
 
 /// Completes a write: records its token with the answer it produced (replacing a row left over
-/// from an expired use) and its audit entry, then commits.
-async fn finish(
-    mut tx: Transaction<'_, Sqlite>,
+/// from an expired use) and its audit entry, in the write's transaction.
+async fn record(
+    tx: &mut SqliteConnection,
     ctx: &WriteContext,
     result: &str,
 ) -> Result<(), StoreError> {
@@ -159,9 +177,7 @@ async fn finish(
         .execute(&mut *tx)
         .await?;
     }
-    append_audit(&mut tx, &ctx.audit, "SUCCESS").await?;
-    tx.commit().await?;
-    Ok(())
+    append_audit(&mut *tx, &ctx.audit, "SUCCESS").await
 }
 
 async fn append_audit(
@@ -269,8 +285,10 @@ impl TryFrom<UserRow> for User {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, record: &AuditRecord, outcome: &str) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        append_audit(&mut conn, record, outcome).await
+        let (record, outcome) = (record.clone(), outcome.to_owned());
+        self.writer
+            .write(move |tx| Box::pin(async move { append_audit(tx, &record, &outcome).await }))
+            .await
     }
 
     async fn list_audit(
@@ -313,41 +331,48 @@ impl UserStore for SqliteStore {
         max_users: u64,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_user_id(result);
-        }
-        check_limit(&mut tx, "users", max_users).await?;
+        let user = user.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                        return replayed_user_id(result);
+                    }
+                    check_limit(&mut *tx, "users", max_users).await?;
 
-        let inserted = sqlx::query!(
-            "INSERT INTO users (
-                 user_id, email, user_type, status, api_access, api_access_principal_arn,
-                 first_name, last_name, create_time, last_enabled_time, last_disabled_time,
-                 last_modified_time, last_login_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            user.id.as_str(),
-            user.email.as_str(),
-            user.user_type.as_str(),
-            user.status.as_str(),
-            user.api_access.as_str(),
-            user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
-            user.first_name.as_ref().map(FirstName::as_str),
-            user.last_name.as_ref().map(LastName::as_str),
-            user.create_time.as_millis(),
-            user.last_enabled_time.map(Timestamp::as_millis),
-            user.last_disabled_time.map(Timestamp::as_millis),
-            user.last_modified_time.as_millis(),
-            user.last_login_time.map(Timestamp::as_millis),
-        )
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
-            other => other?,
-        };
+                    let inserted = sqlx::query!(
+                        "INSERT INTO users (
+                         user_id, email, user_type, status, api_access, api_access_principal_arn,
+                         first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+                         last_modified_time, last_login_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                        user.id.as_str(),
+                        user.email.as_str(),
+                        user.user_type.as_str(),
+                        user.status.as_str(),
+                        user.api_access.as_str(),
+                        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+                        user.first_name.as_ref().map(FirstName::as_str),
+                        user.last_name.as_ref().map(LastName::as_str),
+                        user.create_time.as_millis(),
+                        user.last_enabled_time.map(Timestamp::as_millis),
+                        user.last_disabled_time.map(Timestamp::as_millis),
+                        user.last_modified_time.as_millis(),
+                        user.last_login_time.map(Timestamp::as_millis),
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
+                        other => other?,
+                    };
 
-        finish(tx, ctx, user.id.as_str()).await?;
-        Ok(Written::Applied(user.id.clone()))
+                    record(&mut *tx, &ctx, user.id.as_str()).await?;
+                    Ok(Written::Applied(user.id.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -373,39 +398,47 @@ impl UserStore for SqliteStore {
         now: Timestamp,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_user_id(result);
-        }
+        let id = id.clone();
+        let changes = changes.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                        return replayed_user_id(result);
+                    }
 
-        let updated = sqlx::query!(
-            "UPDATE users SET
-                 user_type = COALESCE(?2, user_type),
-                 first_name = COALESCE(?3, first_name),
-                 last_name = COALESCE(?4, last_name),
-                 api_access = COALESCE(?5, api_access),
-                 api_access_principal_arn = COALESCE(?6, api_access_principal_arn),
-                 last_modified_time = ?7
-             WHERE user_id = ?1",
-            id.as_str(),
-            changes.user_type.map(UserType::as_str),
-            changes.first_name.as_ref().map(FirstName::as_str),
-            changes.last_name.as_ref().map(LastName::as_str),
-            changes.api_access.map(ApiAccess::as_str),
-            changes
-                .api_access_principal_arn
-                .as_ref()
-                .map(RoleArn::as_str),
-            now.as_millis(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Resource::User));
-        }
+                    let updated = sqlx::query!(
+                        "UPDATE users SET
+                         user_type = COALESCE(?2, user_type),
+                         first_name = COALESCE(?3, first_name),
+                         last_name = COALESCE(?4, last_name),
+                         api_access = COALESCE(?5, api_access),
+                         api_access_principal_arn = COALESCE(?6, api_access_principal_arn),
+                         last_modified_time = ?7
+                     WHERE user_id = ?1",
+                        id.as_str(),
+                        changes.user_type.map(UserType::as_str),
+                        changes.first_name.as_ref().map(FirstName::as_str),
+                        changes.last_name.as_ref().map(LastName::as_str),
+                        changes.api_access.map(ApiAccess::as_str),
+                        changes
+                            .api_access_principal_arn
+                            .as_ref()
+                            .map(RoleArn::as_str),
+                        now.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(Resource::User));
+                    }
 
-        finish(tx, ctx, id.as_str()).await?;
-        Ok(Written::Applied(id.clone()))
+                    record(&mut *tx, &ctx, id.as_str()).await?;
+                    Ok(Written::Applied(id.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all)]
@@ -416,15 +449,22 @@ impl UserStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         let now = now.as_millis();
         let created_by = created_by.as_millis();
-        let done = sqlx::query!(
-            "UPDATE users SET status = 'ENABLED', last_enabled_time = ?1, last_modified_time = ?1
-             WHERE status = 'CREATING' AND create_time <= ?2",
-            now,
-            created_by,
-        )
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let done = sqlx::query!(
+                        "UPDATE users SET status = 'ENABLED', last_enabled_time = ?1,
+                             last_modified_time = ?1
+                         WHERE status = 'CREATING' AND create_time <= ?2",
+                        now,
+                        created_by,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all)]
@@ -441,10 +481,17 @@ impl UserStore for SqliteStore {
     #[instrument(skip_all)]
     async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
         let now = now.as_millis();
-        let done = sqlx::query!("DELETE FROM idempotency_tokens WHERE expires_at <= ?1", now)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let done =
+                        sqlx::query!("DELETE FROM idempotency_tokens WHERE expires_at <= ?1", now)
+                            .execute(&mut *tx)
+                            .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -483,49 +530,59 @@ impl UserStore for SqliteStore {
         now: Timestamp,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if let Some(result) = replay_of(&mut tx, ctx).await? {
-            return replayed_user_id(result);
-        }
-        let current =
-            sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound(Resource::User))?;
-        let current = UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
-        let next = current
-            .after(change)
-            .map_err(StoreError::ForbiddenInStatus)?;
+        let id = id.clone();
+        let ctx = ctx.clone();
+        self.writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                        return replayed_user_id(result);
+                    }
+                    let current = sqlx::query_scalar!(
+                        "SELECT status FROM users WHERE user_id = ?1",
+                        id.as_str()
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound(Resource::User))?;
+                    let current =
+                        UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
+                    let next = current
+                        .after(change)
+                        .map_err(StoreError::ForbiddenInStatus)?;
 
-        let now = now.as_millis();
-        match next {
-            Some(UserStatus::Enabled) => {
-                sqlx::query!(
-                    "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
-                         last_modified_time = ?2
-                     WHERE user_id = ?1",
-                    id.as_str(),
-                    now,
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
-            Some(UserStatus::Disabled) => {
-                sqlx::query!(
-                    "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
-                         last_modified_time = ?2
-                     WHERE user_id = ?1",
-                    id.as_str(),
-                    now,
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
-            // Already there (or CREATING, which `after` never yields): nothing to write.
-            Some(UserStatus::Creating) | None => {}
-        }
-        finish(tx, ctx, id.as_str()).await?;
-        Ok(Written::Applied(id.clone()))
+                    let now = now.as_millis();
+                    match next {
+                        Some(UserStatus::Enabled) => {
+                            sqlx::query!(
+                                "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
+                                 last_modified_time = ?2
+                             WHERE user_id = ?1",
+                                id.as_str(),
+                                now,
+                            )
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        Some(UserStatus::Disabled) => {
+                            sqlx::query!(
+                                "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
+                                 last_modified_time = ?2
+                             WHERE user_id = ?1",
+                                id.as_str(),
+                                now,
+                            )
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        // Already there (or CREATING, which `after` never yields): nothing to write.
+                        Some(UserStatus::Creating) | None => {}
+                    }
+                    record(&mut *tx, &ctx, id.as_str()).await?;
+                    Ok(Written::Applied(id.clone()))
+                })
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -578,20 +635,33 @@ impl UserStore for SqliteStore {
     }
 
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        let fresh = fresh.as_slice();
+        let purpose = purpose.to_owned();
         let now = Timestamp::now().as_millis();
-        sqlx::query!(
-            "INSERT INTO server_keys (purpose, key, create_time) VALUES (?1, ?2, ?3)
-             ON CONFLICT (purpose) DO NOTHING",
-            purpose,
-            fresh,
-            now,
-        )
-        .execute(&self.writer)
-        .await?;
-        let key = sqlx::query_scalar!("SELECT key FROM server_keys WHERE purpose = ?1", purpose)
-            .fetch_one(&self.writer)
+        let key = self
+            .writer
+            .write(move |tx| {
+                Box::pin(async move {
+                    let fresh = fresh.as_slice();
+                    sqlx::query!(
+                        "INSERT INTO server_keys (purpose, key, create_time) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (purpose) DO NOTHING",
+                        purpose,
+                        fresh,
+                        now,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    let key = sqlx::query_scalar!(
+                        "SELECT key FROM server_keys WHERE purpose = ?1",
+                        purpose
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    Ok((purpose, key))
+                })
+            })
             .await?;
+        let (purpose, key) = key;
         <[u8; 32]>::try_from(key.as_slice())
             .map_err(|_| StoreError::Corrupt(format!("server_keys.key of {purpose}: not 32 bytes")))
     }

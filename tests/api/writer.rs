@@ -1,0 +1,321 @@
+//! The batching writer, driven directly through the store, and durability across kill -9.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_finspacedata::types::UserType as WireUserType;
+use tokio::task::JoinSet;
+use userdir::domain::{
+    ClientToken, Email, FirstName, NewUser, Timestamp, UserChanges, UserId, UserType,
+};
+use userdir::store::{
+    AuditRecord, SqliteStore, StoreError, StoreSettings, TokenClaim, UserStore, WriteContext,
+    Written,
+};
+
+use crate::helpers::{ROOT, sdk_client, unique_email};
+
+async fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
+    let settings = StoreSettings {
+        path: dir.path().join("userdir.db"),
+        busy_timeout: Duration::from_secs(5),
+        read_connections: 2,
+    };
+    Arc::new(SqliteStore::open(&settings).await.expect("store opens"))
+}
+
+fn context(token: Option<&str>, fingerprint: &str) -> WriteContext {
+    let now = Timestamp::now();
+    WriteContext {
+        claim: token.map(|token| TokenClaim {
+            operation: "CreateUser",
+            token: ClientToken::parse(token).expect("token"),
+            fingerprint: fingerprint.to_owned(),
+            now,
+            expires_at: now.plus(Duration::from_secs(600)),
+        }),
+        audit: AuditRecord {
+            time: now,
+            request_id: "test".into(),
+            caller: "root".into(),
+            operation: "CreateUser".into(),
+            target: None,
+        },
+    }
+}
+
+fn new_user(email: &str) -> userdir::domain::User {
+    NewUser {
+        email: Email::parse(email).expect("email"),
+        user_type: UserType::AppUser,
+        first_name: None,
+        last_name: None,
+        api_access: None,
+        api_access_principal_arn: None,
+    }
+    .into_user(UserId::generate(), Timestamp::now())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_emails_in_one_batch_fail_alone() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let shared = unique_email("shared");
+    let mut writes = JoinSet::new();
+    for i in 0..60 {
+        let store = store.clone();
+        // Every third write claims the same email; the others are unique.
+        let email = if i % 3 == 0 {
+            shared.clone()
+        } else {
+            unique_email(&format!("own{i}"))
+        };
+        writes.spawn(async move {
+            (
+                email.clone(),
+                store
+                    .insert_user(&new_user(&email), u64::MAX, &context(None, ""))
+                    .await,
+            )
+        });
+    }
+
+    let (mut shared_ok, mut shared_taken, mut own_ok) = (0, 0, 0);
+    while let Some(done) = writes.join_next().await {
+        let (email, result) = done.expect("joins");
+        match (email == shared, result) {
+            (true, Ok(_)) => shared_ok += 1,
+            (true, Err(StoreError::EmailTaken)) => shared_taken += 1,
+            (false, Ok(_)) => own_ok += 1,
+            (is_shared, other) => panic!("unexpected outcome (shared: {is_shared}): {other:?}"),
+        }
+    }
+
+    assert_eq!(
+        (shared_ok, shared_taken),
+        (1, 19),
+        "one claim of the shared email wins"
+    );
+    assert_eq!(own_ok, 40, "the duplicates' batch-mates all commit");
+    let stats = store.write_stats();
+    assert!(
+        stats.batches() < stats.writes(),
+        "writes were batched: {} batches for {} writes",
+        stats.batches(),
+        stats.writes()
+    );
+    let listed = store.list_users(None, 100).await.expect("list");
+    assert_eq!(listed.len(), 41, "exactly the acknowledged users exist");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_repeated_in_a_batch_takes_effect_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let email = unique_email("token");
+    let mut writes = JoinSet::new();
+    for _ in 0..40 {
+        let store = store.clone();
+        let email = email.clone();
+        writes.spawn(async move {
+            store
+                .insert_user(
+                    &new_user(&email),
+                    u64::MAX,
+                    &context(Some("same-token"), "same-fingerprint"),
+                )
+                .await
+        });
+    }
+
+    let mut ids = std::collections::HashSet::new();
+    let mut applied = 0;
+    while let Some(done) = writes.join_next().await {
+        match done.expect("joins").expect("every repeat is answered") {
+            Written::Applied(id) => {
+                applied += 1;
+                ids.insert(id);
+            }
+            Written::Replayed(id) => {
+                ids.insert(id);
+            }
+        }
+    }
+
+    assert_eq!(applied, 1, "the token took effect once");
+    assert_eq!(ids.len(), 1, "every answer names the same user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_amid_good_ones_is_reported_to_itself_alone() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let mut writes = JoinSet::new();
+    for i in 0..30 {
+        let store = store.clone();
+        writes.spawn(async move {
+            if i % 5 == 0 {
+                // An update of a user that does not exist: fails inside the batch.
+                let changes = UserChanges {
+                    first_name: Some(FirstName::parse("Ghost").expect("name")),
+                    ..Default::default()
+                };
+                store
+                    .update_user(
+                        &UserId::generate(),
+                        &changes,
+                        Timestamp::now(),
+                        &context(None, ""),
+                    )
+                    .await
+                    .map(|_| false)
+            } else {
+                store
+                    .insert_user(
+                        &new_user(&unique_email(&format!("good{i}"))),
+                        u64::MAX,
+                        &context(None, ""),
+                    )
+                    .await
+                    .map(|_| true)
+            }
+        });
+    }
+
+    let (mut inserted, mut not_found) = (0, 0);
+    while let Some(done) = writes.join_next().await {
+        match done.expect("joins") {
+            Ok(true) => inserted += 1,
+            Err(StoreError::NotFound(_)) => not_found += 1,
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!((inserted, not_found), (24, 6));
+    assert_eq!(store.list_users(None, 100).await.expect("list").len(), 24);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_commits_what_was_acknowledged_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let mut writes = JoinSet::new();
+    for i in 0..300 {
+        let store = store.clone();
+        writes.spawn(async move {
+            let user = new_user(&unique_email(&format!("late{i}")));
+            let id = user.id.clone();
+            store
+                .insert_user(&user, u64::MAX, &context(None, ""))
+                .await
+                .map(|_| id)
+        });
+    }
+    // Close while writes are still queued: some committed already, the rest are in flight.
+    while store.write_stats().writes() < 50 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    store.close().await;
+
+    let mut acknowledged = Vec::new();
+    while let Some(done) = writes.join_next().await {
+        match done.expect("joins") {
+            Ok(id) => acknowledged.push(id),
+            Err(StoreError::Closed | StoreError::BatchFailed(_)) => {}
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+
+    assert!(
+        acknowledged.len() >= 50,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    let reopened = open(&dir).await;
+    for id in &acknowledged {
+        assert!(
+            reopened.get_user(id).await.expect("read").is_some(),
+            "acknowledged user {id} was lost"
+        );
+    }
+    let stored = reopened.list_users(None, 100).await.expect("list").len();
+    assert!(
+        stored >= acknowledged.len().min(100),
+        "{stored} stored, {} acknowledged",
+        acknowledged.len()
+    );
+}
+
+/// Starts the real binary, acknowledges creates, kills it with SIGKILL, and finds every
+/// acknowledged user in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_creates_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_userdir"))
+        .env("USERDIR__SERVER__PORT", port.to_string())
+        .env("USERDIR__DATABASE__PATH", dir.path().join("userdir.db"))
+        .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", ROOT.access_key_id)
+        .env("USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY", ROOT.secret)
+        .env("USERDIR__LOG__FILTER", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let address = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !http
+        .get(format!("{address}/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the binary did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let sdk = sdk_client(&address);
+    let mut creates = JoinSet::new();
+    for i in 0..200 {
+        let sdk = sdk.clone();
+        creates.spawn(async move {
+            sdk.create_user()
+                .email_address(unique_email(&format!("k{i}")))
+                .r#type(WireUserType::AppUser)
+                .send()
+                .await
+        });
+    }
+    let mut acknowledged = Vec::new();
+    while let Some(done) = creates.join_next().await {
+        if let Ok(out) = done.expect("joins") {
+            acknowledged.push(out.user_id().expect("id").to_owned());
+        }
+        if acknowledged.len() == 150 {
+            child.start_kill().expect("SIGKILL");
+        }
+    }
+    child.wait().await.expect("the child ends");
+
+    assert!(
+        acknowledged.len() >= 150,
+        "{} creates acknowledged before the kill",
+        acknowledged.len()
+    );
+    let store = open(&dir).await;
+    for id in &acknowledged {
+        let id = UserId::parse(id).expect("id");
+        assert!(
+            store.get_user(&id).await.expect("read").is_some(),
+            "acknowledged user {id} lost to kill -9"
+        );
+    }
+}
