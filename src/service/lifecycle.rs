@@ -31,16 +31,17 @@ pub fn spawn_activator(
                     Some(RETRY_AFTER_FAILURE)
                 }
             };
-            let sleep = async {
-                match pause {
-                    Some(pause) => tokio::time::sleep(pause).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = sleep => {}
-                _ = shutdown.changed() => break,
+            match pause {
+                // Someone is waiting: sleep until the oldest is due. Users created meanwhile are
+                // due later, so their wake-ups are not needed (and would cost a pass each).
+                Some(pause) => tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => break,
+                },
+                None => tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = shutdown.changed() => break,
+                },
             }
         }
         tracing::debug!("activator stopped");

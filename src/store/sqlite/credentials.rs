@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use tracing::instrument;
 
-use super::{SqliteStore, corrupt, record, replay_of};
+use super::writer::Isolation;
+use super::{SqliteStore, corrupt, record, replay_of, token_key};
 use crate::domain::{Email, Timestamp, UserId, UserStatus};
 use crate::store::{CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written};
 
@@ -24,9 +25,9 @@ impl CredentialStore for SqliteStore {
         let seed = seed.to_owned();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
+            .write(Isolation::SingleStatement, token_key(&ctx), move |tx, batch| {
                 Box::pin(async move {
-                if let Some(earlier_seed) = replay_of(&mut *tx, &ctx).await? {
+                if let Some(earlier_seed) = replay_of(batch, &ctx)? {
                     return Ok(Written::Replayed(earlier_seed));
                 }
                 let status =
@@ -53,7 +54,7 @@ impl CredentialStore for SqliteStore {
                 )
                 .execute(&mut *tx)
                 .await?;
-                record(&mut *tx, &ctx, &seed).await?;
+                record(batch, &ctx, &seed);
                 Ok(Written::Applied(seed.to_owned()))
                 })
             })
@@ -89,18 +90,23 @@ impl CredentialStore for SqliteStore {
         let id = id.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
-                Box::pin(async move {
-                    sqlx::query!(
-                        "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
-                        id.as_str(),
-                        ctx.audit.time.as_millis(),
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    record(&mut *tx, &ctx, id.as_str()).await
-                })
-            })
+            .write(
+                Isolation::SingleStatement,
+                token_key(&ctx),
+                move |tx, batch| {
+                    Box::pin(async move {
+                        sqlx::query!(
+                            "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
+                            id.as_str(),
+                            ctx.audit.time.as_millis(),
+                        )
+                        .execute(&mut *tx)
+                        .await?;
+                        record(batch, &ctx, id.as_str());
+                        Ok(())
+                    })
+                },
+            )
             .await
     }
 
@@ -117,7 +123,7 @@ impl CredentialStore for SqliteStore {
         let new_hash = new_hash.to_owned();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
+            .write(Isolation::Savepoint, token_key(&ctx), move |tx, batch| {
                 Box::pin(async move {
                     let now = ctx.audit.time.as_millis();
                     // Compare-and-set on the hash: of two concurrent uses of one temporary password, one wins.
@@ -142,7 +148,8 @@ impl CredentialStore for SqliteStore {
                     )
                     .execute(&mut *tx)
                     .await?;
-                    record(&mut *tx, &ctx, id.as_str()).await
+                    record(batch, &ctx, id.as_str());
+                    Ok(())
                 })
             })
             .await

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
-use super::{SqliteStore, UserRow, check_limit, corrupt, is_unique_violation, record, replay_of};
+use super::writer::Isolation;
+use super::{SqliteStore, UserRow, corrupt, is_unique_violation, record, replay_of, token_key};
 use crate::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
@@ -106,16 +107,18 @@ impl GroupStore for SqliteStore {
         let group = group.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
+            .write(Isolation::SingleStatement, token_key(&ctx), move |tx, batch| {
                 Box::pin(async move {
-                if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                if let Some(result) = replay_of(batch, &ctx)? {
                     return replayed_group_id(result);
                 }
-                check_limit(&mut *tx, "permission_groups", max_groups).await?;
+                let limit = i64::try_from(max_groups).unwrap_or(i64::MAX);
+                // The limit is checked by the INSERT itself: one statement, one round trip.
                 let inserted = sqlx::query!(
                     "INSERT INTO permission_groups (permission_group_id, name, name_key, description,
                          application_permissions, create_time, last_modified_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                     WHERE (SELECT n FROM entity_counts WHERE kind = 'permission_groups') < ?8",
                     group.id.as_str(),
                     group.name.as_str(),
                     group.name.unique_key(),
@@ -126,14 +129,18 @@ impl GroupStore for SqliteStore {
                     group.application_permissions.to_stored(),
                     group.create_time.as_millis(),
                     group.last_modified_time.as_millis(),
+                    limit,
                 )
                 .execute(&mut *tx)
                 .await;
                 match inserted {
                     Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
+                    Ok(done) if done.rows_affected() == 0 => {
+                        return Err(StoreError::LimitExceeded(max_groups));
+                    }
                     other => other?,
                 };
-                record(&mut *tx, &ctx, group.id.as_str()).await?;
+                record(batch, &ctx, group.id.as_str());
                 Ok(Written::Applied(group.id.clone()))
                 })
             })
@@ -169,47 +176,51 @@ impl GroupStore for SqliteStore {
         let changes = changes.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
-                Box::pin(async move {
-                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
-                        return replayed_group_id(result);
-                    }
-                    let updated = sqlx::query!(
-                        "UPDATE permission_groups SET
+            .write(
+                Isolation::SingleStatement,
+                token_key(&ctx),
+                move |tx, batch| {
+                    Box::pin(async move {
+                        if let Some(result) = replay_of(batch, &ctx)? {
+                            return replayed_group_id(result);
+                        }
+                        let updated = sqlx::query!(
+                            "UPDATE permission_groups SET
                          name = COALESCE(?2, name),
                          name_key = COALESCE(?3, name_key),
                          description = COALESCE(?4, description),
                          application_permissions = COALESCE(?5, application_permissions),
                          last_modified_time = ?6
                      WHERE permission_group_id = ?1",
-                        id.as_str(),
-                        changes.name.as_ref().map(PermissionGroupName::as_str),
-                        changes.name.as_ref().map(PermissionGroupName::unique_key),
-                        changes
-                            .description
-                            .as_ref()
-                            .map(PermissionGroupDescription::as_str),
-                        changes
-                            .application_permissions
-                            .as_ref()
-                            .map(ApplicationPermissions::to_stored),
-                        now.as_millis(),
-                    )
-                    .execute(&mut *tx)
-                    .await;
-                    let updated = match updated {
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(StoreError::GroupNameTaken);
+                            id.as_str(),
+                            changes.name.as_ref().map(PermissionGroupName::as_str),
+                            changes.name.as_ref().map(PermissionGroupName::unique_key),
+                            changes
+                                .description
+                                .as_ref()
+                                .map(PermissionGroupDescription::as_str),
+                            changes
+                                .application_permissions
+                                .as_ref()
+                                .map(ApplicationPermissions::to_stored),
+                            now.as_millis(),
+                        )
+                        .execute(&mut *tx)
+                        .await;
+                        let updated = match updated {
+                            Err(e) if is_unique_violation(&e) => {
+                                return Err(StoreError::GroupNameTaken);
+                            }
+                            other => other?,
+                        };
+                        if updated.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(Resource::PermissionGroup));
                         }
-                        other => other?,
-                    };
-                    if updated.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(Resource::PermissionGroup));
-                    }
-                    record(&mut *tx, &ctx, id.as_str()).await?;
-                    Ok(Written::Applied(id.clone()))
-                })
-            })
+                        record(batch, &ctx, id.as_str());
+                        Ok(Written::Applied(id.clone()))
+                    })
+                },
+            )
             .await
     }
 
@@ -222,25 +233,29 @@ impl GroupStore for SqliteStore {
         let id = id.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
-                Box::pin(async move {
-                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
-                        return replayed_group_id(result);
-                    }
-                    // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
-                    let deleted = sqlx::query!(
-                        "DELETE FROM permission_groups WHERE permission_group_id = ?1",
-                        id.as_str()
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    if deleted.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(Resource::PermissionGroup));
-                    }
-                    record(&mut *tx, &ctx, id.as_str()).await?;
-                    Ok(Written::Applied(id.clone()))
-                })
-            })
+            .write(
+                Isolation::SingleStatement,
+                token_key(&ctx),
+                move |tx, batch| {
+                    Box::pin(async move {
+                        if let Some(result) = replay_of(batch, &ctx)? {
+                            return replayed_group_id(result);
+                        }
+                        // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
+                        let deleted = sqlx::query!(
+                            "DELETE FROM permission_groups WHERE permission_group_id = ?1",
+                            id.as_str()
+                        )
+                        .execute(&mut *tx)
+                        .await?;
+                        if deleted.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(Resource::PermissionGroup));
+                        }
+                        record(batch, &ctx, id.as_str());
+                        Ok(Written::Applied(id.clone()))
+                    })
+                },
+            )
             .await
     }
 
@@ -277,30 +292,36 @@ impl GroupStore for SqliteStore {
         let user = user.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
-                Box::pin(async move {
-                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
-                        return replayed_group_id(result);
-                    }
-                    require_both(&mut *tx, &group, &user).await?;
-                    let inserted = sqlx::query!(
-                        "INSERT INTO permission_group_members
+            .write(
+                Isolation::SingleStatement,
+                token_key(&ctx),
+                move |tx, batch| {
+                    Box::pin(async move {
+                        if let Some(result) = replay_of(batch, &ctx)? {
+                            return replayed_group_id(result);
+                        }
+                        require_both(&mut *tx, &group, &user).await?;
+                        let inserted = sqlx::query!(
+                            "INSERT INTO permission_group_members
                          (permission_group_id, user_id, membership_status, added_time)
                      VALUES (?1, ?2, 'ADDITION_SUCCESS', ?3)",
-                        group.as_str(),
-                        user.as_str(),
-                        now.as_millis(),
-                    )
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyMember),
-                        other => other?,
-                    };
-                    record(&mut *tx, &ctx, group.as_str()).await?;
-                    Ok(Written::Applied(group.clone()))
-                })
-            })
+                            group.as_str(),
+                            user.as_str(),
+                            now.as_millis(),
+                        )
+                        .execute(&mut *tx)
+                        .await;
+                        match inserted {
+                            Err(e) if is_unique_violation(&e) => {
+                                return Err(StoreError::AlreadyMember);
+                            }
+                            other => other?,
+                        };
+                        record(batch, &ctx, group.as_str());
+                        Ok(Written::Applied(group.clone()))
+                    })
+                },
+            )
             .await
     }
 
@@ -315,9 +336,9 @@ impl GroupStore for SqliteStore {
         let user = user.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
+            .write(Isolation::SingleStatement, token_key(&ctx), move |tx, batch| {
                 Box::pin(async move {
-                if let Some(result) = replay_of(&mut *tx, &ctx).await? {
+                if let Some(result) = replay_of(batch, &ctx)? {
                     return replayed_group_id(result);
                 }
                 require_both(&mut *tx, &group, &user).await?;
@@ -331,7 +352,7 @@ impl GroupStore for SqliteStore {
                 if deleted.rows_affected() == 0 {
                     return Err(StoreError::NotMember);
                 }
-                record(&mut *tx, &ctx, group.as_str()).await?;
+                record(batch, &ctx, group.as_str());
                 Ok(Written::Applied(group.clone()))
                 })
             })

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
 use tracing::instrument;
 
 mod credentials;
@@ -21,7 +21,7 @@ mod groups;
 mod writer;
 
 pub use writer::WriteStats;
-use writer::Writer;
+use writer::{Batch, Isolation, TokenKey, Writer};
 
 use super::{
     AuditEvent, AuditRecord, AuditStore, CallerProfile, Resource, StoreError, UserStore,
@@ -122,98 +122,30 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 
 /// The earlier answer for this write's token, if it is still alive; `TokenMismatch` if the token
 /// was used for other parameters.
-async fn replay_of(
-    conn: &mut SqliteConnection,
-    ctx: &WriteContext,
-) -> Result<Option<String>, StoreError> {
+fn replay_of(batch: &Batch, ctx: &WriteContext) -> Result<Option<String>, StoreError> {
     let Some(claim) = &ctx.claim else {
         return Ok(None);
     };
-    let token = claim.token.as_str();
-    let now = claim.now.as_millis();
-    let earlier = sqlx::query!(
-        "SELECT fingerprint, result FROM idempotency_tokens
-         WHERE operation = ?1 AND client_token = ?2 AND expires_at > ?3",
-        claim.operation,
-        token,
-        now,
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    match earlier {
-        Some(row) if row.fingerprint == claim.fingerprint => Ok(Some(row.result)),
+    match batch.earlier(claim) {
+        Some((fingerprint, result)) if *fingerprint == claim.fingerprint => {
+            Ok(Some(result.clone()))
+        }
         Some(_) => Err(StoreError::TokenMismatch),
         None => Ok(None),
     }
 }
 
-/// Completes a write: records its token with the answer it produced (replacing a row left over
-/// from an expired use) and its audit entry, in the write's transaction.
-async fn record(
-    tx: &mut SqliteConnection,
-    ctx: &WriteContext,
-    result: &str,
-) -> Result<(), StoreError> {
-    if let Some(claim) = &ctx.claim {
-        let token = claim.token.as_str();
-        let now = claim.now.as_millis();
-        let expires_at = claim.expires_at.as_millis();
-        sqlx::query!(
-            "INSERT INTO idempotency_tokens
-                 (operation, client_token, fingerprint, result, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (operation, client_token) DO UPDATE SET
-                 fingerprint = excluded.fingerprint,
-                 result = excluded.result,
-                 created_at = excluded.created_at,
-                 expires_at = excluded.expires_at",
-            claim.operation,
-            token,
-            claim.fingerprint,
-            result,
-            now,
-            expires_at,
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    append_audit(&mut *tx, &ctx.audit, "SUCCESS").await
+/// The token a write claims, for the writer to look up with its batch-mates'.
+fn token_key(ctx: &WriteContext) -> Option<TokenKey> {
+    ctx.claim
+        .as_ref()
+        .map(|claim| (claim.operation, claim.token.as_str().to_owned()))
 }
 
-async fn append_audit(
-    conn: &mut SqliteConnection,
-    record: &AuditRecord,
-    outcome: &str,
-) -> Result<(), StoreError> {
-    sqlx::query!(
-        "INSERT INTO audit_events (time, request_id, caller, operation, target, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        record.time.as_millis(),
-        record.request_id,
-        record.caller,
-        record.operation,
-        record.target,
-        outcome,
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Refuses a write that would take `kind` past `limit`.
-async fn check_limit(
-    conn: &mut SqliteConnection,
-    kind: &str,
-    limit: u64,
-) -> Result<(), StoreError> {
-    let count = sqlx::query_scalar!("SELECT n FROM entity_counts WHERE kind = ?1", kind)
-        .fetch_optional(&mut *conn)
-        .await?
-        .unwrap_or(0);
-    if u64::try_from(count).unwrap_or(0) >= limit {
-        return Err(StoreError::LimitExceeded(limit));
-    }
-    Ok(())
+/// Completes a successful write: its token (with the answer it produced) and its audit entry are
+/// written at the end of its batch, in the same transaction.
+fn record(batch: &mut Batch, ctx: &WriteContext, result: &str) {
+    batch.record(ctx.claim.as_ref(), &ctx.audit, result);
 }
 
 fn replayed_user_id(result: String) -> Result<Written<UserId>, StoreError> {
@@ -287,7 +219,12 @@ impl AuditStore for SqliteStore {
     async fn append_audit(&self, record: &AuditRecord, outcome: &str) -> Result<(), StoreError> {
         let (record, outcome) = (record.clone(), outcome.to_owned());
         self.writer
-            .write(move |tx| Box::pin(async move { append_audit(tx, &record, &outcome).await }))
+            .write(Isolation::SingleStatement, None, move |_, batch| {
+                Box::pin(async move {
+                    batch.audit(&record, &outcome);
+                    Ok(())
+                })
+            })
             .await
     }
 
@@ -334,44 +271,58 @@ impl UserStore for SqliteStore {
         let user = user.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
-                Box::pin(async move {
-                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
-                        return replayed_user_id(result);
-                    }
-                    check_limit(&mut *tx, "users", max_users).await?;
+            .write(
+                Isolation::SingleStatement,
+                token_key(&ctx),
+                move |tx, batch| {
+                    Box::pin(async move {
+                        if let Some(result) = replay_of(batch, &ctx)? {
+                            return replayed_user_id(result);
+                        }
+                        let max_users = i64::try_from(max_users).unwrap_or(i64::MAX);
+                        // The limit is checked by the INSERT itself: one statement, one round trip.
+                        let inserted = sqlx::query!(
+                            "INSERT INTO users (
+                             user_id, email, user_type, status, api_access,
+                             api_access_principal_arn, first_name, last_name, create_time,
+                             last_enabled_time, last_disabled_time, last_modified_time,
+                             last_login_time)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+                         WHERE (SELECT n FROM entity_counts WHERE kind = 'users') < ?14",
+                            user.id.as_str(),
+                            user.email.as_str(),
+                            user.user_type.as_str(),
+                            user.status.as_str(),
+                            user.api_access.as_str(),
+                            user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+                            user.first_name.as_ref().map(FirstName::as_str),
+                            user.last_name.as_ref().map(LastName::as_str),
+                            user.create_time.as_millis(),
+                            user.last_enabled_time.map(Timestamp::as_millis),
+                            user.last_disabled_time.map(Timestamp::as_millis),
+                            user.last_modified_time.as_millis(),
+                            user.last_login_time.map(Timestamp::as_millis),
+                            max_users,
+                        )
+                        .execute(&mut *tx)
+                        .await;
+                        match inserted {
+                            Err(e) if is_unique_violation(&e) => {
+                                return Err(StoreError::EmailTaken);
+                            }
+                            Ok(done) if done.rows_affected() == 0 => {
+                                return Err(StoreError::LimitExceeded(
+                                    u64::try_from(max_users).unwrap_or(0),
+                                ));
+                            }
+                            other => other?,
+                        };
 
-                    let inserted = sqlx::query!(
-                        "INSERT INTO users (
-                         user_id, email, user_type, status, api_access, api_access_principal_arn,
-                         first_name, last_name, create_time, last_enabled_time, last_disabled_time,
-                         last_modified_time, last_login_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                        user.id.as_str(),
-                        user.email.as_str(),
-                        user.user_type.as_str(),
-                        user.status.as_str(),
-                        user.api_access.as_str(),
-                        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
-                        user.first_name.as_ref().map(FirstName::as_str),
-                        user.last_name.as_ref().map(LastName::as_str),
-                        user.create_time.as_millis(),
-                        user.last_enabled_time.map(Timestamp::as_millis),
-                        user.last_disabled_time.map(Timestamp::as_millis),
-                        user.last_modified_time.as_millis(),
-                        user.last_login_time.map(Timestamp::as_millis),
-                    )
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
-                        other => other?,
-                    };
-
-                    record(&mut *tx, &ctx, user.id.as_str()).await?;
-                    Ok(Written::Applied(user.id.clone()))
-                })
-            })
+                        record(batch, &ctx, user.id.as_str());
+                        Ok(Written::Applied(user.id.clone()))
+                    })
+                },
+            )
             .await
     }
 
@@ -402,14 +353,17 @@ impl UserStore for SqliteStore {
         let changes = changes.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
-                Box::pin(async move {
-                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
-                        return replayed_user_id(result);
-                    }
+            .write(
+                Isolation::SingleStatement,
+                token_key(&ctx),
+                move |tx, batch| {
+                    Box::pin(async move {
+                        if let Some(result) = replay_of(batch, &ctx)? {
+                            return replayed_user_id(result);
+                        }
 
-                    let updated = sqlx::query!(
-                        "UPDATE users SET
+                        let updated = sqlx::query!(
+                            "UPDATE users SET
                          user_type = COALESCE(?2, user_type),
                          first_name = COALESCE(?3, first_name),
                          last_name = COALESCE(?4, last_name),
@@ -417,27 +371,28 @@ impl UserStore for SqliteStore {
                          api_access_principal_arn = COALESCE(?6, api_access_principal_arn),
                          last_modified_time = ?7
                      WHERE user_id = ?1",
-                        id.as_str(),
-                        changes.user_type.map(UserType::as_str),
-                        changes.first_name.as_ref().map(FirstName::as_str),
-                        changes.last_name.as_ref().map(LastName::as_str),
-                        changes.api_access.map(ApiAccess::as_str),
-                        changes
-                            .api_access_principal_arn
-                            .as_ref()
-                            .map(RoleArn::as_str),
-                        now.as_millis(),
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    if updated.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(Resource::User));
-                    }
+                            id.as_str(),
+                            changes.user_type.map(UserType::as_str),
+                            changes.first_name.as_ref().map(FirstName::as_str),
+                            changes.last_name.as_ref().map(LastName::as_str),
+                            changes.api_access.map(ApiAccess::as_str),
+                            changes
+                                .api_access_principal_arn
+                                .as_ref()
+                                .map(RoleArn::as_str),
+                            now.as_millis(),
+                        )
+                        .execute(&mut *tx)
+                        .await?;
+                        if updated.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(Resource::User));
+                        }
 
-                    record(&mut *tx, &ctx, id.as_str()).await?;
-                    Ok(Written::Applied(id.clone()))
-                })
-            })
+                        record(batch, &ctx, id.as_str());
+                        Ok(Written::Applied(id.clone()))
+                    })
+                },
+            )
             .await
     }
 
@@ -450,7 +405,7 @@ impl UserStore for SqliteStore {
         let now = now.as_millis();
         let created_by = created_by.as_millis();
         self.writer
-            .write(move |tx| {
+            .write(Isolation::SingleStatement, None, move |tx, _| {
                 Box::pin(async move {
                     let done = sqlx::query!(
                         "UPDATE users SET status = 'ENABLED', last_enabled_time = ?1,
@@ -482,7 +437,7 @@ impl UserStore for SqliteStore {
     async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
         let now = now.as_millis();
         self.writer
-            .write(move |tx| {
+            .write(Isolation::SingleStatement, None, move |tx, _| {
                 Box::pin(async move {
                     let done =
                         sqlx::query!("DELETE FROM idempotency_tokens WHERE expires_at <= ?1", now)
@@ -533,55 +488,59 @@ impl UserStore for SqliteStore {
         let id = id.clone();
         let ctx = ctx.clone();
         self.writer
-            .write(move |tx| {
-                Box::pin(async move {
-                    if let Some(result) = replay_of(&mut *tx, &ctx).await? {
-                        return replayed_user_id(result);
-                    }
-                    let current = sqlx::query_scalar!(
-                        "SELECT status FROM users WHERE user_id = ?1",
-                        id.as_str()
-                    )
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(StoreError::NotFound(Resource::User))?;
-                    let current =
-                        UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
-                    let next = current
-                        .after(change)
-                        .map_err(StoreError::ForbiddenInStatus)?;
+            .write(
+                Isolation::SingleStatement,
+                token_key(&ctx),
+                move |tx, batch| {
+                    Box::pin(async move {
+                        if let Some(result) = replay_of(batch, &ctx)? {
+                            return replayed_user_id(result);
+                        }
+                        let current = sqlx::query_scalar!(
+                            "SELECT status FROM users WHERE user_id = ?1",
+                            id.as_str()
+                        )
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound(Resource::User))?;
+                        let current =
+                            UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
+                        let next = current
+                            .after(change)
+                            .map_err(StoreError::ForbiddenInStatus)?;
 
-                    let now = now.as_millis();
-                    match next {
-                        Some(UserStatus::Enabled) => {
-                            sqlx::query!(
-                                "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
+                        let now = now.as_millis();
+                        match next {
+                            Some(UserStatus::Enabled) => {
+                                sqlx::query!(
+                                    "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
                                  last_modified_time = ?2
                              WHERE user_id = ?1",
-                                id.as_str(),
-                                now,
-                            )
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        Some(UserStatus::Disabled) => {
-                            sqlx::query!(
-                                "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
+                                    id.as_str(),
+                                    now,
+                                )
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            Some(UserStatus::Disabled) => {
+                                sqlx::query!(
+                                    "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
                                  last_modified_time = ?2
                              WHERE user_id = ?1",
-                                id.as_str(),
-                                now,
-                            )
-                            .execute(&mut *tx)
-                            .await?;
+                                    id.as_str(),
+                                    now,
+                                )
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            // Already there (or CREATING, which `after` never yields): nothing to write.
+                            Some(UserStatus::Creating) | None => {}
                         }
-                        // Already there (or CREATING, which `after` never yields): nothing to write.
-                        Some(UserStatus::Creating) | None => {}
-                    }
-                    record(&mut *tx, &ctx, id.as_str()).await?;
-                    Ok(Written::Applied(id.clone()))
-                })
-            })
+                        record(batch, &ctx, id.as_str());
+                        Ok(Written::Applied(id.clone()))
+                    })
+                },
+            )
             .await
     }
 
@@ -639,7 +598,7 @@ impl UserStore for SqliteStore {
         let now = Timestamp::now().as_millis();
         let key = self
             .writer
-            .write(move |tx| {
+            .write(Isolation::SingleStatement, None, move |tx, _| {
                 Box::pin(async move {
                     let fresh = fresh.as_slice();
                     sqlx::query!(

@@ -8,6 +8,7 @@
 //! batch is answered with that failure and none took effect. On shutdown the writes already
 //! queued are committed and answered before the writer stops; later ones are refused.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use sqlx::{Executor, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::service::idempotency::error_chain;
-use crate::store::StoreError;
+use crate::store::{AuditRecord, StoreError, TokenClaim};
 
 /// How many writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
@@ -26,17 +27,156 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 4096;
 
 type JobFuture<'c> = Pin<Box<dyn Future<Output = Finished> + Send + 'c>>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> JobFuture<'c> + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c mut Batch) -> JobFuture<'c> + Send>;
 type Deliver = Box<dyn FnOnce(Result<(), Arc<str>>) + Send>;
 
 /// A write's own outcome, waiting for the outcome of its batch.
 struct Finished {
-    succeeded: bool,
+    /// The write failed in a way that may have ended the transaction (I/O, disk full, ...): the
+    /// batch must not go on.
+    fatal: bool,
     deliver: Deliver,
 }
 
+/// What the writes of one batch leave to be written at its end, in the same transaction: their
+/// idempotency tokens and audit entries, each kind in one statement.
+#[derive(Default)]
+pub(super) struct Batch {
+    /// Live tokens of this batch's writes as stored before it began, and tokens recorded by
+    /// earlier writes of this batch: (operation, token) → (fingerprint, result).
+    seen: HashMap<TokenKey, (String, String)>,
+    tokens: Vec<serde_json::Value>,
+    audit: Vec<serde_json::Value>,
+}
+
+impl Batch {
+    /// What was stored, or recorded earlier in this batch, for the claim's token.
+    pub(super) fn earlier(&self, claim: &TokenClaim) -> Option<&(String, String)> {
+        self.seen
+            .get(&(claim.operation, claim.token.as_str().to_owned()))
+    }
+
+    /// Loads the live stored tokens the batch's writes claim, in one statement.
+    async fn prefetch(
+        &mut self,
+        conn: &mut SqliteConnection,
+        keys: &[&TokenKey],
+    ) -> Result<(), sqlx::Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let wanted = serde_json::Value::Array(
+            keys.iter()
+                .map(|(operation, token)| serde_json::json!({"operation": operation, "token": token}))
+                .collect(),
+        )
+        .to_string();
+        let now = crate::domain::Timestamp::now().as_millis();
+        // CROSS JOIN keeps json_each as the outer loop: one primary-key probe per wanted token.
+        let rows = sqlx::query!(
+            r#"SELECT t.operation AS "operation!", t.client_token AS "client_token!",
+                      t.fingerprint AS "fingerprint!", t.result AS "result!"
+               FROM json_each(?1) AS wanted
+               CROSS JOIN idempotency_tokens AS t
+                   ON t.operation = wanted.value ->> '$.operation'
+                  AND t.client_token = wanted.value ->> '$.token'
+               WHERE t.expires_at > ?2"#,
+            wanted,
+            now
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let key = keys.iter().find(|(operation, token)| {
+                *operation == row.operation && *token == row.client_token
+            });
+            if let Some(key) = key {
+                self.seen
+                    .insert((**key).clone(), (row.fingerprint, row.result));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a successful write's token (if any) with its answer, and its audit entry.
+    pub(super) fn record(&mut self, claim: Option<&TokenClaim>, audit: &AuditRecord, result: &str) {
+        if let Some(claim) = claim {
+            self.seen.insert(
+                (claim.operation, claim.token.as_str().to_owned()),
+                (claim.fingerprint.clone(), result.to_owned()),
+            );
+            self.tokens.push(serde_json::json!({
+                "operation": claim.operation,
+                "client_token": claim.token.as_str(),
+                "fingerprint": claim.fingerprint,
+                "result": result,
+                "created_at": claim.now.as_millis(),
+                "expires_at": claim.expires_at.as_millis(),
+            }));
+        }
+        self.audit(audit, "SUCCESS");
+    }
+
+    /// Records an audit entry.
+    pub(super) fn audit(&mut self, record: &AuditRecord, outcome: &str) {
+        self.audit.push(serde_json::json!({
+            "time": record.time.as_millis(),
+            "request_id": record.request_id,
+            "caller": record.caller,
+            "operation": record.operation,
+            "target": record.target,
+            "outcome": outcome,
+        }));
+    }
+
+    /// Writes the recorded tokens (replacing rows left over from expired uses) and audit entries.
+    async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        if !self.tokens.is_empty() {
+            let rows = serde_json::Value::Array(std::mem::take(&mut self.tokens)).to_string();
+            sqlx::query!(
+                "INSERT INTO idempotency_tokens
+                     (operation, client_token, fingerprint, result, created_at, expires_at)
+                 SELECT value ->> '$.operation', value ->> '$.client_token',
+                        value ->> '$.fingerprint', value ->> '$.result',
+                        value ->> '$.created_at', value ->> '$.expires_at'
+                 FROM json_each(?1) WHERE true
+                 ON CONFLICT (operation, client_token) DO UPDATE SET
+                     fingerprint = excluded.fingerprint,
+                     result = excluded.result,
+                     created_at = excluded.created_at,
+                     expires_at = excluded.expires_at",
+                rows
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.audit.is_empty() {
+            let rows = serde_json::Value::Array(std::mem::take(&mut self.audit)).to_string();
+            sqlx::query!(
+                "INSERT INTO audit_events (time, request_id, caller, operation, target, outcome)
+                 SELECT value ->> '$.time', value ->> '$.request_id', value ->> '$.caller',
+                        value ->> '$.operation', value ->> '$.target', value ->> '$.outcome'
+                 FROM json_each(?1)",
+                rows
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A queued write, with the idempotency token it claims (looked up for the whole batch at once).
+struct Queued {
+    token: Option<TokenKey>,
+    job: Job,
+}
+
+/// (operation, clientToken)
+pub(super) type TokenKey = (&'static str, String);
+
 enum Message {
-    Write(Job),
+    Write(Queued),
     Close(oneshot::Sender<()>),
 }
 
@@ -70,6 +210,16 @@ pub(super) struct Writer {
 pub(super) type WriteFuture<'c, T> =
     Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
 
+/// How a write keeps its effect all-or-nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isolation {
+    /// The write changes the database with at most one statement, its last before it records:
+    /// SQLite undoes a failing statement by itself, so no savepoint is needed.
+    SingleStatement,
+    /// The write changes the database with several statements: it runs in a savepoint.
+    Savepoint,
+}
+
 impl Writer {
     pub(super) fn start(connection: PoolConnection<Sqlite>) -> Self {
         let (queue, inbox) = mpsc::channel(QUEUE);
@@ -83,17 +233,48 @@ impl Writer {
     }
 
     /// Runs `write` in the next batch and answers once that batch has committed.
-    pub(super) async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
+    pub(super) async fn write<T, F>(
+        &self,
+        isolation: Isolation,
+        token: Option<TokenKey>,
+        write: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, T> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection, &'c mut Batch) -> WriteFuture<'c, T>
+            + Send
+            + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job: Job = Box::new(move |conn, batch| {
             Box::pin(async move {
-                let outcome = write(conn).await;
+                let savepoint = isolation == Isolation::Savepoint;
+                let opened = if savepoint {
+                    conn.execute("SAVEPOINT write")
+                        .await
+                        .map(|_| ())
+                        .map_err(StoreError::from)
+                } else {
+                    Ok(())
+                };
+                let mut outcome = match opened {
+                    Ok(()) => write(&mut *conn, batch).await,
+                    Err(e) => Err(e),
+                };
+                if savepoint {
+                    let closed = match outcome {
+                        Ok(_) => conn.execute("RELEASE write").await,
+                        Err(_) => match conn.execute("ROLLBACK TO write").await {
+                            Ok(_) => conn.execute("RELEASE write").await,
+                            Err(e) => Err(e),
+                        },
+                    };
+                    if let Err(e) = closed {
+                        outcome = Err(StoreError::from(e));
+                    }
+                }
                 Finished {
-                    succeeded: outcome.is_ok(),
+                    fatal: matches!(outcome, Err(StoreError::Database(_) | StoreError::Io(_))),
                     deliver: Box::new(move |batch: Result<(), Arc<str>>| {
                         let _ = answer.send(match batch {
                             Ok(()) => outcome,
@@ -104,7 +285,7 @@ impl Writer {
             })
         });
         self.queue
-            .send(Message::Write(job))
+            .send(Message::Write(Queued { token, job }))
             .await
             .map_err(|_| StoreError::Closed)?;
         answered
@@ -159,20 +340,25 @@ async fn run(
     tracing::debug!("writer stopped");
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>, stats: &WriteStats) {
+async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Queued>, stats: &WriteStats) {
     let size = batch.len();
     let mut finished = Vec::with_capacity(size);
+    let mut pending = Batch::default();
     let outcome = async {
         conn.execute("BEGIN IMMEDIATE").await?;
-        for job in batch {
-            conn.execute("SAVEPOINT write").await?;
-            let done = job(&mut *conn).await;
-            if !done.succeeded {
-                conn.execute("ROLLBACK TO write").await?;
-            }
-            conn.execute("RELEASE write").await?;
+        let keys: Vec<&TokenKey> = batch.iter().filter_map(|q| q.token.as_ref()).collect();
+        pending.prefetch(&mut *conn, &keys).await?;
+        for queued in batch {
+            let done = (queued.job)(&mut *conn, &mut pending).await;
+            let fatal = done.fatal;
             finished.push(done);
+            if fatal {
+                // The transaction may be gone: stop, roll back, and fail the batch. Writes not
+                // yet run are answered "not run" when their jobs are dropped.
+                return Err(sqlx::Error::Protocol("a write failed fatally".into()));
+            }
         }
+        pending.flush(&mut *conn).await?;
         conn.execute("COMMIT").await?;
         Ok::<_, sqlx::Error>(())
     }

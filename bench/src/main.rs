@@ -1,0 +1,123 @@
+//! userdir-bench: seeds a fresh database, starts the release server on it, drives each scenario
+//! for a fixed time at a fixed concurrency with SigV4-signed requests (as the SDKs sign), and
+//! reports requests/s, latency percentiles, errors, and the server's CPU and memory.
+
+mod load;
+mod seed;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Serialize;
+
+use load::{Scenario, ScenarioResult};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark userdir on this machine")]
+struct Args {
+    /// Seconds each scenario runs.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Users seeded before the run.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// The userdir binary to benchmark.
+    #[arg(long, default_value = "target/release/userdir")]
+    server: PathBuf,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/bench/results.json")]
+    out: PathBuf,
+    /// Scenarios to run (default: all), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<Scenario>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: String,
+    users: usize,
+    concurrency: usize,
+    duration_secs: u64,
+    seed_secs: f64,
+    cold_start_ms: f64,
+    server_peak_rss_mb: f64,
+    scenarios: Vec<ScenarioResult>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let scenarios = if args.scenarios.is_empty() {
+        Scenario::ALL.to_vec()
+    } else {
+        args.scenarios.clone()
+    };
+    let dir = std::env::temp_dir().join(format!("userdir-bench-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run(&args, &scenarios, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyhow::Result<()> {
+    let db = dir.join("userdir.db");
+    println!("seeding {} users into {}", args.users, db.display());
+    let seeded = seed::seed(&args.server, &db, args.users).await?;
+    println!("seeded in {:.1} s", seeded.elapsed.as_secs_f64());
+
+    let server = server::Server::start(&args.server, &db).await?;
+    println!(
+        "server ready in {:.0} ms (cold start on {} users)",
+        server.cold_start.as_secs_f64() * 1000.0,
+        args.users
+    );
+    let driver = load::Driver::new(&server, &seeded, args.concurrency)?;
+
+    let mut results: Vec<ScenarioResult> = Vec::new();
+    let mut health_rps = None;
+    for scenario in scenarios {
+        let before = server.stats()?;
+        let mut result = driver
+            .run(*scenario, Duration::from_secs(args.duration))
+            .await
+            .with_context(|| format!("scenario {scenario:?}"))?;
+        let after = server.stats()?;
+        result.server_cpu_percent = after.cpu_percent_since(&before);
+        result.server_rss_mb = after.rss_mb;
+        if *scenario == Scenario::Health {
+            health_rps = Some(result.rps);
+        }
+        result.ratio_to_health = health_rps.map(|h| result.rps / h);
+        println!("{}", load::row(&result));
+        results.push(result);
+    }
+    let peak = server.stats()?.peak_rss_mb;
+    let cold_start = server.cold_start;
+    server.stop().await;
+
+    println!();
+    println!("{}", load::table(&results));
+    println!("server peak RSS: {peak:.1} MB");
+    let report = Report {
+        machine: server::machine(),
+        users: args.users,
+        concurrency: args.concurrency,
+        duration_secs: args.duration,
+        seed_secs: seeded.elapsed.as_secs_f64(),
+        cold_start_ms: cold_start.as_secs_f64() * 1000.0,
+        server_peak_rss_mb: peak,
+        scenarios: results,
+    };
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
+    println!("results written to {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Seeds a fresh database quickly: the schema comes from the server's own migrations
+//! (`userdir migrate`), the users from multi-row INSERTs in large transactions.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use rand::Rng;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, Executor, QueryBuilder, Sqlite, SqliteConnection};
+
+pub struct Seeded {
+    /// The seeded user ids, in ascending order (the order ListUsers walks).
+    pub ids: Vec<String>,
+    /// The key the server will sign pagination tokens with (planted before it starts), so that the
+    /// driver can issue a token for a deep page without walking to it.
+    pub pagination_key: [u8; 32],
+    pub elapsed: Duration,
+}
+
+pub async fn seed(server: &Path, db: &Path, users: usize) -> anyhow::Result<Seeded> {
+    let started = Instant::now();
+    let status = tokio::process::Command::new(server)
+        .arg("migrate")
+        .env("USERDIR__DATABASE__PATH", db)
+        .env("USERDIR__LOG__FILTER", "warn")
+        .status()
+        .await
+        .with_context(|| format!("running {} migrate", server.display()))?;
+    ensure!(status.success(), "userdir migrate failed: {status}");
+
+    let options = SqliteConnectOptions::new()
+        .filename(db)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Off);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+
+    let base = 1_700_000_000_000u64;
+    let mut rng = rand::rng();
+    let mut ids: Vec<String> = (0..users)
+        .map(|i| ulid::Ulid::from_parts(base + i as u64, u128::from(rng.next_u64())).to_string())
+        .collect();
+    ids.sort();
+    let now = i64::try_from(base).unwrap_or(i64::MAX);
+    for (n, chunk) in ids.chunks(50_000).enumerate() {
+        conn.execute("BEGIN").await?;
+        for (m, rows) in chunk.chunks(1_000).enumerate() {
+            let offset = n * 50_000 + m * 1_000;
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO users (user_id, email, user_type, status, api_access, first_name, \
+                 create_time, last_enabled_time, last_modified_time) ",
+            );
+            insert.push_values(rows.iter().enumerate(), |mut row, (k, id)| {
+                row.push_bind(id.as_str())
+                    .push_bind(format!("seed{}@bench.test", offset + k))
+                    .push_bind("APP_USER")
+                    .push_bind("ENABLED")
+                    .push_bind("DISABLED")
+                    .push_bind("Seeded")
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut conn).await?;
+        }
+        conn.execute("COMMIT").await?;
+    }
+
+    let mut pagination_key = [0u8; 32];
+    rng.fill_bytes(&mut pagination_key);
+    sqlx::query(
+        "INSERT INTO server_keys (purpose, key, create_time) VALUES ('pagination', ?1, ?2)",
+    )
+    .bind(pagination_key.as_slice())
+    .bind(now)
+    .execute(&mut conn)
+    .await?;
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+    conn.close().await?;
+    Ok(Seeded {
+        ids,
+        pagination_key,
+        elapsed: started.elapsed(),
+    })
+}

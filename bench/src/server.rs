@@ -1,0 +1,179 @@
+//! The server under test: a child process on a free loopback port, and its CPU and memory as the
+//! kernel reports them.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rand::Rng;
+use tokio::process::{Child, Command};
+
+pub struct Server {
+    child: Child,
+    pid: u32,
+    pub address: String,
+    pub access_key_id: String,
+    pub secret: String,
+    pub cold_start: Duration,
+}
+
+/// A reading of the server's resource use.
+pub struct Stats {
+    at: Instant,
+    cpu_ticks: u64,
+    pub rss_mb: f64,
+    pub peak_rss_mb: f64,
+}
+
+impl Stats {
+    pub fn cpu_percent_since(&self, before: &Stats) -> f64 {
+        let seconds = self.at.duration_since(before.at).as_secs_f64();
+        let ticks = self.cpu_ticks.saturating_sub(before.cpu_ticks) as f64;
+        // Linux reports CPU time in clock ticks of 1/100 s.
+        if seconds > 0.0 {
+            ticks / 100.0 / seconds * 100.0
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Server {
+    pub async fn start(binary: &Path, db: &Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut rng = rand::rng();
+        let access_key_id = format!("AKIABENCH{:011}", rng.next_u64() % 100_000_000_000);
+        let secret = format!(
+            "{:032x}",
+            u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())
+        );
+        let started = Instant::now();
+        let child = Command::new(binary)
+            .env("USERDIR__SERVER__PORT", port.to_string())
+            .env("USERDIR__DATABASE__PATH", db)
+            .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", &access_key_id)
+            .env("USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY", &secret)
+            .env("USERDIR__LOG__FILTER", "warn")
+            .env("USERDIR__THROTTLE__REQUESTS_PER_SECOND", "1000000000")
+            .env("USERDIR__THROTTLE__BURST", "1000000000")
+            .env("USERDIR__LIMITS__MAX_USERS", "1000000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id().context("the server exited at once")?;
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if ready(&address).await {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the server did not become ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(Self {
+            child,
+            pid,
+            address,
+            access_key_id,
+            secret,
+            cold_start: started.elapsed(),
+        })
+    }
+
+    pub fn stats(&self) -> anyhow::Result<Stats> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
+        // Fields after the command name (which may contain spaces) start after the last ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+        let cpu_ticks = ticks(11) + ticks(12);
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(Stats {
+            at: Instant::now(),
+            cpu_ticks,
+            rss_mb: kb("VmRSS:") / 1024.0,
+            peak_rss_mb: kb("VmHWM:") / 1024.0,
+        })
+    }
+
+    /// SIGTERM, then wait (bounded) for the graceful shutdown.
+    pub async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status()
+            .await;
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.start_kill();
+        }
+    }
+}
+
+async fn ready(address: &str) -> bool {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
+        return false;
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request =
+        format!("GET /health/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    answer.starts_with(b"HTTP/1.1 200")
+}
+
+/// A description of this machine for the report.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    format!("{cores} cores ({cpu}), {memory:.0} GiB")
+}
