@@ -104,6 +104,7 @@ pub struct DatabaseSettings {
     pub path: PathBuf,
     pub busy_timeout_ms: u64,
     pub read_connections: u32,
+    pub cached_users: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -155,6 +156,7 @@ impl DatabaseSettings {
             path: self.path.clone(),
             busy_timeout: Duration::from_millis(self.busy_timeout_ms),
             read_connections: self.read_connections,
+            cached_users: self.cached_users,
         }
     }
 }

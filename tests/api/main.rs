@@ -4,6 +4,7 @@
 // AWS marks every FinSpace user operation deprecated in its SDKs; serving them is the point of userdir.
 #![allow(deprecated)]
 
+mod cache;
 mod concurrency;
 mod create_user;
 mod get_user;

@@ -20,6 +20,7 @@ async fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
         path: dir.path().join("userdir.db"),
         busy_timeout: Duration::from_secs(5),
         read_connections: 2,
+        cached_users: 1000,
     };
     Arc::new(SqliteStore::open(&settings).await.expect("store opens"))
 }

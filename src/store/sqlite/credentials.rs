@@ -102,6 +102,7 @@ impl CredentialStore for SqliteStore {
                         )
                         .execute(&mut *tx)
                         .await?;
+                        batch.touch(&id);
                         record(batch, &ctx, id.as_str());
                         Ok(())
                     })
@@ -148,6 +149,7 @@ impl CredentialStore for SqliteStore {
                     )
                     .execute(&mut *tx)
                     .await?;
+                    batch.touch(&id);
                     record(batch, &ctx, id.as_str());
                     Ok(())
                 })

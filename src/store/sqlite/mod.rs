@@ -9,6 +9,7 @@
 //! survives a crash of the process and a power loss (NORMAL would survive only the former).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,10 +17,12 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tracing::instrument;
 
+mod cache;
 mod credentials;
 mod groups;
 mod writer;
 
+use cache::UserCache;
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, Writer};
 
@@ -39,12 +42,15 @@ pub struct StoreSettings {
     pub path: PathBuf,
     pub busy_timeout: Duration,
     pub read_connections: u32,
+    /// How many users the GetUser cache holds (0: no cache).
+    pub cached_users: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// The one write connection's pool; the connection itself belongs to the writer task.
     write_pool: SqlitePool,
+    cache: Arc<UserCache>,
     writer: Writer,
     reader: SqlitePool,
 }
@@ -68,7 +74,8 @@ impl SqliteStore {
             .connect_with(options.clone().create_if_missing(true))
             .await?;
         MIGRATOR.run(&write_pool).await?;
-        let writer = Writer::start(write_pool.acquire().await?);
+        let cache = Arc::new(UserCache::new(settings.cached_users));
+        let writer = Writer::start(write_pool.acquire().await?, cache.clone());
         restrict_to_owner(&settings.path)?;
 
         let reader = SqlitePoolOptions::new()
@@ -77,6 +84,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             write_pool,
+            cache,
             writer,
             reader,
         })
@@ -328,6 +336,10 @@ impl UserStore for SqliteStore {
 
     #[instrument(skip_all, fields(user_id = %id))]
     async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        if let Some(user) = self.cache.get(id) {
+            return Ok(Some(User::clone(&user)));
+        }
+        let generation = self.cache.generation();
         let row = sqlx::query_as!(
             UserRow,
             "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
@@ -338,7 +350,11 @@ impl UserStore for SqliteStore {
         )
         .fetch_optional(&self.reader)
         .await?;
-        row.map(User::try_from).transpose()
+        let Some(user) = row.map(User::try_from).transpose()? else {
+            return Ok(None);
+        };
+        self.cache.offer(Arc::new(user.clone()), generation);
+        Ok(Some(user))
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -388,6 +404,7 @@ impl UserStore for SqliteStore {
                             return Err(StoreError::NotFound(Resource::User));
                         }
 
+                        batch.touch(&id);
                         record(batch, &ctx, id.as_str());
                         Ok(Written::Applied(id.clone()))
                     })
@@ -405,18 +422,24 @@ impl UserStore for SqliteStore {
         let now = now.as_millis();
         let created_by = created_by.as_millis();
         self.writer
-            .write(Isolation::SingleStatement, None, move |tx, _| {
+            .write(Isolation::SingleStatement, None, move |tx, batch| {
                 Box::pin(async move {
-                    let done = sqlx::query!(
+                    let enabled = sqlx::query_scalar!(
                         "UPDATE users SET status = 'ENABLED', last_enabled_time = ?1,
                              last_modified_time = ?1
-                         WHERE status = 'CREATING' AND create_time <= ?2",
+                         WHERE status = 'CREATING' AND create_time <= ?2
+                         RETURNING user_id",
                         now,
                         created_by,
                     )
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
-                    Ok(done.rows_affected())
+                    for id in &enabled {
+                        if let Ok(id) = UserId::parse(id) {
+                            batch.touch(&id);
+                        }
+                    }
+                    Ok(enabled.len() as u64)
                 })
             })
             .await
@@ -536,6 +559,7 @@ impl UserStore for SqliteStore {
                             // Already there (or CREATING, which `after` never yields): nothing to write.
                             Some(UserStatus::Creating) | None => {}
                         }
+                        batch.touch(&id);
                         record(batch, &ctx, id.as_str());
                         Ok(Written::Applied(id.clone()))
                     })

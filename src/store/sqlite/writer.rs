@@ -18,6 +18,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Executor, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::cache::UserCache;
+use crate::domain::UserId;
 use crate::service::idempotency::error_chain;
 use crate::store::{AuditRecord, StoreError, TokenClaim};
 
@@ -47,9 +49,16 @@ pub(super) struct Batch {
     seen: HashMap<TokenKey, (String, String)>,
     tokens: Vec<serde_json::Value>,
     audit: Vec<serde_json::Value>,
+    /// Users whose rows this batch changed: dropped from the cache once it commits.
+    touched: Vec<UserId>,
 }
 
 impl Batch {
+    /// Notes that this write changed the user's row.
+    pub(super) fn touch(&mut self, user: &UserId) {
+        self.touched.push(user.clone());
+    }
+
     /// What was stored, or recorded earlier in this batch, for the claim's token.
     pub(super) fn earlier(&self, claim: &TokenClaim) -> Option<&(String, String)> {
         self.seen
@@ -221,10 +230,10 @@ pub(super) enum Isolation {
 }
 
 impl Writer {
-    pub(super) fn start(connection: PoolConnection<Sqlite>) -> Self {
+    pub(super) fn start(connection: PoolConnection<Sqlite>, cache: Arc<UserCache>) -> Self {
         let (queue, inbox) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriteStats::default());
-        tokio::spawn(run(connection, inbox, stats.clone()));
+        tokio::spawn(run(connection, inbox, stats.clone(), cache));
         Self { queue, stats }
     }
 
@@ -306,6 +315,7 @@ async fn run(
     mut connection: PoolConnection<Sqlite>,
     mut inbox: mpsc::Receiver<Message>,
     stats: Arc<WriteStats>,
+    cache: Arc<UserCache>,
 ) {
     let mut closing = None;
     while closing.is_none() {
@@ -325,11 +335,11 @@ async fn run(
                 Err(_) => break,
             }
             if closing.is_some() && batch.len() >= MAX_BATCH {
-                commit_batch(&mut connection, std::mem::take(&mut batch), &stats).await;
+                commit_batch(&mut connection, std::mem::take(&mut batch), &stats, &cache).await;
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut connection, batch, &stats).await;
+            commit_batch(&mut connection, batch, &stats, &cache).await;
         }
     }
     inbox.close();
@@ -340,7 +350,12 @@ async fn run(
     tracing::debug!("writer stopped");
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Queued>, stats: &WriteStats) {
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    batch: Vec<Queued>,
+    stats: &WriteStats,
+    cache: &UserCache,
+) {
     let size = batch.len();
     let mut finished = Vec::with_capacity(size);
     let mut pending = Batch::default();
@@ -377,6 +392,8 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Queued>, stats: &W
             Err(Arc::<str>::from(reason))
         }
     };
+    // Before any write of the batch is answered: no stale read after an acknowledgement.
+    cache.invalidate(&pending.touched);
     for done in finished {
         (done.deliver)(batch_result.clone());
     }
