@@ -262,7 +262,7 @@ impl Driver {
         let started = Instant::now();
         let deadline = started + duration;
         let mut workers = Vec::with_capacity(self.concurrency);
-        for worker in 0..self.concurrency {
+        for _ in 0..self.concurrency {
             let pool = pool.clone();
             let sequence = sequence.clone();
             let client = self.client.clone();
@@ -271,7 +271,6 @@ impl Driver {
                 let mut latencies = Vec::with_capacity(1 << 16);
                 let (mut errors, mut samples) = (0u64, Vec::new());
                 let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
-                let mut i = worker;
                 while Instant::now() < deadline {
                     let seq = sequence.fetch_add(1, Ordering::Relaxed);
                     let is_write = match scenario {
@@ -285,8 +284,9 @@ impl Driver {
                             Err(e) => return Err(e),
                         }
                     } else {
-                        i = (i + 1) % pool.len();
-                        pool[i].clone()
+                        // A random pick: workers walking the pool in step would all miss
+                        // the cache on the same user at once.
+                        pool[rng.random_range(0..pool.len())].clone()
                     };
                     let sent = Instant::now();
                     let what = format!(

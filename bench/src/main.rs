@@ -33,6 +33,9 @@ struct Args {
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench/results.json")]
     out: PathBuf,
+    /// Extra settings for the server, as USERDIR__SECTION__KEY=VALUE (repeatable).
+    #[arg(long = "server-env", value_name = "KEY=VALUE")]
+    server_env: Vec<String>,
     /// Scenarios to run (default: all), comma-separated.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<Scenario>,
@@ -71,7 +74,7 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     let seeded = seed::seed(&args.server, &db, args.users).await?;
     println!("seeded in {:.1} s", seeded.elapsed.as_secs_f64());
 
-    let server = server::Server::start(&args.server, &db).await?;
+    let server = server::Server::start(&args.server, &db, &args.server_env).await?;
     println!(
         "server ready in {:.0} ms (cold start on {} users)",
         server.cold_start.as_secs_f64() * 1000.0,

@@ -40,7 +40,7 @@ impl Stats {
 }
 
 impl Server {
-    pub async fn start(binary: &Path, db: &Path) -> anyhow::Result<Self> {
+    pub async fn start(binary: &Path, db: &Path, extra_env: &[String]) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -51,7 +51,14 @@ impl Server {
             u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())
         );
         let started = Instant::now();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        for pair in extra_env {
+            let (key, value) = pair
+                .split_once('=')
+                .with_context(|| format!("--server-env {pair}: expected KEY=VALUE"))?;
+            command.env(key, value);
+        }
+        let child = command
             .env("USERDIR__SERVER__PORT", port.to_string())
             .env("USERDIR__DATABASE__PATH", db)
             .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", &access_key_id)

@@ -320,3 +320,26 @@ async fn acknowledged_creates_survive_kill_9() {
         );
     }
 }
+
+#[tokio::test]
+async fn get_user_is_served_from_the_cache_once_read() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let user = new_user(&unique_email(&format!("cached{i}")));
+        ids.push(user.id.clone());
+        store
+            .insert_user(&user, u64::MAX, &context(None, ""))
+            .await
+            .expect("insert");
+    }
+
+    for _ in 0..3 {
+        for id in &ids {
+            assert!(store.get_user(id).await.expect("read").is_some());
+        }
+    }
+
+    assert_eq!(store.cached_users(), 200, "every user read is cached once");
+}

@@ -43,6 +43,11 @@ impl UserCache {
         self.inner.read().ok()?.users.get(id).cloned()
     }
 
+    /// How many users are cached.
+    pub(super) fn len(&self) -> usize {
+        self.inner.read().map_or(0, |inner| inner.users.len())
+    }
+
     /// To be read before fetching a row that may be offered.
     pub(super) fn generation(&self) -> u64 {
         self.inner.read().map_or(u64::MAX, |inner| inner.generation)

@@ -90,6 +90,11 @@ impl SqliteStore {
         })
     }
 
+    /// How many users the GetUser cache holds now.
+    pub fn cached_users(&self) -> usize {
+        self.cache.len()
+    }
+
     /// What the writer has committed so far.
     pub fn write_stats(&self) -> &WriteStats {
         self.writer.stats()
