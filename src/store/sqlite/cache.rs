@@ -1,17 +1,21 @@
 //! A bounded in-process cache of users for GetUser, kept coherent by the writer.
 //!
-//! After a batch commits, and before any of its writes is answered, the writer marks the users it
-//! changed as invalidated at a new generation. A reader notes the generation before it fetches a
-//! row from the database and may cache the row only if that user has not been invalidated since:
-//! a row read before a commit can never be cached after it. Marks are per user, so writes to
-//! some users do not stop others from being cached. Memory is bounded: when the cache is full an
-//! arbitrary entry makes room; if that entry is a mark, every reader that started before it is
-//! refused (the floor), so forgetting a mark can never let a stale row in.
+//! After a batch commits, and before any of its writes is answered, the writer drops the users it
+//! changed and marks them as changed at a new generation. A reader notes the generation before
+//! it fetches a row from the database and may cache the row only if that user has not been marked
+//! since: a row read before a commit can never be cached after it. Marks are per user, so writes
+//! to some users do not stop others from being cached. The most recent marks are kept (a bounded
+//! FIFO); forgetting the oldest raises a floor that refuses every reader older than it, so no
+//! stale row can slip in however long a reader takes. Users are bounded by the capacity: when it
+//! is full an arbitrary user makes room.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use crate::domain::{User, UserId};
+
+/// How many recent invalidations are remembered per user (older ones become the floor).
+const MARKS: usize = 8192;
 
 pub(super) struct UserCache {
     inner: RwLock<Inner>,
@@ -26,41 +30,24 @@ impl std::fmt::Debug for UserCache {
     }
 }
 
-enum Slot {
-    User(Arc<User>),
-    /// Changed by a write committed at this generation.
-    Invalidated(u64),
-}
-
 #[derive(Default)]
 struct Inner {
-    slots: HashMap<UserId, Slot>,
+    users: HashMap<UserId, Arc<User>>,
+    /// The generation at which each recently changed user was last changed ...
+    marks: HashMap<UserId, u64>,
+    /// ... and the order marks were made in, oldest first.
+    order: VecDeque<(UserId, u64)>,
     /// Moves with every batch that changed users.
     generation: u64,
     /// Readers that started before this generation may not cache anything.
     floor: u64,
 }
 
-impl Inner {
-    /// Makes room for one more entry if the cache is full.
-    fn make_room(&mut self, capacity: usize, for_id: &UserId) {
-        if self.slots.len() < capacity || self.slots.contains_key(for_id) {
-            return;
-        }
-        let Some(victim) = self.slots.keys().next().cloned() else {
-            return;
-        };
-        if let Some(Slot::Invalidated(at)) = self.slots.remove(&victim) {
-            self.floor = self.floor.max(at);
-        }
-    }
-}
-
 impl UserCache {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
             inner: RwLock::new(Inner {
-                slots: HashMap::with_capacity(capacity.min(1 << 16)),
+                users: HashMap::with_capacity(capacity.min(1 << 16)),
                 ..Inner::default()
             }),
             capacity,
@@ -68,15 +55,12 @@ impl UserCache {
     }
 
     pub(super) fn get(&self, id: &UserId) -> Option<Arc<User>> {
-        match self.inner.read().ok()?.slots.get(id) {
-            Some(Slot::User(user)) => Some(user.clone()),
-            _ => None,
-        }
+        self.inner.read().ok()?.users.get(id).cloned()
     }
 
-    /// How many entries (users and marks) the cache holds.
+    /// How many users the cache holds.
     pub(super) fn len(&self) -> usize {
-        self.inner.read().map_or(0, |inner| inner.slots.len())
+        self.inner.read().map_or(0, |inner| inner.users.len())
     }
 
     /// To be read before fetching a row that may be offered.
@@ -92,39 +76,52 @@ impl UserCache {
         let Ok(mut inner) = self.inner.write() else {
             return;
         };
-        if started < inner.floor {
+        if started < inner.floor || inner.marks.get(&user.id).is_some_and(|at| *at > started) {
             return;
         }
-        if let Some(Slot::Invalidated(at)) = inner.slots.get(&user.id)
-            && *at > started
+        if inner.users.len() >= self.capacity
+            && !inner.users.contains_key(&user.id)
+            && let Some(victim) = inner.users.keys().next().cloned()
         {
-            return;
+            inner.users.remove(&victim);
         }
-        inner.make_room(self.capacity, &user.id);
-        inner.slots.insert(user.id.clone(), Slot::User(user));
+        inner.users.insert(user.id.clone(), user);
     }
 
-    /// Marks the given users as changed; called by the writer after a commit, before answering.
+    /// Drops and marks the given users; called by the writer after a commit, before answering.
     pub(super) fn invalidate(&self, ids: &[UserId]) {
         if ids.is_empty() || self.capacity == 0 {
             return;
         }
-        // A poisoned lock means a panic mid-update: start afresh rather than trust the map.
+        // A poisoned lock means a panic mid-update: start afresh rather than trust the maps.
         let mut inner = match self.inner.write() {
             Ok(inner) => inner,
             Err(poisoned) => {
                 let mut inner = poisoned.into_inner();
-                let next = inner.generation + 1;
-                inner.slots.clear();
-                inner.floor = next;
+                let generation = inner.generation + 1;
+                *inner = Inner {
+                    generation,
+                    floor: generation,
+                    ..Inner::default()
+                };
                 inner
             }
         };
         inner.generation += 1;
         let at = inner.generation;
         for id in ids {
-            inner.make_room(self.capacity, id);
-            inner.slots.insert(id.clone(), Slot::Invalidated(at));
+            inner.users.remove(id);
+            inner.marks.insert(id.clone(), at);
+            inner.order.push_back((id.clone(), at));
+        }
+        while inner.order.len() > MARKS {
+            let Some((old, old_at)) = inner.order.pop_front() else {
+                break;
+            };
+            if inner.marks.get(&old) == Some(&old_at) {
+                inner.marks.remove(&old);
+            }
+            inner.floor = inner.floor.max(old_at);
         }
     }
 }
@@ -176,14 +173,30 @@ mod tests {
     }
 
     #[test]
-    fn forgetting_a_mark_to_make_room_refuses_older_readers() {
-        let cache = UserCache::new(1);
-        let (id, other) = (UserId::generate(), UserId::generate());
+    fn forgetting_old_marks_refuses_older_readers() {
+        let cache = UserCache::new(4);
+        let id = UserId::generate();
         let started = cache.generation();
-        cache.invalidate(std::slice::from_ref(&id)); // the only slot: a mark for `id`
-        cache.offer(user(&other, "Other"), cache.generation()); // evicts the mark
+        cache.invalidate(std::slice::from_ref(&id));
+        // Enough later writes to push the mark for `id` out of the remembered ones.
+        let others: Vec<UserId> = (0..MARKS).map(|_| UserId::generate()).collect();
+        cache.invalidate(&others);
         cache.offer(user(&id, "Stale"), started); // read before the mark's commit
         assert!(cache.get(&id).is_none(), "the floor refused the stale row");
-        assert!(cache.len() <= 1, "bounded");
+        cache.offer(user(&id, "Fresh"), cache.generation());
+        assert!(
+            cache.get(&id).is_some(),
+            "a reader after the writes may cache"
+        );
+    }
+
+    #[test]
+    fn users_are_bounded_by_the_capacity() {
+        let cache = UserCache::new(3);
+        for _ in 0..10 {
+            let id = UserId::generate();
+            cache.offer(user(&id, "Any"), cache.generation());
+        }
+        assert_eq!(cache.len(), 3);
     }
 }
