@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use tracing::instrument;
 
 use super::writer::Isolation;
-use super::{SqliteStore, corrupt, record, replay_of, token_key};
+use super::{SqliteStore, corrupt};
 use crate::domain::{Email, Timestamp, UserId, UserStatus};
 use crate::store::{CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written};
 
@@ -23,13 +23,9 @@ impl CredentialStore for SqliteStore {
         let id = id.clone();
         let hash = hash.to_owned();
         let seed = seed.to_owned();
-        let ctx = ctx.clone();
-        self.writer
-            .write(Isolation::SingleStatement, token_key(&ctx), move |tx, batch| {
-                Box::pin(async move {
-                if let Some(earlier_seed) = replay_of(batch, &ctx)? {
-                    return Ok(Written::Replayed(earlier_seed));
-                }
+        self.write_once(Isolation::SingleStatement, ctx, Ok, move |tx, _| {
+ Box::pin(async move {
+
                 let status =
                     sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
                         .fetch_optional(&mut *tx)
@@ -54,11 +50,10 @@ impl CredentialStore for SqliteStore {
                 )
                 .execute(&mut *tx)
                 .await?;
-                record(batch, &ctx, &seed);
-                Ok(Written::Applied(seed.to_owned()))
-                })
-            })
-            .await
+                Ok((seed.to_owned(), seed.clone()))
+})
+ })
+ .await
     }
 
     #[instrument(skip_all)]
@@ -88,27 +83,27 @@ impl CredentialStore for SqliteStore {
     #[instrument(skip_all, fields(user_id = %id))]
     async fn record_sign_in(&self, id: &UserId, ctx: &WriteContext) -> Result<(), StoreError> {
         let id = id.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(
-                Isolation::SingleStatement,
-                token_key(&ctx),
-                move |tx, batch| {
-                    Box::pin(async move {
-                        sqlx::query!(
-                            "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
-                            id.as_str(),
-                            ctx.audit.time.as_millis(),
-                        )
-                        .execute(&mut *tx)
-                        .await?;
-                        batch.touch(&id);
-                        record(batch, &ctx, id.as_str());
-                        Ok(())
-                    })
-                },
-            )
-            .await
+        let now_millis = ctx.audit.time.as_millis();
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            |_| Ok(()),
+            move |tx, batch| {
+                Box::pin(async move {
+                    sqlx::query!(
+                        "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
+                        id.as_str(),
+                        now_millis,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    batch.touch(&id);
+                    Ok(((), id.as_str().to_owned()))
+                })
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -122,11 +117,13 @@ impl CredentialStore for SqliteStore {
         let id = id.clone();
         let current_hash = current_hash.to_owned();
         let new_hash = new_hash.to_owned();
-        let ctx = ctx.clone();
-        self.writer
-            .write(Isolation::Savepoint, token_key(&ctx), move |tx, batch| {
+        let now_millis = ctx.audit.time.as_millis();
+        self.write_once(
+            Isolation::Savepoint,
+            ctx,
+            |_| Ok(()),
+            move |tx, batch| {
                 Box::pin(async move {
-                    let now = ctx.audit.time.as_millis();
                     // Compare-and-set on the hash: of two concurrent uses of one temporary password, one wins.
                     let replaced = sqlx::query!(
                     "UPDATE user_passwords SET password_hash = ?3, temporary = 0, expires_at = NULL,
@@ -135,7 +132,7 @@ impl CredentialStore for SqliteStore {
                     id.as_str(),
                     current_hash,
                     new_hash,
-                    now,
+                    now_millis,
                 )
                     .execute(&mut *tx)
                     .await?;
@@ -145,15 +142,16 @@ impl CredentialStore for SqliteStore {
                     sqlx::query!(
                         "UPDATE users SET last_login_time = ?2 WHERE user_id = ?1",
                         id.as_str(),
-                        now
+                        now_millis
                     )
                     .execute(&mut *tx)
                     .await?;
                     batch.touch(&id);
-                    record(batch, &ctx, id.as_str());
-                    Ok(())
+                    Ok(((), id.as_str().to_owned()))
                 })
-            })
-            .await
+            },
+        )
+        .await
+        .map(|_| ())
     }
 }

@@ -5,7 +5,7 @@ use sqlx::SqliteConnection;
 use tracing::instrument;
 
 use super::writer::Isolation;
-use super::{SqliteStore, UserRow, corrupt, is_unique_violation, record, replay_of, token_key};
+use super::{SqliteStore, UserRow, corrupt, is_unique_violation};
 use crate::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
@@ -46,10 +46,8 @@ impl TryFrom<GroupRow> for PermissionGroup {
     }
 }
 
-fn replayed_group_id(result: String) -> Result<Written<PermissionGroupId>, StoreError> {
-    PermissionGroupId::parse(&result)
-        .map(Written::Replayed)
-        .map_err(|v| corrupt("idempotency_tokens.result", v))
+fn parse_group_id(result: String) -> Result<PermissionGroupId, StoreError> {
+    PermissionGroupId::parse(&result).map_err(|v| corrupt("idempotency_tokens.result", v))
 }
 
 fn membership_status(stored: &str) -> Result<MembershipStatus, StoreError> {
@@ -105,13 +103,9 @@ impl GroupStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let group = group.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(Isolation::SingleStatement, token_key(&ctx), move |tx, batch| {
-                Box::pin(async move {
-                if let Some(result) = replay_of(batch, &ctx)? {
-                    return replayed_group_id(result);
-                }
+        self.write_once(Isolation::SingleStatement, ctx, parse_group_id, move |tx, _| {
+ Box::pin(async move {
+
                 let limit = i64::try_from(max_groups).unwrap_or(i64::MAX);
                 // The limit is checked by the INSERT itself: one statement, one round trip.
                 let inserted = sqlx::query!(
@@ -140,11 +134,10 @@ impl GroupStore for SqliteStore {
                     }
                     other => other?,
                 };
-                record(batch, &ctx, group.id.as_str());
-                Ok(Written::Applied(group.id.clone()))
-                })
-            })
-            .await
+                Ok((group.id.clone(), group.id.as_str().to_owned()))
+})
+ })
+ .await
     }
 
     #[instrument(skip_all, fields(group_id = %id))]
@@ -174,54 +167,49 @@ impl GroupStore for SqliteStore {
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let id = id.clone();
         let changes = changes.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(
-                Isolation::SingleStatement,
-                token_key(&ctx),
-                move |tx, batch| {
-                    Box::pin(async move {
-                        if let Some(result) = replay_of(batch, &ctx)? {
-                            return replayed_group_id(result);
-                        }
-                        let updated = sqlx::query!(
-                            "UPDATE permission_groups SET
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_group_id,
+            move |tx, _| {
+                Box::pin(async move {
+                    let updated = sqlx::query!(
+                        "UPDATE permission_groups SET
                          name = COALESCE(?2, name),
                          name_key = COALESCE(?3, name_key),
                          description = COALESCE(?4, description),
                          application_permissions = COALESCE(?5, application_permissions),
                          last_modified_time = ?6
                      WHERE permission_group_id = ?1",
-                            id.as_str(),
-                            changes.name.as_ref().map(PermissionGroupName::as_str),
-                            changes.name.as_ref().map(PermissionGroupName::unique_key),
-                            changes
-                                .description
-                                .as_ref()
-                                .map(PermissionGroupDescription::as_str),
-                            changes
-                                .application_permissions
-                                .as_ref()
-                                .map(ApplicationPermissions::to_stored),
-                            now.as_millis(),
-                        )
-                        .execute(&mut *tx)
-                        .await;
-                        let updated = match updated {
-                            Err(e) if is_unique_violation(&e) => {
-                                return Err(StoreError::GroupNameTaken);
-                            }
-                            other => other?,
-                        };
-                        if updated.rows_affected() == 0 {
-                            return Err(StoreError::NotFound(Resource::PermissionGroup));
+                        id.as_str(),
+                        changes.name.as_ref().map(PermissionGroupName::as_str),
+                        changes.name.as_ref().map(PermissionGroupName::unique_key),
+                        changes
+                            .description
+                            .as_ref()
+                            .map(PermissionGroupDescription::as_str),
+                        changes
+                            .application_permissions
+                            .as_ref()
+                            .map(ApplicationPermissions::to_stored),
+                        now.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    let updated = match updated {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::GroupNameTaken);
                         }
-                        record(batch, &ctx, id.as_str());
-                        Ok(Written::Applied(id.clone()))
-                    })
-                },
-            )
-            .await
+                        other => other?,
+                    };
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(Resource::PermissionGroup));
+                    }
+                    Ok((id.clone(), id.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(group_id = %id))]
@@ -231,32 +219,27 @@ impl GroupStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let id = id.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(
-                Isolation::SingleStatement,
-                token_key(&ctx),
-                move |tx, batch| {
-                    Box::pin(async move {
-                        if let Some(result) = replay_of(batch, &ctx)? {
-                            return replayed_group_id(result);
-                        }
-                        // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
-                        let deleted = sqlx::query!(
-                            "DELETE FROM permission_groups WHERE permission_group_id = ?1",
-                            id.as_str()
-                        )
-                        .execute(&mut *tx)
-                        .await?;
-                        if deleted.rows_affected() == 0 {
-                            return Err(StoreError::NotFound(Resource::PermissionGroup));
-                        }
-                        record(batch, &ctx, id.as_str());
-                        Ok(Written::Applied(id.clone()))
-                    })
-                },
-            )
-            .await
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_group_id,
+            move |tx, _| {
+                Box::pin(async move {
+                    // Memberships go with the group (ON DELETE CASCADE), inside this transaction.
+                    let deleted = sqlx::query!(
+                        "DELETE FROM permission_groups WHERE permission_group_id = ?1",
+                        id.as_str()
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    if deleted.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(Resource::PermissionGroup));
+                    }
+                    Ok((id.clone(), id.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all)]
@@ -290,39 +273,34 @@ impl GroupStore for SqliteStore {
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let group = group.clone();
         let user = user.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(
-                Isolation::SingleStatement,
-                token_key(&ctx),
-                move |tx, batch| {
-                    Box::pin(async move {
-                        if let Some(result) = replay_of(batch, &ctx)? {
-                            return replayed_group_id(result);
-                        }
-                        require_both(&mut *tx, &group, &user).await?;
-                        let inserted = sqlx::query!(
-                            "INSERT INTO permission_group_members
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_group_id,
+            move |tx, _| {
+                Box::pin(async move {
+                    require_both(&mut *tx, &group, &user).await?;
+                    let inserted = sqlx::query!(
+                        "INSERT INTO permission_group_members
                          (permission_group_id, user_id, membership_status, added_time)
                      VALUES (?1, ?2, 'ADDITION_SUCCESS', ?3)",
-                            group.as_str(),
-                            user.as_str(),
-                            now.as_millis(),
-                        )
-                        .execute(&mut *tx)
-                        .await;
-                        match inserted {
-                            Err(e) if is_unique_violation(&e) => {
-                                return Err(StoreError::AlreadyMember);
-                            }
-                            other => other?,
-                        };
-                        record(batch, &ctx, group.as_str());
-                        Ok(Written::Applied(group.clone()))
-                    })
-                },
-            )
-            .await
+                        group.as_str(),
+                        user.as_str(),
+                        now.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::AlreadyMember);
+                        }
+                        other => other?,
+                    };
+                    Ok((group.clone(), group.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(group_id = %group, user_id = %user))]
@@ -334,13 +312,9 @@ impl GroupStore for SqliteStore {
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let group = group.clone();
         let user = user.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(Isolation::SingleStatement, token_key(&ctx), move |tx, batch| {
-                Box::pin(async move {
-                if let Some(result) = replay_of(batch, &ctx)? {
-                    return replayed_group_id(result);
-                }
+        self.write_once(Isolation::SingleStatement, ctx, parse_group_id, move |tx, _| {
+ Box::pin(async move {
+
                 require_both(&mut *tx, &group, &user).await?;
                 let deleted = sqlx::query!(
                     "DELETE FROM permission_group_members WHERE permission_group_id = ?1 AND user_id = ?2",
@@ -352,11 +326,10 @@ impl GroupStore for SqliteStore {
                 if deleted.rows_affected() == 0 {
                     return Err(StoreError::NotMember);
                 }
-                record(batch, &ctx, group.as_str());
-                Ok(Written::Applied(group.clone()))
-                })
-            })
-            .await
+                Ok((group.clone(), group.as_str().to_owned()))
+})
+ })
+ .await
     }
 
     #[instrument(skip_all, fields(user_id = %user))]

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
 use tracing::instrument;
 
 mod cache;
@@ -24,7 +24,7 @@ mod writer;
 
 use cache::UserCache;
 pub use writer::WriteStats;
-use writer::{Batch, Isolation, TokenKey, Writer};
+use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
 use super::{
     AuditEvent, AuditRecord, AuditStore, CallerProfile, Resource, StoreError, UserStore,
@@ -88,6 +88,37 @@ impl SqliteStore {
             writer,
             reader,
         })
+    }
+
+    /// A write made once per clientToken and audited: if the token was used before with the
+    /// same parameters, answers what it answered then (`replayed` reads the recorded result);
+    /// otherwise runs `write`, which returns its value and the result to record with the token.
+    async fn write_once<T, F>(
+        &self,
+        isolation: Isolation,
+        ctx: &WriteContext,
+        replayed: fn(String) -> Result<T, StoreError>,
+        write: F,
+    ) -> Result<Written<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection, &'c mut Batch) -> WriteFuture<'c, (T, String)>
+            + Send
+            + 'static,
+    {
+        let ctx = ctx.clone();
+        self.writer
+            .write(isolation, token_key(&ctx), move |tx, batch| {
+                Box::pin(async move {
+                    if let Some(result) = replay_of(batch, &ctx)? {
+                        return replayed(result).map(Written::Replayed);
+                    }
+                    let (value, result) = write(&mut *tx, &mut *batch).await?;
+                    record(batch, &ctx, &result);
+                    Ok(Written::Applied(value))
+                })
+            })
+            .await
     }
 
     /// How many users the GetUser cache holds now.
@@ -161,10 +192,8 @@ fn record(batch: &mut Batch, ctx: &WriteContext, result: &str) {
     batch.record(ctx.claim.as_ref(), &ctx.audit, result);
 }
 
-fn replayed_user_id(result: String) -> Result<Written<UserId>, StoreError> {
-    UserId::parse(&result)
-        .map(Written::Replayed)
-        .map_err(|v| corrupt("idempotency_tokens.result", v))
+fn parse_user_id(result: String) -> Result<UserId, StoreError> {
+    UserId::parse(&result).map_err(|v| corrupt("idempotency_tokens.result", v))
 }
 
 fn corrupt(column: &str, violation: Violation) -> StoreError {
@@ -282,61 +311,56 @@ impl UserStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
         let user = user.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(
-                Isolation::SingleStatement,
-                token_key(&ctx),
-                move |tx, batch| {
-                    Box::pin(async move {
-                        if let Some(result) = replay_of(batch, &ctx)? {
-                            return replayed_user_id(result);
-                        }
-                        let max_users = i64::try_from(max_users).unwrap_or(i64::MAX);
-                        // The limit is checked by the INSERT itself: one statement, one round trip.
-                        let inserted = sqlx::query!(
-                            "INSERT INTO users (
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_user_id,
+            move |tx, _| {
+                Box::pin(async move {
+                    let max_users = i64::try_from(max_users).unwrap_or(i64::MAX);
+                    // The limit is checked by the INSERT itself: one statement, one round trip.
+                    let inserted = sqlx::query!(
+                        "INSERT INTO users (
                              user_id, email, user_type, status, api_access,
                              api_access_principal_arn, first_name, last_name, create_time,
                              last_enabled_time, last_disabled_time, last_modified_time,
                              last_login_time)
                          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
                          WHERE (SELECT n FROM entity_counts WHERE kind = 'users') < ?14",
-                            user.id.as_str(),
-                            user.email.as_str(),
-                            user.user_type.as_str(),
-                            user.status.as_str(),
-                            user.api_access.as_str(),
-                            user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
-                            user.first_name.as_ref().map(FirstName::as_str),
-                            user.last_name.as_ref().map(LastName::as_str),
-                            user.create_time.as_millis(),
-                            user.last_enabled_time.map(Timestamp::as_millis),
-                            user.last_disabled_time.map(Timestamp::as_millis),
-                            user.last_modified_time.as_millis(),
-                            user.last_login_time.map(Timestamp::as_millis),
-                            max_users,
-                        )
-                        .execute(&mut *tx)
-                        .await;
-                        match inserted {
-                            Err(e) if is_unique_violation(&e) => {
-                                return Err(StoreError::EmailTaken);
-                            }
-                            Ok(done) if done.rows_affected() == 0 => {
-                                return Err(StoreError::LimitExceeded(
-                                    u64::try_from(max_users).unwrap_or(0),
-                                ));
-                            }
-                            other => other?,
-                        };
+                        user.id.as_str(),
+                        user.email.as_str(),
+                        user.user_type.as_str(),
+                        user.status.as_str(),
+                        user.api_access.as_str(),
+                        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+                        user.first_name.as_ref().map(FirstName::as_str),
+                        user.last_name.as_ref().map(LastName::as_str),
+                        user.create_time.as_millis(),
+                        user.last_enabled_time.map(Timestamp::as_millis),
+                        user.last_disabled_time.map(Timestamp::as_millis),
+                        user.last_modified_time.as_millis(),
+                        user.last_login_time.map(Timestamp::as_millis),
+                        max_users,
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::EmailTaken);
+                        }
+                        Ok(done) if done.rows_affected() == 0 => {
+                            return Err(StoreError::LimitExceeded(
+                                u64::try_from(max_users).unwrap_or(0),
+                            ));
+                        }
+                        other => other?,
+                    };
 
-                        record(batch, &ctx, user.id.as_str());
-                        Ok(Written::Applied(user.id.clone()))
-                    })
-                },
-            )
-            .await
+                    Ok((user.id.clone(), user.id.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -372,19 +396,14 @@ impl UserStore for SqliteStore {
     ) -> Result<Written<UserId>, StoreError> {
         let id = id.clone();
         let changes = changes.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(
-                Isolation::SingleStatement,
-                token_key(&ctx),
-                move |tx, batch| {
-                    Box::pin(async move {
-                        if let Some(result) = replay_of(batch, &ctx)? {
-                            return replayed_user_id(result);
-                        }
-
-                        let updated = sqlx::query!(
-                            "UPDATE users SET
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_user_id,
+            move |tx, batch| {
+                Box::pin(async move {
+                    let updated = sqlx::query!(
+                        "UPDATE users SET
                          user_type = COALESCE(?2, user_type),
                          first_name = COALESCE(?3, first_name),
                          last_name = COALESCE(?4, last_name),
@@ -392,30 +411,29 @@ impl UserStore for SqliteStore {
                          api_access_principal_arn = COALESCE(?6, api_access_principal_arn),
                          last_modified_time = ?7
                      WHERE user_id = ?1",
-                            id.as_str(),
-                            changes.user_type.map(UserType::as_str),
-                            changes.first_name.as_ref().map(FirstName::as_str),
-                            changes.last_name.as_ref().map(LastName::as_str),
-                            changes.api_access.map(ApiAccess::as_str),
-                            changes
-                                .api_access_principal_arn
-                                .as_ref()
-                                .map(RoleArn::as_str),
-                            now.as_millis(),
-                        )
-                        .execute(&mut *tx)
-                        .await?;
-                        if updated.rows_affected() == 0 {
-                            return Err(StoreError::NotFound(Resource::User));
-                        }
+                        id.as_str(),
+                        changes.user_type.map(UserType::as_str),
+                        changes.first_name.as_ref().map(FirstName::as_str),
+                        changes.last_name.as_ref().map(LastName::as_str),
+                        changes.api_access.map(ApiAccess::as_str),
+                        changes
+                            .api_access_principal_arn
+                            .as_ref()
+                            .map(RoleArn::as_str),
+                        now.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(Resource::User));
+                    }
 
-                        batch.touch(&id);
-                        record(batch, &ctx, id.as_str());
-                        Ok(Written::Applied(id.clone()))
-                    })
-                },
-            )
-            .await
+                    batch.touch(&id);
+                    Ok((id.clone(), id.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all)]
@@ -514,63 +532,58 @@ impl UserStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
         let id = id.clone();
-        let ctx = ctx.clone();
-        self.writer
-            .write(
-                Isolation::SingleStatement,
-                token_key(&ctx),
-                move |tx, batch| {
-                    Box::pin(async move {
-                        if let Some(result) = replay_of(batch, &ctx)? {
-                            return replayed_user_id(result);
-                        }
-                        let current = sqlx::query_scalar!(
-                            "SELECT status FROM users WHERE user_id = ?1",
-                            id.as_str()
-                        )
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or(StoreError::NotFound(Resource::User))?;
-                        let current =
-                            UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
-                        let next = current
-                            .after(change)
-                            .map_err(StoreError::ForbiddenInStatus)?;
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_user_id,
+            move |tx, batch| {
+                Box::pin(async move {
+                    let current = sqlx::query_scalar!(
+                        "SELECT status FROM users WHERE user_id = ?1",
+                        id.as_str()
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound(Resource::User))?;
+                    let current =
+                        UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
+                    let next = current
+                        .after(change)
+                        .map_err(StoreError::ForbiddenInStatus)?;
 
-                        let now = now.as_millis();
-                        match next {
-                            Some(UserStatus::Enabled) => {
-                                sqlx::query!(
-                                    "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
+                    let now = now.as_millis();
+                    match next {
+                        Some(UserStatus::Enabled) => {
+                            sqlx::query!(
+                                "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
                                  last_modified_time = ?2
                              WHERE user_id = ?1",
-                                    id.as_str(),
-                                    now,
-                                )
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            Some(UserStatus::Disabled) => {
-                                sqlx::query!(
-                                    "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
-                                 last_modified_time = ?2
-                             WHERE user_id = ?1",
-                                    id.as_str(),
-                                    now,
-                                )
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            // Already there (or CREATING, which `after` never yields): nothing to write.
-                            Some(UserStatus::Creating) | None => {}
+                                id.as_str(),
+                                now,
+                            )
+                            .execute(&mut *tx)
+                            .await?;
                         }
-                        batch.touch(&id);
-                        record(batch, &ctx, id.as_str());
-                        Ok(Written::Applied(id.clone()))
-                    })
-                },
-            )
-            .await
+                        Some(UserStatus::Disabled) => {
+                            sqlx::query!(
+                                "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
+                                 last_modified_time = ?2
+                             WHERE user_id = ?1",
+                                id.as_str(),
+                                now,
+                            )
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        // Already there (or CREATING, which `after` never yields): nothing to write.
+                        Some(UserStatus::Creating) | None => {}
+                    }
+                    batch.touch(&id);
+                    Ok((id.clone(), id.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
