@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::input::Members;
-use crate::domain::{Invocation, PageSize, Violation};
+use crate::domain::{Invocation, Violation};
 
 /// `durationInMinutes`: 1–60.
 fn duration_minutes(value: &str) -> Result<u32, Violation> {
@@ -90,8 +90,7 @@ pub async fn list_audit_events(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
-    let size = members.query("maxResults", true, PageSize::parse);
-    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    let (size, next_token) = members.page();
     members.finish()?;
     let size =
         size.ok_or_else(|| ApiError::Internal("maxResults absent after validation".into()))?;

@@ -9,9 +9,9 @@ use super::input::{Members, read_body};
 use super::users::UserOutput;
 use crate::domain::Invocation;
 use crate::domain::{
-    ApplicationPermission, ApplicationPermissions, ClientToken, MembershipStatus, PageSize,
-    PermissionGroup, PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId,
-    PermissionGroupName, UserId,
+    ApplicationPermission, ApplicationPermissions, ClientToken, MembershipStatus, PermissionGroup,
+    PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId, PermissionGroupName,
+    UserId,
 };
 
 fn absent(member: &str) -> ApiError {
@@ -124,8 +124,7 @@ pub async fn list_permission_groups(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
-    let size = members.query("maxResults", true, PageSize::parse);
-    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    let (size, next_token) = members.page();
     members.finish()?;
     let size = size.ok_or_else(|| absent("maxResults"))?;
     let page = state
@@ -195,8 +194,7 @@ pub async fn list_permission_groups_by_user(
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
     let user = members.path("userId", &path, UserId::parse);
-    let size = members.query("maxResults", true, PageSize::parse);
-    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    let (size, next_token) = members.page();
     members.finish()?;
     let (Some(user), Some(size)) = (user, size) else {
         return Err(absent("userId or maxResults"));
@@ -228,8 +226,7 @@ pub async fn list_users_by_permission_group(
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
     let group = members.path("permissionGroupId", &path, PermissionGroupId::parse);
-    let size = members.query("maxResults", true, PageSize::parse);
-    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    let (size, next_token) = members.page();
     members.finish()?;
     let (Some(group), Some(size)) = (group, size) else {
         return Err(absent("permissionGroupId or maxResults"));

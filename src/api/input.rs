@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::domain::Violation;
+use crate::domain::{PageSize, Violation};
 
 /// How large a request body may be, and how long a client may take to send it.
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +134,13 @@ impl Members {
             }
             (None, _) => None,
         }
+    }
+
+    /// The paging members of a list operation: `maxResults` (required) and `nextToken`.
+    pub fn page(&mut self) -> (Option<PageSize>, Option<String>) {
+        let size = self.query("maxResults", true, PageSize::parse);
+        let next_token = self.query("nextToken", false, |t| Ok(t.to_owned()));
+        (size, next_token)
     }
 
     /// A required list-of-strings member of the body, each item parsed.

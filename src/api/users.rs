@@ -8,8 +8,8 @@ use super::error::ApiError;
 use super::input::{Members, read_body};
 use crate::domain::Invocation;
 use crate::domain::{
-    ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, PageSize, RoleArn, StatusChange,
-    Timestamp, User, UserChanges, UserId, UserType,
+    ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, RoleArn, StatusChange, Timestamp,
+    User, UserChanges, UserId, UserType,
 };
 
 /// `POST /user`
@@ -106,8 +106,7 @@ pub async fn list_users(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut members = Members::new().with_query(&req)?;
-    let size = members.query("maxResults", true, PageSize::parse);
-    let next_token = members.query("nextToken", false, |t| Ok(t.to_owned()));
+    let (size, next_token) = members.page();
     members.finish()?;
     let Some(size) = size else {
         return Err(ApiError::Internal(

@@ -46,12 +46,12 @@ impl AuditService {
                 Need::Permission(ApplicationPermission::ViewAuditData),
             )
             .await?;
-        let after = next_token
-            .map(|t| self.pages.read(t, Listing::AuditEvents))
-            .transpose()?
-            .map(|key| key.parse::<i64>())
-            .transpose()
-            .map_err(|_| ServiceError::InvalidNextToken("it is malformed"))?;
+        let after = self
+            .pages
+            .read_after(next_token, Listing::AuditEvents, |key| {
+                key.parse::<i64>()
+                    .map_err(|_| crate::domain::Violation::new("not a sequence number"))
+            })?;
         let fetched = self
             .store
             .list_audit(after, size.get() + 1)

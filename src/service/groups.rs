@@ -27,20 +27,6 @@ fn permissions_text(permissions: &ApplicationPermissions) -> String {
     permissions.to_stored()
 }
 
-fn read_after<T>(
-    pages: &PageTokens,
-    token: Option<&str>,
-    listing: Listing<'_>,
-    parse: impl Fn(&str) -> Result<T, crate::domain::Violation>,
-) -> Result<Option<T>, ServiceError> {
-    token
-        .map(|t| pages.read(t, listing))
-        .transpose()?
-        .map(|key| parse(&key))
-        .transpose()
-        .map_err(|_| ServiceError::InvalidNextToken("it is malformed"))
-}
-
 impl GroupService {
     pub fn new(
         store: Arc<dyn GroupStore>,
@@ -186,7 +172,9 @@ impl GroupService {
             .require(invocation, Need::Permission(ManageUsersAndGroups))
             .await?;
         let listing = Listing::PermissionGroups;
-        let after = read_after(&self.pages, next_token, listing, PermissionGroupId::parse)?;
+        let after = self
+            .pages
+            .read_after(next_token, listing, PermissionGroupId::parse)?;
         let fetched = self
             .store
             .list_groups(after.as_ref(), size.get() + 1)
@@ -254,7 +242,9 @@ impl GroupService {
             )
             .await?;
         let listing = Listing::GroupsOfUser(user.as_str());
-        let after = read_after(&self.pages, next_token, listing, PermissionGroupId::parse)?;
+        let after = self
+            .pages
+            .read_after(next_token, listing, PermissionGroupId::parse)?;
         let fetched = self
             .store
             .groups_of_user(user, after.as_ref(), size.get() + 1)
@@ -285,7 +275,7 @@ impl GroupService {
             .require(invocation, Need::Permission(ManageUsersAndGroups))
             .await?;
         let listing = Listing::MembersOfGroup(group.as_str());
-        let after = read_after(&self.pages, next_token, listing, UserId::parse)?;
+        let after = self.pages.read_after(next_token, listing, UserId::parse)?;
         let fetched = self
             .store
             .members_of_group(group, after.as_ref(), size.get() + 1)

@@ -104,6 +104,23 @@ impl PageTokens {
     }
 }
 
+impl PageTokens {
+    /// The key a page continues after: `None` without a token, the parsed key of a genuine one.
+    pub fn read_after<T>(
+        &self,
+        token: Option<&str>,
+        listing: Listing<'_>,
+        parse: impl Fn(&str) -> Result<T, crate::domain::Violation>,
+    ) -> Result<Option<T>, ServiceError> {
+        token
+            .map(|t| self.read(t, listing))
+            .transpose()?
+            .map(|key| parse(&key))
+            .transpose()
+            .map_err(|_| ServiceError::InvalidNextToken("it is malformed"))
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug)]
 pub struct Page<T> {

@@ -124,12 +124,9 @@ impl UserService {
         self.access
             .require(invocation, Need::Permission(ManageUsersAndGroups))
             .await?;
-        let after = next_token
-            .map(|t| self.pages.read(t, Listing::Users))
-            .transpose()?
-            .map(|key| UserId::parse(&key))
-            .transpose()
-            .map_err(|_| ServiceError::InvalidNextToken("it is malformed"))?;
+        let after = self
+            .pages
+            .read_after(next_token, Listing::Users, UserId::parse)?;
         let fetched = self
             .store
             .list_users(after.as_ref(), size.get() + 1)
