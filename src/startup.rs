@@ -20,7 +20,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::api::{self, AppState, AuthPolicy, BodyLimits};
 use crate::config::{AuthMode, Settings};
-use crate::domain::RoleArn;
+use crate::domain::{RoleArn, SharedClock, SystemClock};
 use crate::service::access::Access;
 use crate::service::audit::AuditService;
 use crate::service::credentials::{CredentialService, KeyPair};
@@ -29,7 +29,9 @@ use crate::service::lifecycle::spawn_activator;
 use crate::service::pagination::PageTokens;
 use crate::service::passwords::{SignInSettings, TemporaryPasswords};
 use crate::service::{GroupService, PasswordService, UserService};
-use crate::store::{AuditStore, CredentialStore, GroupStore, SqliteStore, UserStore};
+use crate::store::{
+    AuditStore, CredentialStore, DirectoryLock, GroupStore, SqliteStore, UserStore,
+};
 
 pub struct Application {
     port: u16,
@@ -37,13 +39,38 @@ pub struct Application {
     store: SqliteStore,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Held until the store is closed: no other process serves this database meanwhile.
+    lock: DirectoryLock,
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with time read from `clock` (tests advance it to reach expiries).
+    pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        check_listen_policy(settings)?;
+        // An existing database is locked before the port is bound, so that a second start on it
+        // is refused for what it is rather than for a port conflict; nothing is created on disk
+        // before the listener is held.
+        let database = &settings.database.path;
+        let early_lock = if database_dir(database).is_dir() {
+            Some(lock_database(database)?)
+        } else {
+            None
+        };
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("binding {}:{}", address.0, address.1))?;
+        let lock = match early_lock {
+            Some(lock) => lock,
+            None => lock_database(database)?,
+        };
+
         let store = SqliteStore::open(&settings.database.store_settings())
             .await
-            .with_context(|| format!("opening database {}", settings.database.path.display()))?;
+            .with_context(|| format!("opening database {}", database.display()))?;
         let shared: Arc<dyn UserStore> = Arc::new(store.clone());
         let pages = PageTokens::new(&server_key(shared.as_ref(), "pagination").await?)?;
         let temporary =
@@ -54,12 +81,14 @@ impl Application {
         let tasks = vec![
             spawn_activator(
                 shared.clone(),
+                clock.clone(),
                 Duration::from_millis(settings.lifecycle.activation_delay_ms),
                 new_user_created.clone(),
                 shutdown_rx.clone(),
             ),
             spawn_token_purger(
                 shared.clone(),
+                clock.clone(),
                 Duration::from_secs(settings.idempotency.purge_interval_secs.max(1)),
                 shutdown_rx,
             ),
@@ -67,6 +96,7 @@ impl Application {
 
         let tokens = TokenPolicy {
             ttl: Duration::from_secs(settings.idempotency.ttl_secs),
+            clock: clock.clone(),
         };
         let groups: Arc<dyn GroupStore> = Arc::new(store.clone());
         let credentials: Arc<dyn CredentialStore> = Arc::new(store.clone());
@@ -77,7 +107,6 @@ impl Application {
             attempts_per_email_per_minute: settings.sign_in.attempts_per_email_per_minute,
             attempts_per_client_per_minute: settings.sign_in.attempts_per_client_per_minute,
         };
-        check_listen_policy(settings)?;
         let root = match settings.auth.mode {
             AuthMode::Sigv4 => Some(root_credentials(settings)?),
             AuthMode::Anonymous => None,
@@ -106,7 +135,7 @@ impl Application {
         let state = web::Data::new(AppState {
             users: UserService::new(
                 shared.clone(),
-                tokens,
+                tokens.clone(),
                 pages.clone(),
                 new_user_created,
                 settings.limits.max_users,
@@ -114,7 +143,7 @@ impl Application {
             groups: GroupService::new(
                 groups,
                 access.clone(),
-                tokens,
+                tokens.clone(),
                 pages.clone(),
                 settings.limits.max_permission_groups,
             ),
@@ -131,6 +160,7 @@ impl Application {
                 &session_key,
                 shared,
                 settings.auth.environment_id.clone(),
+                clock.clone(),
             )?,
             audit: AuditService::new(audit, access, pages),
             auth: AuthPolicy {
@@ -142,11 +172,9 @@ impl Application {
                 max_bytes: settings.server.body_limit_bytes,
                 timeout: Duration::from_millis(settings.server.body_timeout_ms),
             },
+            clock,
         });
 
-        let address = (settings.server.host.as_str(), settings.server.port);
-        let listener = TcpListener::bind(address)
-            .with_context(|| format!("binding {}:{}", address.0, address.1))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -175,6 +203,7 @@ impl Application {
             store,
             shutdown,
             tasks,
+            lock,
         })
     }
 
@@ -198,9 +227,25 @@ impl Application {
             }
         }
         self.store.close().await;
+        drop(self.lock);
         tracing::info!("userdir stopped");
         served.context("HTTP server failed")
     }
+}
+
+fn database_dir(database: &Path) -> &Path {
+    database
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Takes the single-process lock of the database's directory, creating the directory if needed.
+fn lock_database(database: &Path) -> anyhow::Result<DirectoryLock> {
+    let dir = database_dir(database);
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the database directory {}", dir.display()))?;
+    Ok(DirectoryLock::acquire(database)?)
 }
 
 /// The TLS configuration, when a certificate and key are configured.

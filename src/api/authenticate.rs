@@ -1,7 +1,7 @@
 //! Authentication of the FinSpace operations: every request must carry a valid SigV4 signature
 //! (unless the anonymous mode is configured), and each caller is held to a request rate.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::input::read_stream;
 use super::sigv4::{self, Authorization, SignatureFailure};
 use crate::config::AuthMode;
-use crate::domain::{Caller, Timestamp};
+use crate::domain::Caller;
 use crate::service::credentials::KeyFailure;
 
 /// The access key id a request claimed, kept for the audit trail when authentication fails.
@@ -82,7 +82,7 @@ async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<C
         req.headers(),
         &authorization,
         Duration::from_secs(state.auth.max_skew_secs),
-        SystemTime::now(),
+        state.clock.now().into(),
     )?;
     let session_token = req
         .headers()
@@ -90,11 +90,9 @@ async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<C
         .map(|v| v.to_str())
         .transpose()
         .map_err(|_| SignatureFailure::Incomplete("X-Amz-Security-Token is not ASCII".into()))?;
-    let key = state.credentials.signing_key(
-        &authorization.access_key_id,
-        session_token,
-        Timestamp::now(),
-    )?;
+    let key = state
+        .credentials
+        .signing_key(&authorization.access_key_id, session_token)?;
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
     sigv4::verify(
         req.method().as_str(),

@@ -21,3 +21,45 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         }
     }
 }
+
+/// `GET /metrics`: the GetUser cache's figures in the Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    use std::fmt::Write;
+    let mut text = String::new();
+    if let Some(cache) = state.users.cache_stats() {
+        for (name, kind, help, value) in [
+            (
+                "userdir_user_cache_entries",
+                "gauge",
+                "Users held by the GetUser cache.",
+                cache.entries as u64,
+            ),
+            (
+                "userdir_user_cache_capacity",
+                "gauge",
+                "Users the GetUser cache may hold.",
+                cache.capacity as u64,
+            ),
+            (
+                "userdir_user_cache_hits_total",
+                "counter",
+                "GetUser reads answered from the cache.",
+                cache.hits,
+            ),
+            (
+                "userdir_user_cache_misses_total",
+                "counter",
+                "GetUser reads that went to the database.",
+                cache.misses,
+            ),
+        ] {
+            let _ = write!(
+                text,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text)
+}

@@ -24,6 +24,7 @@ pub use input::BodyLimits;
 pub use request_context::request_context;
 
 use crate::config::AuthMode;
+use crate::domain::SharedClock;
 use crate::service::audit::AuditService;
 use crate::service::credentials::CredentialService;
 use crate::service::{GroupService, PasswordService, UserService};
@@ -47,6 +48,7 @@ pub struct AppState {
     pub throttle: Arc<DefaultKeyedRateLimiter<String>>,
     /// How large a request body may be, and how long it may take to arrive.
     pub body: BodyLimits,
+    pub clock: SharedClock,
 }
 
 /// The operation a method and route pattern serve, for the audit trail.
@@ -85,6 +87,7 @@ pub fn operation_name(method: &str, pattern: &str) -> &'static str {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/auth/sign-in", web::post().to(auth::sign_in))
         .route("/auth/password", web::post().to(auth::change_password))
         .service(

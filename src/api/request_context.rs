@@ -16,7 +16,7 @@ use ulid::Ulid;
 use super::authenticate::ClaimedKey;
 use super::invocation::RequestId;
 use super::{AppState, operation_name};
-use crate::domain::{Caller, Timestamp};
+use crate::domain::Caller;
 use crate::store::AuditRecord;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
@@ -106,7 +106,7 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
         .find_map(|name| request.match_info().get(name))
         .map(|id| id.chars().take(64).collect());
     let record = AuditRecord {
-        time: Timestamp::now(),
+        time: state.clock.now(),
         request_id,
         caller,
         operation: operation.to_owned(),

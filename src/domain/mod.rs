@@ -2,6 +2,7 @@
 //! constraints, so code past the wire edge never re-checks them. Used by every layer; depends on none.
 
 mod caller;
+mod clock;
 mod email;
 mod enums;
 mod group;
@@ -14,6 +15,7 @@ mod time;
 mod user;
 
 pub use caller::{Caller, Invocation};
+pub use clock::{AdvancingClock, Clock, SharedClock, SystemClock};
 pub use email::Email;
 pub use enums::{ApiAccess, StatusChange, UserStatus, UserType};
 pub use group::{

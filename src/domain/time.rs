@@ -25,3 +25,14 @@ impl Timestamp {
         Self(self.0.saturating_sub(millis))
     }
 }
+
+impl From<Timestamp> for std::time::SystemTime {
+    fn from(time: Timestamp) -> Self {
+        let millis = std::time::Duration::from_millis(time.0.unsigned_abs());
+        if time.0 >= 0 {
+            std::time::UNIX_EPOCH + millis
+        } else {
+            std::time::UNIX_EPOCH - millis
+        }
+    }
+}

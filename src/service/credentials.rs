@@ -19,8 +19,8 @@ use tracing::instrument;
 use super::access::{Access, Need};
 use super::error::{ServiceError, Subject};
 use crate::domain::{
-    ApiAccess, ApplicationPermission, Caller, Invocation, RoleArn, Timestamp, UserId, UserStatus,
-    UserType,
+    ApiAccess, ApplicationPermission, Caller, Invocation, RoleArn, SharedClock, Timestamp, UserId,
+    UserStatus, UserType,
 };
 use crate::store::UserStore;
 
@@ -69,6 +69,7 @@ pub struct CredentialService {
     store: Arc<dyn UserStore>,
     access: Access,
     environment_id: String,
+    clock: SharedClock,
 }
 
 impl CredentialService {
@@ -78,6 +79,7 @@ impl CredentialService {
         session_key: &[u8; 32],
         store: Arc<dyn UserStore>,
         environment_id: String,
+        clock: SharedClock,
     ) -> Result<Self, hmac::digest::InvalidLength> {
         Ok(Self {
             root,
@@ -91,6 +93,7 @@ impl CredentialService {
             access: Access::new(store.clone()),
             store,
             environment_id,
+            clock,
         })
     }
 
@@ -117,10 +120,9 @@ impl CredentialService {
         &self,
         access_key_id: &str,
         session_token: Option<&str>,
-        now: Timestamp,
     ) -> Result<SigningKey, KeyFailure> {
         if let Some(token) = session_token {
-            return self.session_key(access_key_id, token, now);
+            return self.session_key(access_key_id, token, self.clock.now());
         }
         if let Some(root) = &self.root
             && bool::from(
@@ -264,7 +266,10 @@ impl CredentialService {
         }
 
         let duration_minutes = duration_minutes.unwrap_or(60);
-        let expires = Timestamp::now().plus(Duration::from_secs(u64::from(duration_minutes) * 60));
+        let expires = self
+            .clock
+            .now()
+            .plus(Duration::from_secs(u64::from(duration_minutes) * 60));
         let payload = format!("{user}:{}", expires.as_millis());
         let tag = self.tag(b"session-token", &payload);
         Ok(TemporaryCredentials {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::domain::{ClientToken, Invocation, Timestamp};
+use crate::domain::{ClientToken, Invocation, SharedClock, Timestamp};
 use crate::store::{AuditRecord, TokenClaim, UserStore, WriteContext};
 
 /// Builds the fingerprint of a request's parameters. Each member is written with its name and
@@ -41,9 +41,10 @@ impl Fingerprint {
 }
 
 /// Issues token claims with the configured lifetime.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TokenPolicy {
     pub ttl: Duration,
+    pub clock: SharedClock,
 }
 
 impl TokenPolicy {
@@ -56,7 +57,7 @@ impl TokenPolicy {
         token: Option<ClientToken>,
         fingerprint: impl FnOnce() -> Fingerprint,
     ) -> WriteContext {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         WriteContext {
             claim: self.claim(operation, token, fingerprint, now),
             audit: audit_record(invocation, operation, target, now),
@@ -100,6 +101,7 @@ pub fn audit_record(
 /// (Expired tokens are ignored by the write path even before they are purged.)
 pub fn spawn_token_purger(
     store: Arc<dyn UserStore>,
+    clock: SharedClock,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
@@ -111,7 +113,7 @@ pub fn spawn_token_purger(
                 _ = ticks.tick() => {}
                 _ = shutdown.changed() => break,
             }
-            match store.purge_expired_tokens(Timestamp::now()).await {
+            match store.purge_expired_tokens(clock.now()).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::debug!(purged, "purged expired idempotency tokens"),
                 Err(error) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::domain::Timestamp;
+use crate::domain::SharedClock;
 use crate::service::idempotency::error_chain;
 use crate::store::UserStore;
 
@@ -18,13 +18,14 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 pub fn spawn_activator(
     store: Arc<dyn UserStore>,
+    clock: SharedClock,
     delay: Duration,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let pause = match activate_due_users(store.as_ref(), delay).await {
+            let pause = match activate_due_users(store.as_ref(), &clock, delay).await {
                 Ok(pause) => pause,
                 Err(error) => {
                     tracing::error!(error = %error_chain(&error), "activating users failed");
@@ -52,9 +53,10 @@ pub fn spawn_activator(
 /// nobody is waiting, sleep until woken).
 async fn activate_due_users(
     store: &dyn UserStore,
+    clock: &SharedClock,
     delay: Duration,
 ) -> Result<Option<Duration>, crate::store::StoreError> {
-    let now = Timestamp::now();
+    let now = clock.now();
     let activated = store.activate_users(now.minus(delay), now).await?;
     if activated > 0 {
         tracing::info!(activated, "users enabled");
@@ -65,7 +67,7 @@ async fn activate_due_users(
     let due = oldest.plus(delay);
     let wait_millis = due
         .as_millis()
-        .saturating_sub(Timestamp::now().as_millis())
+        .saturating_sub(clock.now().as_millis())
         .max(0);
     // One extra millisecond: the pass at `due` must see `create_time <= now - delay`.
     Ok(Some(Duration::from_millis(wait_millis.unsigned_abs() + 1)))

@@ -234,7 +234,7 @@ impl PasswordService {
             .map_or_else(|| self.decoy_hash.to_string(), |s| s.hash.clone());
         let offered = password.clone();
         let matches = blocking(move || verify_password(&hash, &offered)).await?;
-        let now = Timestamp::now();
+        let now = self.tokens.clock.now();
         match stored {
             Some(stored)
                 if matches

@@ -169,6 +169,10 @@ impl UserService {
             .map_err(|e| Subject::new(operation).user(id).error(e))
     }
 
+    pub fn cache_stats(&self) -> Option<crate::store::CacheStats> {
+        self.store.cache_stats()
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> Result<(), ServiceError> {
         self.store.ping().await.map_err(ServiceError::Store)

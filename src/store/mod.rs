@@ -5,7 +5,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-pub use sqlite::{SqliteStore, StoreSettings, WriteStats};
+pub use sqlite::{DirectoryLock, LockError, SqliteStore, StoreSettings, WriteStats};
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,
@@ -182,6 +182,20 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// The key stored for `purpose`; `fresh` is stored first if there is none yet.
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
+
+    /// How the GetUser cache is doing, for a store that keeps one.
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
+}
+
+/// The GetUser cache's size and its hits and misses since the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub capacity: usize,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 /// The facts about a user that decide what it may do.

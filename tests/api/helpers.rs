@@ -9,6 +9,7 @@ use aws_sdk_finspacedata::types::{UserStatus, UserType};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use userdir::config::Settings;
+use userdir::domain::AdvancingClock;
 use userdir::startup::Application;
 
 /// Logs go to stdout only when TEST_LOG is set, so failures can be investigated without noise.
@@ -26,6 +27,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db_path: PathBuf,
     pub dir: Arc<TempDir>,
+    /// The server's clock: advance it to reach an expiry without waiting.
+    pub clock: Arc<AdvancingClock>,
     handle: ServerHandle,
     running: JoinHandle<anyhow::Result<()>>,
 }
@@ -59,7 +62,8 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Settings))
     LazyLock::force(&TRACING);
     let mut settings = test_settings(&dir);
     adjust(&mut settings);
-    let app = Application::build(&settings)
+    let clock = Arc::new(AdvancingClock::default());
+    let app = Application::build_with_clock(&settings, clock.clone())
         .await
         .expect("application builds");
     let scheme = if settings.server.tls_cert_file.as_os_str().is_empty() {
@@ -76,6 +80,7 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Settings))
         address,
         db_path: settings.database.path.clone(),
         dir,
+        clock,
         handle,
         running,
     }
@@ -318,4 +323,60 @@ pub fn unique_email(tag: &str) -> String {
         "{tag}.{}@example.com",
         ulid::Ulid::generate().to_string().to_lowercase()
     )
+}
+
+/// The real `userdir` binary, serving the database in `dir` on its own loopback port.
+pub struct ServeProcess {
+    pub child: tokio::process::Child,
+    pub address: String,
+}
+
+/// A `userdir` command over the database in `dir`, signed with the test root key.
+pub fn userdir_command(dir: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_userdir"));
+    command
+        .env("USERDIR__DATABASE__PATH", dir.join("userdir.db"))
+        .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", ROOT.access_key_id)
+        .env("USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY", ROOT.secret)
+        .env("USERDIR__LOG__FILTER", "warn")
+        .kill_on_drop(true);
+    command
+}
+
+/// A free loopback port (another process may still take it before it is used).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl ServeProcess {
+    /// Starts `userdir serve` and waits (bounded) until it is ready.
+    pub async fn start(dir: &std::path::Path) -> Self {
+        let port = free_port();
+        let child = userdir_command(dir)
+            .arg("serve")
+            .env("USERDIR__SERVER__PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let address = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !http
+            .get(format!("{address}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the binary did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { child, address }
+    }
 }

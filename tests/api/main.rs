@@ -13,6 +13,7 @@ mod helpers;
 mod idempotency;
 mod lifecycle;
 mod list_users;
+mod ownership;
 mod passwords;
 mod security;
 mod status;

@@ -13,7 +13,7 @@ use userdir::store::{
     Written,
 };
 
-use crate::helpers::{ROOT, sdk_client, unique_email};
+use crate::helpers::{ServeProcess, sdk_client, unique_email};
 
 async fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
     let settings = StoreSettings {
@@ -251,37 +251,7 @@ async fn shutdown_commits_what_was_acknowledged_and_refuses_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_creates_survive_kill_9() {
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_userdir"))
-        .env("USERDIR__SERVER__PORT", port.to_string())
-        .env("USERDIR__DATABASE__PATH", dir.path().join("userdir.db"))
-        .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", ROOT.access_key_id)
-        .env("USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY", ROOT.secret)
-        .env("USERDIR__LOG__FILTER", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let address = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !http
-        .get(format!("{address}/health/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the binary did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let ServeProcess { mut child, address } = ServeProcess::start(dir.path()).await;
 
     let sdk = sdk_client(&address);
     let mut creates = JoinSet::new();

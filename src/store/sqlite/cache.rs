@@ -10,9 +10,11 @@
 //! is full an arbitrary user makes room.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::domain::{User, UserId};
+use crate::store::CacheStats;
 
 /// How many recent invalidations are remembered per user (older ones become the floor).
 const MARKS: usize = 8192;
@@ -20,6 +22,8 @@ const MARKS: usize = 8192;
 pub(super) struct UserCache {
     inner: RwLock<Inner>,
     capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl std::fmt::Debug for UserCache {
@@ -51,11 +55,29 @@ impl UserCache {
                 ..Inner::default()
             }),
             capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
     pub(super) fn get(&self, id: &UserId) -> Option<Arc<User>> {
-        self.inner.read().ok()?.users.get(id).cloned()
+        let found = self.inner.read().ok()?.users.get(id).cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    pub(super) fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.len(),
+            capacity: self.capacity,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
     }
 
     /// How many users the cache holds.

@@ -20,15 +20,17 @@ use tracing::instrument;
 mod cache;
 mod credentials;
 mod groups;
+mod lock;
 mod writer;
 
 use cache::UserCache;
+pub use lock::{DirectoryLock, LockError};
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
 use super::{
-    AuditEvent, AuditRecord, AuditStore, CallerProfile, Resource, StoreError, UserStore,
-    WriteContext, Written,
+    AuditEvent, AuditRecord, AuditStore, CacheStats, CallerProfile, Resource, StoreError,
+    UserStore, WriteContext, Written,
 };
 use crate::domain::{
     ApiAccess, ApplicationPermissions, Email, FirstName, LastName, RoleArn, StatusChange,
@@ -633,6 +635,10 @@ impl UserStore for SqliteStore {
         ids.iter()
             .map(|id| UserId::parse(id).map_err(|v| corrupt("users.user_id", v)))
             .collect()
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        Some(self.cache.stats())
     }
 
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
