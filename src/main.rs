@@ -43,7 +43,9 @@ async fn main() -> ExitCode {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("userdir: invalid configuration: {error}");
+            for problem in error.problems() {
+                eprintln!("userdir: invalid configuration: {problem}");
+            }
             return ExitCode::from(2);
         }
     };

@@ -1,15 +1,20 @@
 //! Typed settings, layered: the built-in `config/default.toml`, then an optional file given with
-//! `--config`, then `USERDIR__SECTION__KEY` environment variables.
+//! `--config`, then `USERDIR__SECTION__KEY` environment variables. Strict: a key no default declares
+//! is refused, as is a value of the wrong type.
+
+mod error;
+mod layers;
+mod strict;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 use crate::store::StoreSettings;
 
-const DEFAULTS: &str = include_str!("../config/default.toml");
+pub use error::InvalidConfig;
+use layers::Layers;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -133,21 +138,45 @@ pub struct IdempotencySettings {
 
 impl Settings {
     /// Loads the layers; `file` is the optional `--config` file.
-    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
-        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
-        if let Some(file) = file {
-            builder = builder.add_source(File::from(file).required(true));
-        }
-        builder
-            .add_source(
-                Environment::with_prefix("USERDIR")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize()
+    pub fn load(file: Option<&Path>) -> Result<Self, InvalidConfig> {
+        Self::load_from(file, process_env()?)
     }
+
+    /// Loads the layers with `env` in place of the process environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, InvalidConfig> {
+        let layers = Layers::collect(file, env)?;
+        let mut problems = strict::unknown_settings(&layers);
+        match Self::deserialize(layers.merged().clone()) {
+            Ok(settings) if problems.is_empty() => return Ok(settings),
+            Ok(_) => {}
+            Err(error) => problems.push(error.to_string()),
+        }
+        Err(InvalidConfig::new(problems))
+    }
+}
+
+/// The process environment. A variable whose name is not Unicode cannot be a setting; a setting
+/// whose value is not Unicode is refused.
+fn process_env() -> Result<Vec<(String, String)>, InvalidConfig> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => vars.push((name, value)),
+            Err(_) if layers::is_setting(&name) => {
+                return Err(InvalidConfig::one(format!(
+                    "environment variable {name} is not valid UTF-8"
+                )));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(vars)
 }
 
 impl DatabaseSettings {
@@ -165,9 +194,11 @@ impl DatabaseSettings {
 mod tests {
     use super::*;
 
+    const NO_ENV: [(String, String); 0] = [];
+
     #[test]
     fn built_in_defaults_deserialize() {
-        let settings = Settings::load(None).expect("defaults load");
+        let settings = Settings::load_from(None, NO_ENV).expect("defaults load");
         assert_eq!(settings.server.host, "127.0.0.1");
         assert_eq!(settings.server.port, 8765);
         assert_eq!(settings.server.body_limit_bytes, 64 * 1024);
@@ -181,12 +212,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("local.toml");
         std::fs::write(&file, "[server]\nport = 9999\n[log]\nformat = \"json\"\n").unwrap();
-        let settings = Settings::load(Some(&file)).expect("file loads");
+        let settings = Settings::load_from(Some(&file), NO_ENV).expect("file loads");
         assert_eq!(settings.server.port, 9999);
         assert_eq!(settings.log.format, LogFormat::Json);
         assert_eq!(
             settings.server.host, "127.0.0.1",
             "untouched keys keep their default"
         );
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("local.toml");
+        std::fs::write(&file, "[server]\nport = 9999\nhost = \"0.0.0.0\"\n").unwrap();
+        let env = [
+            ("USERDIR__SERVER__PORT".to_owned(), "9000".to_owned()),
+            ("USERDIR_CONFIG".to_owned(), "ignored.toml".to_owned()),
+        ];
+        let settings = Settings::load_from(Some(&file), env).expect("loads");
+        assert_eq!(settings.server.port, 9000);
+        assert_eq!(settings.server.host, "0.0.0.0");
     }
 }
