@@ -104,6 +104,36 @@ impl Layers {
     pub fn merged(&self) -> &Value {
         &self.merged
     }
+
+    /// The layer a value of [`Self::merged`] came from. Tables that several layers contribute to
+    /// have none.
+    pub fn origin_of(&self, value: &Value) -> Option<&Origin> {
+        let index: usize = value.origin()?.parse().ok()?;
+        Some(&self.layers.get(index)?.origin)
+    }
+
+    /// The merged value at `key`, a path as the config crate writes one (`auth.principals[0].arn`).
+    pub fn lookup(&self, key: &str) -> Option<&Value> {
+        let mut value = &self.merged;
+        for segment in key.split('.') {
+            let mut parts = segment.split('[');
+            let name = parts.next().unwrap_or_default();
+            if !name.is_empty() {
+                value = match &value.kind {
+                    ValueKind::Table(table) => table.get(name)?,
+                    _ => return None,
+                };
+            }
+            for index in parts {
+                let index: usize = index.strip_suffix(']')?.parse().ok()?;
+                value = match &value.kind {
+                    ValueKind::Array(items) => items.get(index)?,
+                    _ => return None,
+                };
+            }
+        }
+        Some(value)
+    }
 }
 
 /// Whether the config crate reads the environment variable `name` as a setting: `USERDIR__…` in any
@@ -193,6 +223,26 @@ mod tests {
         assert!(!is_setting("USERDIR_CONFIG"));
         assert!(!is_setting("USERDIRX"));
         assert!(!is_setting("PATH"));
+    }
+
+    #[test]
+    fn each_value_remembers_its_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("local.conf");
+        std::fs::write(&file, "[server]\nport = 9000\n").unwrap();
+        let layers = Layers::collect(
+            Some(&file),
+            env(&[("USERDIR__LOG__FORMAT", "json"), ("HOME", "/root")]),
+        )
+        .expect("layers collect");
+        let origin = |key| layers.origin_of(layers.lookup(key).expect(key)).cloned();
+        assert_eq!(origin("server.host"), Some(Origin::Default));
+        assert_eq!(origin("server.port"), Some(Origin::File(file.clone())));
+        assert_eq!(
+            origin("log.format"),
+            Some(Origin::Env("USERDIR__LOG__FORMAT".into()))
+        );
+        assert_eq!(layers.overrides().len(), 2, "the file and one variable");
     }
 
     #[test]

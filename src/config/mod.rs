@@ -4,7 +4,9 @@
 
 mod error;
 mod layers;
+mod show;
 mod strict;
+mod variants;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +40,7 @@ pub enum AuthMode {
 
 #[derive(Clone, Deserialize)]
 pub struct AuthSettings {
+    #[serde(deserialize_with = "variants::one_of")]
     pub mode: AuthMode,
     pub root_access_key_id: String,
     pub root_secret_access_key: String,
@@ -121,6 +124,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
+    #[serde(deserialize_with = "variants::one_of")]
     pub format: LogFormat,
     pub filter: String,
 }
@@ -152,7 +156,7 @@ impl Settings {
         match Self::deserialize(layers.merged().clone()) {
             Ok(settings) if problems.is_empty() => return Ok(settings),
             Ok(_) => {}
-            Err(error) => problems.push(error.to_string()),
+            Err(error) => problems.push(error::wrong_value(error, &layers)),
         }
         Err(InvalidConfig::new(problems))
     }
@@ -233,5 +237,75 @@ mod tests {
         let settings = Settings::load_from(Some(&file), env).expect("loads");
         assert_eq!(settings.server.port, 9000);
         assert_eq!(settings.server.host, "0.0.0.0");
+    }
+
+    /// The problems loading `file` (TOML text) and `env` reports, with the file's path shown as F.
+    fn problems(file: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("userdir.toml");
+        std::fs::write(&path, file).unwrap();
+        let env = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()));
+        let error =
+            Settings::load_from(Some(&path), env).expect_err("the configuration is refused");
+        let shown = path.display().to_string();
+        error
+            .problems()
+            .iter()
+            .map(|problem| problem.replace(&shown, "F"))
+            .collect()
+    }
+
+    #[test]
+    fn an_enum_value_that_is_none_of_them_lists_them() {
+        assert_eq!(
+            problems("[log]\nformat = \"xml\"\n", &[]),
+            ["log.format = \"xml\" (from F): expected one of pretty, json"]
+        );
+        assert_eq!(
+            problems("", &[("USERDIR__AUTH__MODE", "none")]),
+            [
+                "auth.mode = \"none\" (from environment variable USERDIR__AUTH__MODE): expected \
+                 one of sigv4, anonymous"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_with_its_source() {
+        assert_eq!(
+            problems("", &[("USERDIR__SERVER__PORT", "http")]),
+            [
+                "server.port = \"http\" (from environment variable USERDIR__SERVER__PORT): \
+                 expected an integer"
+            ]
+        );
+        assert_eq!(
+            problems("[server]\nport = 70000\n", &[]),
+            ["server.port = 70000 (from F): expected an unsigned 16 bit integer"]
+        );
+    }
+
+    #[test]
+    fn a_principal_missing_a_key_is_named() {
+        assert_eq!(
+            problems(
+                "[[auth.principals]]\narn = \"a\"\naccess_key_id = \"k\"\n",
+                &[]
+            ),
+            ["missing setting auth.principals[0].secret_access_key (from F)"]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_a_wrong_value_are_reported_together() {
+        assert_eq!(
+            problems("[server]\nprot = 1\n[log]\nformat = \"xml\"\n", &[]),
+            [
+                "unknown setting server.prot (from F) — did you mean server.port?",
+                "log.format = \"xml\" (from F): expected one of pretty, json",
+            ]
+        );
     }
 }
