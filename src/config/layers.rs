@@ -21,6 +21,17 @@ pub enum Origin {
     Env(String),
 }
 
+impl Origin {
+    /// The name `userdir config` gives it: `default`, `file PATH` or `env NAME`.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Default => "default".into(),
+            Self::File(path) => format!("file {}", path.display()),
+            Self::Env(name) => format!("env {name}"),
+        }
+    }
+}
+
 /// As error messages name it: "… (from {origin})".
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

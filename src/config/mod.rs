@@ -4,6 +4,8 @@
 
 mod error;
 mod layers;
+mod listing;
+mod paths;
 mod show;
 mod strict;
 mod variants;
@@ -17,6 +19,7 @@ use crate::store::StoreSettings;
 
 pub use error::InvalidConfig;
 use layers::Layers;
+pub use layers::Origin;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -143,6 +146,27 @@ pub struct IdempotencySettings {
 impl Settings {
     /// Loads the layers; `file` is the optional `--config` file.
     pub fn load(file: Option<&Path>) -> Result<Self, InvalidConfig> {
+        Effective::load(file).map(|effective| effective.settings)
+    }
+
+    /// Loads the layers with `env` in place of the process environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, InvalidConfig> {
+        Effective::load_from(file, env).map(|effective| effective.settings)
+    }
+}
+
+/// The settings, and the layered values they were read from.
+pub struct Effective {
+    pub settings: Settings,
+    layers: Layers,
+}
+
+impl Effective {
+    /// Loads the layers; `file` is the optional `--config` file.
+    pub fn load(file: Option<&Path>) -> Result<Self, InvalidConfig> {
         Self::load_from(file, process_env()?)
     }
 
@@ -153,12 +177,18 @@ impl Settings {
     ) -> Result<Self, InvalidConfig> {
         let layers = Layers::collect(file, env)?;
         let mut problems = strict::unknown_settings(&layers);
-        match Self::deserialize(layers.merged().clone()) {
-            Ok(settings) if problems.is_empty() => return Ok(settings),
+        match Settings::deserialize(layers.merged().clone()) {
+            Ok(settings) if problems.is_empty() => return Ok(Self { settings, layers }),
             Ok(_) => {}
             Err(error) => problems.push(error::wrong_value(error, &layers)),
         }
         Err(InvalidConfig::new(problems))
+    }
+
+    /// Every setting, one a line, as `section.key = value  # source`, the source being `default`,
+    /// `file PATH` or `env NAME`; secrets masked.
+    pub fn listing(&self) -> Vec<String> {
+        listing::lines(&self.layers)
     }
 }
 
@@ -306,6 +336,59 @@ mod tests {
                 "unknown setting server.prot (from F) — did you mean server.port?",
                 "log.format = \"xml\" (from F): expected one of pretty, json",
             ]
+        );
+    }
+
+    #[test]
+    fn the_listing_names_each_source_and_masks_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("userdir.toml");
+        std::fs::write(
+            &file,
+            "[server]\nport = 9000\n[[auth.principals]]\narn = \"arn:aws:iam::1:role/A\"\n\
+             access_key_id = \"AKIA1\"\nsecret_access_key = \"principal-secret\"\n",
+        )
+        .unwrap();
+        let env = [
+            ("USERDIR__LOG__FORMAT".to_owned(), "json".to_owned()),
+            (
+                "USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY".to_owned(),
+                "root-secret".to_owned(),
+            ),
+        ];
+        let listing = Effective::load_from(Some(&file), env)
+            .expect("loads")
+            .listing()
+            .join("\n")
+            .replace(&file.display().to_string(), "F");
+        for line in [
+            "server.host = \"127.0.0.1\"  # default",
+            "server.port = 9000  # file F",
+            "log.format = \"json\"  # env USERDIR__LOG__FORMAT",
+            "auth.root_access_key_id = \"\"  # default",
+            "auth.root_secret_access_key = \"********\"  # env USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY",
+            "auth.principals[0].arn = \"arn:aws:iam::1:role/A\"  # file F",
+            "auth.principals[0].secret_access_key = \"********\"  # file F",
+        ] {
+            assert!(listing.lines().any(|l| l == line), "{line:?} in\n{listing}");
+        }
+        assert!(!listing.contains("secret\""), "no secret shown:\n{listing}");
+        assert!(listing.lines().all(|line| line.contains("  # ")));
+    }
+
+    #[test]
+    fn the_listing_covers_every_default() {
+        let listing = Effective::load_from(None, NO_ENV).expect("loads").listing();
+        assert!(listing.contains(&"auth.principals = []  # default".to_owned()));
+        let settings = include_str!("../../config/default.toml")
+            .lines()
+            .filter(|line| !line.starts_with('#') && line.contains(" = "))
+            .count();
+        assert_eq!(
+            listing.len(),
+            settings,
+            "one line per setting:\n{}",
+            listing.join("\n")
         );
     }
 }

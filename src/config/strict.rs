@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use config::{Map, Value, ValueKind};
 
 use super::layers::{Layer, Layers};
+use super::paths::{join, sorted};
 
 /// Arrays of tables, which default to empty, and the keys of their entries.
 const TABLE_ARRAYS: &[(&str, &[&str])] = &[("auth.principals", PRINCIPAL_KEYS)];
@@ -180,20 +181,6 @@ fn leaves(key: &str, value: &Value) -> Vec<String> {
             .flat_map(|(child, value)| leaves(&join(key, child), value))
             .collect(),
         _ => vec![key.to_owned()],
-    }
-}
-
-fn sorted(table: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(key, _)| *key);
-    entries.into_iter()
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
     }
 }
 
