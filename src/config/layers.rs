@@ -89,6 +89,12 @@ impl Layers {
         env.sort();
         for (name, value) in env {
             if let Some((key, value)) = env_setting(&name, &value)? {
+                if key.split('.').any(str::is_empty) {
+                    return Err(InvalidConfig::one(format!(
+                        "environment variable {name} names no setting: a part between __ \
+                         separators is empty"
+                    )));
+                }
                 push(&mut layers, Origin::Env(name), nest(&key, value));
             }
         }
@@ -254,6 +260,20 @@ mod tests {
             Some(Origin::Env("USERDIR__LOG__FORMAT".into()))
         );
         assert_eq!(layers.overrides().len(), 2, "the file and one variable");
+    }
+
+    #[test]
+    fn a_variable_with_an_empty_part_is_refused() {
+        for name in ["USERDIR__SERVER____PORT", "USERDIR__", "USERDIR__SERVER__"] {
+            let error = Layers::collect(None, env(&[(name, "1")])).expect_err(name);
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "environment variable {name} names no setting: a part between __ separators \
+                     is empty"
+                )
+            );
+        }
     }
 
     #[test]

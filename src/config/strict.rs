@@ -136,7 +136,8 @@ impl Unknown {
         if !suggestions.is_empty() {
             problem += &format!(" — did you mean {}?", suggestions.join(" or "));
         } else if let Some(keys) = self.entry_keys {
-            problem += &format!(" — its entries have {}", keys.join(", "));
+            let array = self.within.rsplit_once('[').map_or("", |(array, _)| array);
+            problem += &format!(" — {array} entries have {}", keys.join(", "));
         } else if let Some(Known::Table(children)) = root.get(&self.within) {
             let keys: Vec<&str> = children.keys().map(String::as_str).collect();
             match self.within.as_str() {
@@ -260,6 +261,19 @@ mod tests {
             found[0],
             "unknown setting auth.principals[1].acces_key_id (from F) — did you mean \
              auth.principals[1].access_key_id?"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_principal_far_from_any_lists_the_keys() {
+        let file = "[[auth.principals]]\narn = \"a\"\naccess_key_id = \"k\"\n\
+                    secret_access_key = \"s\"\nrole = \"r\"\n";
+        assert_eq!(
+            problems(file, &[]),
+            [
+                "unknown setting auth.principals[0].role (from F) — auth.principals entries have \
+                 arn, access_key_id, secret_access_key"
+            ]
         );
     }
 
