@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use userdir::config::Settings;
+use userdir::config::{Effective, Settings};
 use userdir::startup::{self, Application};
 use userdir::telemetry;
 
@@ -26,6 +26,9 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Print the effective configuration, one setting a line, with where each value came from
+    /// (default, file or environment variable); secrets are masked.
+    Config,
     /// Print the audit trail, oldest first, one tab-separated event per line.
     Audit {
         /// Start after this sequence number.
@@ -40,21 +43,30 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
-        Ok(settings) => settings,
+    let effective = match Effective::load(cli.config.as_deref()) {
+        Ok(effective) => effective,
         Err(error) => {
-            eprintln!("userdir: invalid configuration: {error}");
+            for problem in error.problems() {
+                eprintln!("userdir: invalid configuration: {problem}");
+            }
             return ExitCode::from(2);
         }
     };
+    let settings = &effective.settings;
     if let Err(error) = telemetry::init(&settings.log) {
         eprintln!("userdir: cannot set up logging: {error:#}");
         return ExitCode::from(2);
     }
     let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&settings).await,
-        Command::Migrate => startup::migrate(&settings).await,
-        Command::Audit { after, limit } => startup::print_audit(&settings, after, limit).await,
+        Command::Serve => serve(settings).await,
+        Command::Migrate => startup::migrate(settings).await,
+        Command::Config => {
+            for line in effective.listing() {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Audit { after, limit } => startup::print_audit(settings, after, limit).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

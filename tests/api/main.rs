@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 mod cache;
+mod cli;
 mod concurrency;
 mod create_user;
 mod get_user;
