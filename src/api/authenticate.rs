@@ -56,7 +56,7 @@ async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
             caller
         }
     };
-    if let Err(not_until) = state.throttle.check_key(&caller.to_string()) {
+    if let Err(not_until) = state.throttle.check_key(&caller) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return Err(ApiError::Throttling {
             message: "Rate exceeded".into(),

@@ -24,7 +24,7 @@ pub use input::BodyLimits;
 pub use request_context::request_context;
 
 use crate::config::AuthMode;
-use crate::domain::SharedClock;
+use crate::domain::{Caller, SharedClock};
 use crate::service::audit::AuditService;
 use crate::service::credentials::CredentialService;
 use crate::service::{GroupService, PasswordService, UserService};
@@ -45,7 +45,7 @@ pub struct AppState {
     pub audit: AuditService,
     pub auth: AuthPolicy,
     /// Requests per caller (token bucket).
-    pub throttle: Arc<DefaultKeyedRateLimiter<String>>,
+    pub throttle: Arc<DefaultKeyedRateLimiter<Caller>>,
     /// How large a request body may be, and how long it may take to arrive.
     pub body: BodyLimits,
     pub clock: SharedClock,

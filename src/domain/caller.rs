@@ -3,7 +3,7 @@ use std::fmt;
 use super::{RoleArn, UserId};
 
 /// Who is calling, as established by authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Caller {
     /// The root credentials: may do everything.
     Root,

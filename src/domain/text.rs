@@ -46,7 +46,7 @@ static ROLE_ARN: Pattern = Pattern::new(
 );
 
 /// The IAM role allowed to obtain programmatic credentials for a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RoleArn(String);
 
 impl RoleArn {
