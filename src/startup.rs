@@ -173,6 +173,7 @@ impl Application {
                 timeout: Duration::from_millis(settings.server.body_timeout_ms),
             },
             clock,
+            signatures: api::sigv4::Verifier::default(),
         });
 
         let port = listener.local_addr()?.port();

@@ -94,16 +94,16 @@ async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<C
         .credentials
         .signing_key(&authorization.access_key_id, session_token)?;
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    sigv4::verify(
-        req.method().as_str(),
+    let signed = sigv4::Signed {
+        method: req.method().as_str(),
         path_and_query,
-        req.headers(),
+        headers: req.headers(),
         body,
-        &authorization,
-        &key.secret,
+        authorization: &authorization,
+        stamp: time.stamp,
         session_token,
-        time,
-    )?;
+    };
+    state.signatures.verify(&signed, &key.secret, time.time)?;
     state.credentials.confirm(&key).await?;
     Ok(key.caller)
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     /// How large a request body may be, and how long it may take to arrive.
     pub body: BodyLimits,
     pub clock: SharedClock,
+    /// Checks SigV4 signatures (and keeps the derived signing keys).
+    pub signatures: sigv4::Verifier,
 }
 
 /// The operation a method and route pattern serve, for the audit trail.
