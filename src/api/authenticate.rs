@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use governor::clock::{Clock, DefaultClock};
@@ -44,10 +45,10 @@ async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
     let caller = match state.auth.mode {
         AuthMode::Anonymous => Caller::Anonymous,
-        AuthMode::Sigv4 => {
+        AuthMode::Sigv4 if has_body(req.headers()) => {
             let declared = req
                 .headers()
-                .get(actix_web::http::header::CONTENT_LENGTH)
+                .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok());
             let body = read_stream(req.take_payload(), declared, state.body).await?;
@@ -55,7 +56,18 @@ async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
             req.set_payload(Payload::from(body));
             caller
         }
+        AuthMode::Sigv4 => verify(&state, req, &[]).await?,
     };
+    throttle(&state, caller)
+}
+
+/// HTTP/1.1: a request with neither header has no body (the usual GET), and nothing to read.
+fn has_body(headers: &header::HeaderMap) -> bool {
+    headers.contains_key(header::CONTENT_LENGTH) || headers.contains_key(header::TRANSFER_ENCODING)
+}
+
+/// Charges the caller's rate.
+fn throttle(state: &AppState, caller: Caller) -> Result<Caller, ApiError> {
     if let Err(not_until) = state.throttle.check_key(&caller) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return Err(ApiError::Throttling {
@@ -69,18 +81,31 @@ async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
 async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<Caller, ApiError> {
     let header = req
         .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .ok_or(SignatureFailure::Missing)?
         .to_str()
         .map_err(|_| {
             SignatureFailure::Incomplete("The Authorization header is not ASCII".into())
         })?;
     let authorization = Authorization::parse(header)?;
-    req.extensions_mut()
-        .insert(ClaimedKey(authorization.access_key_id.clone()));
+    let verified = verify_claim(state, req, body, &authorization).await;
+    if verified.is_err() {
+        req.extensions_mut()
+            .insert(ClaimedKey(authorization.access_key_id));
+    }
+    verified
+}
+
+/// Checks a parsed claim: its time, its key, its signature, and the key's standing.
+async fn verify_claim(
+    state: &AppState,
+    req: &ServiceRequest,
+    body: &[u8],
+    authorization: &Authorization,
+) -> Result<Caller, ApiError> {
     let time = sigv4::request_time(
         req.headers(),
-        &authorization,
+        authorization,
         Duration::from_secs(state.auth.max_skew_secs),
         state.clock.now().into(),
     )?;
@@ -99,7 +124,7 @@ async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<C
         path_and_query,
         headers: req.headers(),
         body,
-        authorization: &authorization,
+        authorization,
         stamp: time.stamp,
         session_token,
     };

@@ -44,12 +44,15 @@ pub async fn request_context(
     let request = res.request().clone();
 
     let status = res.status();
-    span.record(
-        "route",
-        request.match_pattern().as_deref().unwrap_or("unmatched"),
-    );
-    span.record("status", status.as_u16());
-    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    // The route pattern is built on demand: only for a span that is recorded.
+    if !span.is_disabled() {
+        span.record(
+            "route",
+            request.match_pattern().as_deref().unwrap_or("unmatched"),
+        );
+        span.record("status", status.as_u16());
+        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }

@@ -65,7 +65,7 @@ pub async fn get_user(
         return Err(ApiError::Internal("userId absent after validation".into()));
     };
     let user = state.users.get_user(&invocation, &user_id).await?;
-    Ok(HttpResponse::Ok().json(UserOutput::from(&user)))
+    Ok(HttpResponse::Ok().json(UserOutput::from(user.as_ref())))
 }
 
 /// `PUT /user/{userId}`

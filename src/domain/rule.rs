@@ -24,14 +24,34 @@ impl Violation {
 /// anchored; `source` is the model's text, quoted back in messages.
 pub(crate) struct Pattern {
     source: &'static str,
-    regex: LazyLock<Regex>,
+    matcher: Matcher,
+}
+
+enum Matcher {
+    Regex(LazyLock<Regex>),
+    /// A pattern simple enough to be checked directly, on every value read as well as written.
+    Direct(fn(&str) -> bool),
 }
 
 impl Pattern {
     pub(crate) const fn new(source: &'static str, regex: fn() -> Regex) -> Self {
         Self {
             source,
-            regex: LazyLock::new(regex),
+            matcher: Matcher::Regex(LazyLock::new(regex)),
+        }
+    }
+
+    const fn direct(source: &'static str, matches: fn(&str) -> bool) -> Self {
+        Self {
+            source,
+            matcher: Matcher::Direct(matches),
+        }
+    }
+
+    fn matches(&self, value: &str) -> bool {
+        match &self.matcher {
+            Matcher::Regex(regex) => value.validate_regex(&**regex),
+            Matcher::Direct(matches) => matches(value),
         }
     }
 }
@@ -43,8 +63,12 @@ pub(crate) fn anchored(body: &str) -> Regex {
     Regex::new(&format!(r"\A(?:{body})\z")).expect("pattern in source compiles")
 }
 
-/// `.*\S.*` — the model's "not blank" pattern, shared by most string members.
-pub(crate) static NOT_BLANK: Pattern = Pattern::new(r".*\S.*", || anchored(r".*\S.*"));
+/// `.*\S.*` — the model's "not blank" pattern, shared by most string members: one line (`.` does
+/// not match a line feed) holding a character that is not white space (Unicode's White_Space,
+/// which is both `\s` and `char::is_whitespace`).
+pub(crate) static NOT_BLANK: Pattern = Pattern::direct(r".*\S.*", |value| {
+    !value.contains('\n') && value.chars().any(|c| !c.is_whitespace())
+});
 
 /// Checks a string member's length (in Unicode scalar values, as the model counts) and pattern.
 pub(crate) fn check_text(
@@ -64,7 +88,7 @@ pub(crate) fn check_text(
         )));
     }
     if let Some(pattern) = pattern
-        && !value.validate_regex(&*pattern.regex)
+        && !pattern.matches(value)
     {
         return Err(Violation::new(format!(
             "Member must satisfy regular expression pattern: {}",
@@ -93,6 +117,26 @@ mod tests {
                 ok,
                 "value {value:?}"
             );
+        }
+    }
+
+    #[test]
+    fn not_blank_agrees_with_the_models_regular_expression() {
+        let regex = anchored(r".*\S.*");
+        let pieces = [
+            "", " ", "a", "\n", "\r", "\t", "\u{a0}", "\u{2028}", "é", "\u{3000}", "\0",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let value = format!("{a}{b}{c}");
+                    assert_eq!(
+                        NOT_BLANK.matches(&value),
+                        regex.is_match(&value),
+                        "{value:?}"
+                    );
+                }
+            }
         }
     }
 

@@ -78,7 +78,7 @@ impl UserService {
         &self,
         invocation: &Invocation,
         id: &UserId,
-    ) -> Result<User, ServiceError> {
+    ) -> Result<Arc<User>, ServiceError> {
         self.access
             .require(invocation, Need::PermissionOrSelf(ManageUsersAndGroups, id))
             .await?;

@@ -3,6 +3,8 @@
 
 mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use sqlite::{DirectoryLock, LockError, SqliteStore, StoreSettings, WriteStats};
@@ -128,7 +130,8 @@ pub trait UserStore: Send + Sync + 'static {
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError>;
 
-    async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// Shared, since a store may hand out the same user to many readers (from a cache).
+    async fn get_user(&self, id: &UserId) -> Result<Option<Arc<User>>, StoreError>;
 
     /// Applies the given changes and moves lastModifiedTime; `NotFound` if there is no such user.
     async fn update_user(
