@@ -1,5 +1,6 @@
 //! Probes for orchestrators: liveness does no I/O, readiness asks the database.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -8,7 +9,9 @@ use crate::service::idempotency::error_chain;
 
 /// `GET /health/live`
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "live" }))
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(r#"{"status":"live"}"#)
 }
 
 /// `GET /health/ready`

@@ -254,7 +254,7 @@ impl GroupStore for SqliteStore {
             "SELECT permission_group_id, name, description, application_permissions, create_time,
                     last_modified_time
              FROM permission_groups WHERE permission_group_id > ?1
-             ORDER BY permission_group_id LIMIT ?2",
+             ORDER BY permission_group_id LIMIT CAST(?2 AS INTEGER)",
             after,
             limit,
         )
@@ -350,7 +350,7 @@ impl GroupStore for SqliteStore {
                FROM permission_group_members m
                JOIN permission_groups g ON g.permission_group_id = m.permission_group_id
                WHERE m.user_id = ?1 AND m.permission_group_id > ?2
-               ORDER BY m.permission_group_id LIMIT ?3"#,
+               ORDER BY m.permission_group_id LIMIT CAST(?3 AS INTEGER)"#,
             user.as_str(),
             after,
             limit,
@@ -392,7 +392,7 @@ impl GroupStore for SqliteStore {
                FROM permission_group_members m
                JOIN users u ON u.user_id = m.user_id
                WHERE m.permission_group_id = ?1 AND m.user_id > ?2
-               ORDER BY m.user_id LIMIT ?3"#,
+               ORDER BY m.user_id LIMIT CAST(?3 AS INTEGER)"#,
             group.as_str(),
             after,
             limit,

@@ -5,6 +5,9 @@
 //! check and record share the write's transaction. Reads use a separate pool of query-only
 //! connections, which WAL lets run beside the writer.
 //!
+//! Limits are bound as `LIMIT CAST(?n AS INTEGER)`: SQLite's planner reads a bare bound LIMIT's
+//! value, and then prepares the statement afresh every time the value is bound again.
+//!
 //! Durability: WAL with `synchronous = FULL` syncs the log on every commit, so an acknowledged write
 //! survives a crash of the process and a power loss (NORMAL would survive only the former).
 
@@ -283,7 +286,7 @@ impl AuditStore for SqliteStore {
         let after = after.unwrap_or(0);
         let rows = sqlx::query!(
             "SELECT seq, time, request_id, caller, operation, target, outcome
-             FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+             FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT CAST(?2 AS INTEGER)",
             after,
             limit,
         )
@@ -517,19 +520,22 @@ impl UserStore for SqliteStore {
         let after = after.map_or("", UserId::as_str);
         // The page comes back as one JSON value rather than a row per user: the driver copies
         // every value of every row it returns, which cost more than the rest of a page together.
+        // (The aggregate's order is SQLite's to choose, so the rows are sorted here.)
         let page = sqlx::query_scalar!(
             r#"SELECT json_group_array(json_array(
                       user_id, email, user_type, status, api_access, api_access_principal_arn,
                       first_name, last_name, create_time, last_enabled_time, last_disabled_time,
-                      last_modified_time, last_login_time) ORDER BY user_id) AS "page!: String"
-               FROM (SELECT * FROM users WHERE user_id > ?1 ORDER BY user_id LIMIT ?2)"#,
+                      last_modified_time, last_login_time)) AS "page!: String"
+               FROM (SELECT * FROM users WHERE user_id > ?1 ORDER BY user_id
+                     LIMIT CAST(?2 AS INTEGER))"#,
             after,
             limit,
         )
         .fetch_one(&self.reader)
         .await?;
-        let rows: Vec<UserRow> = serde_json::from_str(&page)
+        let mut rows: Vec<UserRow> = serde_json::from_str(&page)
             .map_err(|e| StoreError::Corrupt(format!("a page of users: {e}")))?;
+        rows.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
         rows.into_iter().map(User::try_from).collect()
     }
 
@@ -634,7 +640,8 @@ impl UserStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<UserId>, StoreError> {
         let ids = sqlx::query_scalar!(
-            "SELECT user_id FROM users WHERE api_access_principal_arn = ?1 ORDER BY user_id LIMIT ?2",
+            "SELECT user_id FROM users WHERE api_access_principal_arn = ?1 ORDER BY user_id
+             LIMIT CAST(?2 AS INTEGER)",
             arn.as_str(),
             limit,
         )

@@ -81,11 +81,11 @@ impl Batch {
         )
         .to_string();
         let now = crate::domain::Timestamp::now().as_millis();
-        // CROSS JOIN keeps json_each as the outer loop: one primary-key probe per wanted token.
+        // CROSS JOIN keeps jsonb_each as the outer loop: one primary-key probe per wanted token.
         let rows = sqlx::query!(
             r#"SELECT t.operation AS "operation!", t.client_token AS "client_token!",
                       t.fingerprint AS "fingerprint!", t.result AS "result!"
-               FROM json_each(?1) AS wanted
+               FROM jsonb_each(?1) AS wanted
                CROSS JOIN idempotency_tokens AS t
                    ON t.operation = wanted.value ->> '$.operation'
                   AND t.client_token = wanted.value ->> '$.token'
@@ -148,7 +148,7 @@ impl Batch {
                  SELECT value ->> '$.operation', value ->> '$.client_token',
                         value ->> '$.fingerprint', value ->> '$.result',
                         value ->> '$.created_at', value ->> '$.expires_at'
-                 FROM json_each(?1) WHERE true
+                 FROM jsonb_each(?1) WHERE true
                  ON CONFLICT (operation, client_token) DO UPDATE SET
                      fingerprint = excluded.fingerprint,
                      result = excluded.result,
@@ -165,7 +165,7 @@ impl Batch {
                 "INSERT INTO audit_events (time, request_id, caller, operation, target, outcome)
                  SELECT value ->> '$.time', value ->> '$.request_id', value ->> '$.caller',
                         value ->> '$.operation', value ->> '$.target', value ->> '$.outcome'
-                 FROM json_each(?1)",
+                 FROM jsonb_each(?1)",
                 rows
             )
             .execute(&mut *conn)
