@@ -52,7 +52,7 @@ impl Scenario {
         Scenario::Mixed,
     ];
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Scenario::Health => "health/live",
             Scenario::GetUser => "GetUser",
@@ -65,21 +65,18 @@ impl Scenario {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct ScenarioResult {
-    pub name: &'static str,
-    pub scenario: Scenario,
+/// One measured run of a scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
     pub requests: u64,
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
     pub errors: u64,
-    /// This scenario's rps ÷ `/health/live` rps of the same run.
-    pub ratio_to_health: Option<f64>,
     pub server_cpu_percent: f64,
     pub server_rss_mb: f64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip)]
     pub error_samples: Vec<String>,
 }
 
@@ -146,7 +143,6 @@ pub struct Driver {
     ids: Arc<Vec<String>>,
     tokens: PageTokens,
     concurrency: usize,
-    run_id: String,
 }
 
 impl Driver {
@@ -173,7 +169,6 @@ impl Driver {
             ids: Arc::new(seeded.ids.clone()),
             tokens: PageTokens::new(&seeded.pagination_key).context("pagination key")?,
             concurrency,
-            run_id: ulid::Ulid::generate().to_string().to_lowercase(),
         })
     }
 
@@ -225,14 +220,11 @@ impl Driver {
         Ok(pool)
     }
 
-    /// A write, signed when it is sent (each is unique).
-    fn write(&self, scenario: Scenario, seq: u64) -> anyhow::Result<Prepared> {
+    /// A write, signed when it is sent. Each is unique: `run` names a single run (warm-ups and
+    /// repetitions included), `seq` a request within it.
+    fn write(&self, scenario: Scenario, run: &str, seq: u64) -> anyhow::Result<Prepared> {
         let mut rng = rand::rng();
-        let token = format!(
-            "{}-{}-{seq}",
-            self.run_id,
-            scenario.name().replace(['/', ' '], "-")
-        );
+        let token = format!("{run}-{}-{seq}", scenario.name().replace(['/', ' '], "-"));
         match scenario {
             Scenario::CreateUser => self.signer.prepare(
                 Method::POST,
@@ -252,12 +244,9 @@ impl Driver {
         }
     }
 
-    pub async fn run(
-        &self,
-        scenario: Scenario,
-        duration: Duration,
-    ) -> anyhow::Result<ScenarioResult> {
+    pub async fn run(&self, scenario: Scenario, duration: Duration) -> anyhow::Result<RunResult> {
         let pool = Arc::new(self.read_pool(scenario)?);
+        let run: Arc<str> = ulid::Ulid::generate().to_string().to_lowercase().into();
         let sequence = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let deadline = started + duration;
@@ -267,6 +256,7 @@ impl Driver {
             let sequence = sequence.clone();
             let client = self.client.clone();
             let this = self.snapshot();
+            let run = run.clone();
             workers.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(1 << 16);
                 let (mut errors, mut samples) = (0u64, Vec::new());
@@ -279,7 +269,7 @@ impl Driver {
                         _ => false,
                     };
                     let prepared = if is_write {
-                        match this.write(scenario, seq) {
+                        match this.write(scenario, &run, seq) {
                             Ok(p) => p,
                             Err(e) => return Err(e),
                         }
@@ -337,16 +327,13 @@ impl Driver {
                 .map_or(0.0, |&us| f64::from(us) / 1000.0)
         };
         samples.truncate(3);
-        Ok(ScenarioResult {
-            name: scenario.name(),
-            scenario,
+        Ok(RunResult {
             requests: latencies.len() as u64,
             rps: latencies.len() as f64 / elapsed,
             p50_ms: percentile(0.50),
             p99_ms: percentile(0.99),
             max_ms: latencies.last().map_or(0.0, |&us| f64::from(us) / 1000.0),
             errors,
-            ratio_to_health: None,
             server_cpu_percent: 0.0,
             server_rss_mb: 0.0,
             error_samples: samples,
@@ -360,7 +347,6 @@ impl Driver {
             ids: self.ids.clone(),
             tokens: self.tokens.clone(),
             concurrency: self.concurrency,
-            run_id: self.run_id.clone(),
         })
     }
 }
@@ -396,35 +382,4 @@ fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-pub fn row(r: &ScenarioResult) -> String {
-    format!(
-        "{:<22} {:>10.0} {:>8.2} {:>8.2} {:>8.1} {:>7} {:>7} {:>6.0}% {:>7.1}",
-        r.name,
-        r.rps,
-        r.p50_ms,
-        r.p99_ms,
-        r.max_ms,
-        r.errors,
-        r.ratio_to_health
-            .map_or("-".into(), |x| format!("{:.0}%", x * 100.0)),
-        r.server_cpu_percent,
-        r.server_rss_mb
-    ) + &if r.error_samples.is_empty() {
-        String::new()
-    } else {
-        format!("\n    errors, e.g.: {}", r.error_samples.join(" | "))
-    }
-}
-
-pub fn table(results: &[ScenarioResult]) -> String {
-    let header = format!(
-        "{:<22} {:>10} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
-        "scenario", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "÷live", "cpu", "rss MB"
-    );
-    std::iter::once(header)
-        .chain(results.iter().map(row))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -1,8 +1,10 @@
 //! userdir-bench: seeds a fresh database, starts the release server on it, drives each scenario
 //! for a fixed time at a fixed concurrency with SigV4-signed requests (as the SDKs sign), and
-//! reports requests/s, latency percentiles, errors, and the server's CPU and memory.
+//! reports requests/s, latency percentiles, errors, and the server's CPU and memory. Each scenario
+//! is warmed up first, then measured several times; the median run is reported with the range.
 
 mod load;
+mod report;
 mod seed;
 mod server;
 
@@ -13,14 +15,21 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Serialize;
 
-use load::{Scenario, ScenarioResult};
+use load::Scenario;
+use report::ScenarioResult;
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark userdir on this machine")]
 struct Args {
-    /// Seconds each scenario runs.
+    /// Seconds of each measured run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Seconds each scenario runs unmeasured before its first measured run.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Measured runs of each scenario; the median is reported, with the min–max range.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -47,6 +56,8 @@ struct Report {
     users: usize,
     concurrency: usize,
     duration_secs: u64,
+    warmup_secs: u64,
+    repeat: u64,
     seed_secs: f64,
     cold_start_ms: f64,
     server_peak_rss_mb: f64,
@@ -84,20 +95,35 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
 
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut health_rps = None;
-    for scenario in scenarios {
-        let before = server.stats()?;
-        let mut result = driver
-            .run(*scenario, Duration::from_secs(args.duration))
-            .await
-            .with_context(|| format!("scenario {scenario:?}"))?;
-        let after = server.stats()?;
-        result.server_cpu_percent = after.cpu_percent_since(&before);
-        result.server_rss_mb = after.rss_mb;
-        if *scenario == Scenario::Health {
-            health_rps = Some(result.rps);
+    for &scenario in scenarios {
+        let context = || format!("scenario {scenario:?}");
+        if args.warmup > 0 {
+            driver
+                .run(scenario, Duration::from_secs(args.warmup))
+                .await
+                .with_context(context)?;
         }
-        result.ratio_to_health = health_rps.map(|h| result.rps / h);
-        println!("{}", load::row(&result));
+        let mut runs = Vec::new();
+        for n in 1..=args.repeat {
+            let before = server.stats()?;
+            let mut run = driver
+                .run(scenario, Duration::from_secs(args.duration))
+                .await
+                .with_context(context)?;
+            let after = server.stats()?;
+            run.server_cpu_percent = after.cpu_percent_since(&before);
+            run.server_rss_mb = after.rss_mb;
+            println!(
+                "{}",
+                report::progress(scenario, n as usize, args.repeat as usize, &run)
+            );
+            runs.push(run);
+        }
+        let mut result = ScenarioResult::summarise(scenario, runs)?;
+        if scenario == Scenario::Health {
+            health_rps = Some(result.rps.median);
+        }
+        result.ratio_to_health = health_rps.map(|h| result.rps.median / h);
         results.push(result);
     }
     let peak = server.stats()?.peak_rss_mb;
@@ -105,13 +131,15 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     server.stop().await;
 
     println!();
-    println!("{}", load::table(&results));
+    println!("{}", report::table(&results));
     println!("server peak RSS: {peak:.1} MB");
     let report = Report {
         machine: server::machine(),
         users: args.users,
         concurrency: args.concurrency,
         duration_secs: args.duration,
+        warmup_secs: args.warmup,
+        repeat: args.repeat,
         seed_secs: seeded.elapsed.as_secs_f64(),
         cold_start_ms: cold_start.as_secs_f64() * 1000.0,
         server_peak_rss_mb: peak,

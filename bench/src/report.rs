@@ -1,0 +1,149 @@
+//! What a scenario's repetitions add up to, and the table printed at the end.
+
+use serde::Serialize;
+
+use crate::load::{RunResult, Scenario};
+
+/// The median of a set of measurements, and their range.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// `None` for no values. The median of an even count is the mean of the middle two.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Self> {
+        let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Some(Self {
+            median,
+            min: values[0],
+            max: values[n - 1],
+        })
+    }
+}
+
+/// A scenario's measured runs (warm-ups excluded) and their summary.
+#[derive(Debug, Serialize)]
+pub struct ScenarioResult {
+    pub name: &'static str,
+    pub scenario: Scenario,
+    /// Requests per second: the median run, and the slowest and fastest.
+    pub rps: Spread,
+    /// The median run's median latency, and the range over runs; likewise p99.
+    pub p50_ms: Spread,
+    pub p99_ms: Spread,
+    /// The slowest request of all runs.
+    pub max_ms: f64,
+    /// Summed over the runs.
+    pub requests: u64,
+    pub errors: u64,
+    /// Median rps ÷ the median rps of `/health/live` in the same invocation.
+    pub ratio_to_health: Option<f64>,
+    /// The median over runs of the server's CPU use (100% = one core busy).
+    pub server_cpu_percent: f64,
+    /// The server's RSS after the last run.
+    pub server_rss_mb: f64,
+    pub runs: Vec<RunResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_samples: Vec<String>,
+}
+
+impl ScenarioResult {
+    pub fn summarise(scenario: Scenario, runs: Vec<RunResult>) -> anyhow::Result<Self> {
+        let spread = |f: fn(&RunResult) -> f64| {
+            Spread::of(runs.iter().map(f)).ok_or_else(|| anyhow::anyhow!("no measured run"))
+        };
+        let mut error_samples: Vec<String> = runs
+            .iter()
+            .flat_map(|r| r.error_samples.iter().cloned())
+            .collect();
+        error_samples.truncate(3);
+        Ok(Self {
+            name: scenario.name(),
+            scenario,
+            rps: spread(|r| r.rps)?,
+            p50_ms: spread(|r| r.p50_ms)?,
+            p99_ms: spread(|r| r.p99_ms)?,
+            max_ms: runs.iter().map(|r| r.max_ms).fold(0.0, f64::max),
+            requests: runs.iter().map(|r| r.requests).sum(),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            ratio_to_health: None,
+            server_cpu_percent: spread(|r| r.server_cpu_percent)?.median,
+            server_rss_mb: runs.last().map_or(0.0, |r| r.server_rss_mb),
+            error_samples,
+            runs,
+        })
+    }
+}
+
+/// One measured run, as it finishes.
+pub fn progress(scenario: Scenario, n: usize, of: usize, run: &RunResult) -> String {
+    format!(
+        "  {:<22} run {n}/{of}: {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+        scenario.name(),
+        thousands(run.rps),
+        run.p50_ms,
+        run.p99_ms,
+        run.errors
+    )
+}
+
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or("-".into(), |x| format!("{:.0}%", x * 100.0))
+}
+
+/// A whole number with thousands separators, for the table.
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn row(r: &ScenarioResult) -> String {
+    let range = format!("{}–{}", thousands(r.rps.min), thousands(r.rps.max));
+    format!(
+        "{:<22} {:>9} {:>17} {:>7.2} {:>7.2} {:>6} {:>5.0}% {:>7.1} {:>7}",
+        r.name,
+        thousands(r.rps.median),
+        range,
+        r.p50_ms.median,
+        r.p99_ms.median,
+        percent(r.ratio_to_health),
+        r.server_cpu_percent,
+        r.server_rss_mb,
+        r.errors,
+    ) + &if r.error_samples.is_empty() {
+        String::new()
+    } else {
+        format!("\n    errors, e.g.: {}", r.error_samples.join(" | "))
+    }
+}
+
+pub fn table(results: &[ScenarioResult]) -> String {
+    let header = format!(
+        "{:<22} {:>9} {:>17} {:>7} {:>7} {:>6} {:>6} {:>7} {:>7}",
+        "scenario", "req/s", "min–max", "p50 ms", "p99 ms", "÷live", "cpu", "rss MB", "errors"
+    );
+    std::iter::once(header)
+        .chain(results.iter().map(row))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
