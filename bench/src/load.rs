@@ -1,16 +1,19 @@
 //! The load: scenarios, SigV4-signed requests, workers on persistent connections, and the
 //! statistics of what came back.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -27,24 +30,30 @@ use crate::server::Server;
 pub enum Scenario {
     /// `GET /health/live`: the HTTP ceiling of the same server.
     Health,
-    /// GetUser of random existing users.
+    /// GetUser under each `--access` distribution: get-user-uniform, get-user-zipf.
     GetUser,
+    /// GetUser, uniformly over all seeded users.
+    GetUserUniform,
+    /// GetUser, Zipf-distributed (s = 1) over all seeded users in a random order.
+    GetUserZipf,
     /// CreateUser with unique emails and clientTokens.
     CreateUser,
-    /// UpdateUser of random existing users.
+    /// UpdateUser of existing users, uniformly.
     UpdateUser,
     /// ListUsers, first page of 100.
     ListFirst,
     /// ListUsers, a page of 100 at 90–99% of the directory.
     ListDeep,
-    /// 90% GetUser, 10% UpdateUser.
+    /// 90% GetUser, 10% UpdateUser, uniformly over all seeded users.
     Mixed,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    /// Every scenario that runs, in the order they run.
+    pub const ALL: [Scenario; 8] = [
         Scenario::Health,
-        Scenario::GetUser,
+        Scenario::GetUserUniform,
+        Scenario::GetUserZipf,
         Scenario::CreateUser,
         Scenario::UpdateUser,
         Scenario::ListFirst,
@@ -56,6 +65,8 @@ impl Scenario {
         match self {
             Scenario::Health => "health/live",
             Scenario::GetUser => "GetUser",
+            Scenario::GetUserUniform => "GetUser uniform",
+            Scenario::GetUserZipf => "GetUser zipf",
             Scenario::CreateUser => "CreateUser",
             Scenario::UpdateUser => "UpdateUser",
             Scenario::ListFirst => "ListUsers first page",
@@ -63,6 +74,86 @@ impl Scenario {
             Scenario::Mixed => "mixed 90/10",
         }
     }
+
+    /// What runs when no scenario is named.
+    pub const DEFAULT: [Scenario; 7] = [
+        Scenario::Health,
+        Scenario::GetUser,
+        Scenario::CreateUser,
+        Scenario::UpdateUser,
+        Scenario::ListFirst,
+        Scenario::ListDeep,
+        Scenario::Mixed,
+    ];
+
+    /// The scenarios `selected` stands for, in the order of [`Scenario::ALL`], each once.
+    pub fn expand(selected: &[Scenario], access: &[Access]) -> Vec<Scenario> {
+        let chosen = |s: Scenario| {
+            selected.contains(&s)
+                || (selected.contains(&Scenario::GetUser)
+                    && match s {
+                        Scenario::GetUserUniform => access.contains(&Access::Uniform),
+                        Scenario::GetUserZipf => access.contains(&Access::Zipf),
+                        _ => false,
+                    })
+        };
+        Scenario::ALL.into_iter().filter(|&s| chosen(s)).collect()
+    }
+
+    /// Which users (or pages) the requests are drawn from, and how.
+    pub fn access(self, users: usize) -> Option<AccessInfo> {
+        let uniform = |population, of| AccessInfo {
+            distribution: Access::Uniform,
+            s: None,
+            population,
+            of,
+        };
+        match self {
+            Scenario::GetUserUniform | Scenario::UpdateUser | Scenario::Mixed => {
+                Some(uniform(users, "seeded users"))
+            }
+            Scenario::GetUserZipf => Some(AccessInfo {
+                distribution: Access::Zipf,
+                s: Some(ZIPF_S),
+                population: users,
+                of: "seeded users, ranked in a random order",
+            }),
+            Scenario::ListDeep => Some(uniform(
+                DEEP_PAGES.min(users),
+                "page tokens at random positions in the last 10% of the directory",
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// How a read scenario picks its users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Every seeded user equally likely.
+    Uniform,
+    /// The user of rank k with probability ∝ 1/k^s (s = 1).
+    Zipf,
+}
+
+/// The Zipf exponent of `GetUser zipf`.
+pub const ZIPF_S: f64 = 1.0;
+/// How many distinct deep pages `ListUsers deep page` asks for.
+const DEEP_PAGES: usize = 64;
+/// Pre-signed requests are signed again before a run that could end later than this after they
+/// were signed (SigV4 allows 15 minutes of clock skew).
+const SIGNATURE_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// A scenario's access distribution, as the report records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessInfo {
+    pub distribution: Access,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s: Option<f64>,
+    /// How many distinct users (or pages) requests are drawn from.
+    pub population: usize,
+    pub of: &'static str,
 }
 
 /// One measured run of a scenario.
@@ -80,13 +171,91 @@ pub struct RunResult {
     pub error_samples: Vec<String>,
 }
 
-/// A request ready to send.
+/// Requests signed before the clock starts, all at one instant: a path each, and the values of the
+/// headers the pool names once for all of them.
+struct Pool {
+    signed_at: Instant,
+    names: Arc<[HeaderName]>,
+    requests: Vec<Presigned>,
+}
+
+/// A path and the headers that sign it.
+type SignedPath = (PathAndQuery, Vec<(HeaderName, HeaderValue)>);
+
+struct Presigned {
+    path: PathAndQuery,
+    values: Box<[HeaderValue]>,
+}
+
+/// The pre-signed request sets a scenario draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PoolKind {
+    Health,
+    /// One GetUser per seeded user, in the order of the seeded ids.
+    Users,
+    ListFirst,
+    ListDeep,
+}
+
+impl Scenario {
+    fn pool(self) -> Option<PoolKind> {
+        match self {
+            Scenario::Health => Some(PoolKind::Health),
+            Scenario::GetUser | Scenario::GetUserUniform | Scenario::GetUserZipf => {
+                Some(PoolKind::Users)
+            }
+            Scenario::Mixed => Some(PoolKind::Users),
+            Scenario::ListFirst => Some(PoolKind::ListFirst),
+            Scenario::ListDeep => Some(PoolKind::ListDeep),
+            Scenario::CreateUser | Scenario::UpdateUser => None,
+        }
+    }
+}
+
+/// How a worker picks the next request of a pool.
 #[derive(Clone)]
-struct Prepared {
-    method: Method,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Bytes,
+enum Pick {
+    Uniform(usize),
+    /// The rank drawn from the Zipf distribution (0 the hottest) is the pool's request
+    /// `order[rank]`.
+    Zipf(Arc<Zipf>, Arc<[u32]>),
+}
+
+impl Pick {
+    fn next(&self, rng: &mut impl rand::Rng) -> usize {
+        match self {
+            Pick::Uniform(n) => rng.random_range(0..*n),
+            Pick::Zipf(zipf, order) => order[zipf.sample(rng)] as usize,
+        }
+    }
+}
+
+/// The Zipf distribution over ranks 1..=n: rank k with probability (1/k^s) / Σ 1/j^s. Sampled
+/// exactly, by inverting its cumulative distribution (a table of n sums and a binary search).
+pub struct Zipf {
+    cumulative: Vec<f64>,
+}
+
+impl Zipf {
+    pub fn new(n: usize, s: f64) -> Self {
+        let mut sum = 0.0;
+        let cumulative = (1..=n.max(1))
+            .map(|k| {
+                sum += (k as f64).powf(-s);
+                sum
+            })
+            .collect();
+        Self { cumulative }
+    }
+
+    /// A rank, 0-based: 0 is the most likely.
+    pub fn sample(&self, rng: &mut impl rand::Rng) -> usize {
+        let total = self.cumulative[self.cumulative.len() - 1];
+        let u = rng.random::<f64>() * total;
+        self.cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.cumulative.len() - 1)
+    }
 }
 
 struct Signer {
@@ -95,22 +264,20 @@ struct Signer {
 }
 
 impl Signer {
-    fn prepare(
+    /// The headers that sign `method path` with `body` at `time`: those given, then SigV4's.
+    fn sign(
         &self,
-        method: Method,
-        path: String,
-        body: Option<String>,
-    ) -> anyhow::Result<Prepared> {
-        let body = body.map(Bytes::from).unwrap_or_default();
-        let mut headers = vec![("host".to_owned(), self.host.clone())];
-        if !body.is_empty() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
+        method: &Method,
+        path: &str,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> anyhow::Result<Vec<(HeaderName, HeaderValue)>> {
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region("us-east-1")
             .name("finspace-api")
-            .time(SystemTime::now())
+            .time(time)
             .settings(SigningSettings::default())
             .build()?
             .into();
@@ -118,31 +285,36 @@ impl Signer {
         let signable = SignableRequest::new(
             method.as_str(),
             url.as_str(),
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(&body),
+            std::iter::once(("host", self.host.as_str())).chain(
+                headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default())),
+            ),
+            SignableBody::Bytes(body),
         )?;
         let (instructions, _) = sign(signable, &params)?.into_parts();
         let (signed, _) = instructions.into_parts();
-        headers.extend(
-            signed
-                .into_iter()
-                .map(|h| (h.name().to_owned(), h.value().to_owned())),
-        );
-        Ok(Prepared {
-            method,
-            path,
-            headers,
-            body,
-        })
+        for header in signed {
+            headers.push((
+                HeaderName::from_bytes(header.name().as_bytes())?,
+                HeaderValue::from_str(header.value())?,
+            ));
+        }
+        Ok(headers)
     }
 }
 
 pub struct Driver {
     signer: Arc<Signer>,
+    authority: Authority,
     client: Client<HttpConnector, Full<Bytes>>,
     ids: Arc<Vec<String>>,
+    /// Zipf rank (0-based) → index into `ids`.
+    hot_order: Arc<[u32]>,
+    zipf: Arc<Zipf>,
     tokens: PageTokens,
     concurrency: usize,
+    pools: Mutex<HashMap<PoolKind, Arc<Pool>>>,
 }
 
 impl Driver {
@@ -165,87 +337,164 @@ impl Driver {
                 identity,
                 host: server.address.clone(),
             }),
+            authority: server.address.parse()?,
             client,
             ids: Arc::new(seeded.ids.clone()),
+            hot_order: seeded.hot_order.clone().into(),
+            zipf: Arc::new(Zipf::new(seeded.ids.len(), ZIPF_S)),
             tokens: PageTokens::new(&seeded.pagination_key).context("pagination key")?,
             concurrency,
+            pools: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Requests signed before the clock starts (read scenarios cycle through them), so that the
-    /// client's signing does not compete with the server for the machine's cores. GetUser draws
-    /// up to 32,768 random users.
-    fn read_pool(&self, scenario: Scenario) -> anyhow::Result<Vec<Prepared>> {
-        let mut rng = rand::rng();
-        let random_id =
-            |rng: &mut rand::rngs::ThreadRng| self.ids[rng.random_range(0..self.ids.len())].clone();
-        let pool = match scenario {
-            Scenario::Health => vec![Prepared {
-                method: Method::GET,
-                path: "/health/live".into(),
-                headers: vec![("host".into(), self.signer.host.clone())],
-                body: Bytes::new(),
-            }],
-            Scenario::GetUser | Scenario::Mixed => (0..self.ids.len().min(32_768))
-                .map(|_| {
-                    self.signer
-                        .prepare(Method::GET, format!("/user/{}", random_id(&mut rng)), None)
-                })
-                .collect::<anyhow::Result<_>>()?,
-            Scenario::ListFirst => {
-                vec![
-                    self.signer
-                        .prepare(Method::GET, "/user?maxResults=100".into(), None)?,
-                ]
+    /// The pool `kind`, signed now if it is missing or would grow too old during a run of
+    /// `duration`.
+    fn pool(&self, kind: PoolKind, duration: Duration) -> anyhow::Result<Arc<Pool>> {
+        if let Some(pool) = self.pools.lock().expect("pools").get(&kind)
+            && pool.signed_at.elapsed() + duration < SIGNATURE_AGE
+        {
+            return Ok(pool.clone());
+        }
+        let started = Instant::now();
+        let pool = Arc::new(self.sign_pool(kind)?);
+        if pool.requests.len() > 10_000 {
+            println!(
+                "  signed {} requests in {:.1} s",
+                pool.requests.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        self.pools.lock().expect("pools").insert(kind, pool.clone());
+        Ok(pool)
+    }
+
+    fn sign_pool(&self, kind: PoolKind) -> anyhow::Result<Pool> {
+        let n = self.ids.len();
+        let paths: Vec<String> = match kind {
+            PoolKind::Health => {
+                return Ok(Pool {
+                    signed_at: Instant::now(),
+                    names: Arc::new([]),
+                    requests: vec![Presigned {
+                        path: PathAndQuery::from_static("/health/live"),
+                        values: Box::new([]),
+                    }],
+                });
             }
-            Scenario::ListDeep => {
-                let n = self.ids.len();
-                (0..64)
+            PoolKind::Users => self.ids.iter().map(|id| format!("/user/{id}")).collect(),
+            PoolKind::ListFirst => vec!["/user?maxResults=100".into()],
+            PoolKind::ListDeep => {
+                let mut rng = rand::rng();
+                (0..DEEP_PAGES.min(n))
                     .map(|_| {
                         let position =
                             rng.random_range(n * 9 / 10..n.saturating_sub(100).max(n * 9 / 10 + 1));
                         let token = self
                             .tokens
                             .issue(Listing::Users, &self.ids[position.min(n - 1)]);
-                        self.signer.prepare(
-                            Method::GET,
-                            format!("/user?maxResults=100&nextToken={}", encode(&token)),
-                            None,
-                        )
+                        format!("/user?maxResults=100&nextToken={}", encode(&token))
                     })
-                    .collect::<anyhow::Result<_>>()?
+                    .collect()
             }
-            Scenario::CreateUser | Scenario::UpdateUser => Vec::new(),
         };
-        Ok(pool)
+        // One instant for the whole pool; the signing itself is spread over the cores.
+        let time = SystemTime::now();
+        let signed_at = Instant::now();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = paths.len().div_ceil(threads).max(1);
+        let signer = &self.signer;
+        let signed: Vec<anyhow::Result<Vec<SignedPath>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = paths
+                .chunks(chunk)
+                .map(|paths| {
+                    scope.spawn(move || {
+                        paths
+                            .iter()
+                            .map(|path| {
+                                let headers =
+                                    signer.sign(&Method::GET, path, Vec::new(), &[], time)?;
+                                Ok((PathAndQuery::from_maybe_shared(path.clone())?, headers))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("signing thread"))
+                .collect()
+        });
+        let mut names: Option<Arc<[HeaderName]>> = None;
+        let mut requests = Vec::with_capacity(paths.len());
+        for part in signed {
+            for (path, headers) in part? {
+                let these: Vec<&HeaderName> = headers.iter().map(|(k, _)| k).collect();
+                let names =
+                    names.get_or_insert_with(|| headers.iter().map(|(k, _)| k.clone()).collect());
+                if names.iter().ne(these.iter().copied()) {
+                    bail!("SigV4 signed the requests of one pool with different headers");
+                }
+                requests.push(Presigned {
+                    path,
+                    values: headers.into_iter().map(|(_, v)| v).collect(),
+                });
+            }
+        }
+        Ok(Pool {
+            signed_at,
+            names: names.unwrap_or_else(|| Arc::new([])),
+            requests,
+        })
     }
 
     /// A write, signed when it is sent. Each is unique: `run` names a single run (warm-ups and
     /// repetitions included), `seq` a request within it.
-    fn write(&self, scenario: Scenario, run: &str, seq: u64) -> anyhow::Result<Prepared> {
+    fn write(&self, scenario: Scenario, run: &str, seq: u64) -> anyhow::Result<Outgoing<'static>> {
         let mut rng = rand::rng();
         let token = format!("{run}-{}-{seq}", scenario.name().replace(['/', ' '], "-"));
-        match scenario {
-            Scenario::CreateUser => self.signer.prepare(
+        let (method, path, body) = match scenario {
+            Scenario::CreateUser => (
                 Method::POST,
-                "/user".into(),
-                Some(format!(
+                "/user".to_owned(),
+                format!(
                     r#"{{"emailAddress":"bench-{token}@bench.test","type":"APP_USER","clientToken":"{token}"}}"#
-                )),
+                ),
             ),
             _ => {
                 let id = &self.ids[rng.random_range(0..self.ids.len())];
-                self.signer.prepare(
+                (
                     Method::PUT,
                     format!("/user/{id}"),
-                    Some(format!(r#"{{"firstName":"Updated {seq}","clientToken":"{token}"}}"#)),
+                    format!(r#"{{"firstName":"Updated {seq}","clientToken":"{token}"}}"#),
                 )
             }
-        }
+        };
+        let body = Bytes::from(body);
+        let headers = self.signer.sign(
+            &method,
+            &path,
+            vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            &body,
+            SystemTime::now(),
+        )?;
+        Ok(Outgoing {
+            method,
+            path: PathAndQuery::from_maybe_shared(path)?,
+            headers: Headers::Owned(headers),
+            body,
+        })
     }
 
     pub async fn run(&self, scenario: Scenario, duration: Duration) -> anyhow::Result<RunResult> {
-        let pool = Arc::new(self.read_pool(scenario)?);
+        let pool = match scenario.pool() {
+            Some(kind) => Some(tokio::task::block_in_place(|| self.pool(kind, duration))?),
+            None => None,
+        };
+        let pick = match scenario {
+            Scenario::GetUserZipf => Pick::Zipf(self.zipf.clone(), self.hot_order.clone()),
+            _ => Pick::Uniform(pool.as_ref().map_or(0, |p| p.requests.len())),
+        };
         let run: Arc<str> = ulid::Ulid::generate().to_string().to_lowercase().into();
         let sequence = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
@@ -253,8 +502,8 @@ impl Driver {
         let mut workers = Vec::with_capacity(self.concurrency);
         for _ in 0..self.concurrency {
             let pool = pool.clone();
+            let pick = pick.clone();
             let sequence = sequence.clone();
-            let client = self.client.clone();
             let this = self.snapshot();
             let run = run.clone();
             workers.push(tokio::spawn(async move {
@@ -268,23 +517,22 @@ impl Driver {
                         Scenario::Mixed => rng.random_range(0..10) == 0,
                         _ => false,
                     };
-                    let prepared = if is_write {
-                        match this.write(scenario, &run, seq) {
-                            Ok(p) => p,
-                            Err(e) => return Err(e),
+                    let outgoing = match (&pool, is_write) {
+                        (Some(pool), false) => {
+                            // A random pick: workers walking the pool in step would all miss
+                            // the cache on the same user at once.
+                            let request = &pool.requests[pick.next(&mut rng)];
+                            Outgoing {
+                                method: Method::GET,
+                                path: request.path.clone(),
+                                headers: Headers::Shared(&pool.names, &request.values),
+                                body: Bytes::new(),
+                            }
                         }
-                    } else {
-                        // A random pick: workers walking the pool in step would all miss
-                        // the cache on the same user at once.
-                        pool[rng.random_range(0..pool.len())].clone()
+                        _ => this.write(scenario, &run, seq)?,
                     };
                     let sent = Instant::now();
-                    let what = format!(
-                        "{} {}",
-                        prepared.path,
-                        String::from_utf8_lossy(&prepared.body)
-                    );
-                    let outcome = send(&client, &this.signer.host, prepared).await;
+                    let outcome = this.send(&outgoing).await;
                     latencies.push(sent.elapsed().as_micros() as u32);
                     match outcome {
                         Ok((status, _)) if status < 300 => {}
@@ -292,7 +540,10 @@ impl Driver {
                             errors += 1;
                             if samples.len() < 3 {
                                 samples.push(format!(
-                                    "{what} -> {status}: {}",
+                                    "{} {} {} -> {status}: {}",
+                                    outgoing.method,
+                                    outgoing.path,
+                                    String::from_utf8_lossy(&outgoing.body),
                                     String::from_utf8_lossy(&body)
                                         .chars()
                                         .take(200)
@@ -340,36 +591,61 @@ impl Driver {
         })
     }
 
+    async fn send(&self, outgoing: &Outgoing<'_>) -> anyhow::Result<(u16, Bytes)> {
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(outgoing.path.clone())
+            .build()?;
+        let mut request = Request::builder()
+            .method(outgoing.method.clone())
+            .uri(uri)
+            .body(Full::new(outgoing.body.clone()))?;
+        let headers = request.headers_mut();
+        match &outgoing.headers {
+            Headers::Shared(names, values) => {
+                for (name, value) in names.iter().zip(values.iter()) {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+            Headers::Owned(pairs) => {
+                for (name, value) in pairs {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        let response = self.client.request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
     fn snapshot(&self) -> Arc<Self> {
         Arc::new(Self {
             signer: self.signer.clone(),
+            authority: self.authority.clone(),
             client: self.client.clone(),
             ids: self.ids.clone(),
+            hot_order: self.hot_order.clone(),
+            zipf: self.zipf.clone(),
             tokens: self.tokens.clone(),
             concurrency: self.concurrency,
+            pools: Mutex::new(HashMap::new()),
         })
     }
 }
 
-async fn send(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    host: &str,
-    prepared: Prepared,
-) -> anyhow::Result<(u16, Bytes)> {
-    let mut request = Request::builder()
-        .method(prepared.method)
-        .uri(format!("http://{host}{}", prepared.path));
-    for (name, value) in &prepared.headers {
-        if name != "host" {
-            request = request.header(name, value);
-        }
-    }
-    let response = client
-        .request(request.body(Full::new(prepared.body))?)
-        .await?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+/// A request about to be sent (the host header comes from the URI).
+struct Outgoing<'a> {
+    method: Method,
+    path: PathAndQuery,
+    headers: Headers<'a>,
+    body: Bytes,
+}
+
+enum Headers<'a> {
+    Shared(&'a [HeaderName], &'a [HeaderValue]),
+    Owned(Vec<(HeaderName, HeaderValue)>),
 }
 
 fn encode(value: &str) -> String {
@@ -382,4 +658,50 @@ fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipf_matches_its_probabilities() {
+        let n = 1000;
+        let zipf = Zipf::new(n, 1.0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let draws = 1_000_000;
+        let mut counts = vec![0u32; n];
+        for _ in 0..draws {
+            counts[zipf.sample(&mut rng)] += 1;
+        }
+        let harmonic: f64 = (1..=n).map(|k| 1.0 / k as f64).sum();
+        for (rank, &count) in counts.iter().enumerate().take(20) {
+            let expected = draws as f64 / (rank as f64 + 1.0) / harmonic;
+            let deviation = (f64::from(count) - expected).abs() / expected.sqrt();
+            assert!(
+                deviation < 5.0,
+                "rank {rank}: {count} draws, {expected:.0} expected"
+            );
+        }
+        assert!(counts[n - 1] > 0, "the coldest rank is drawn too");
+    }
+
+    #[test]
+    fn zipf_of_one_is_always_the_first() {
+        let zipf = Zipf::new(1, 1.0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        assert!((0..100).all(|_| zipf.sample(&mut rng) == 0));
+    }
+
+    #[test]
+    fn get_user_expands_to_the_chosen_distributions() {
+        assert_eq!(
+            Scenario::expand(&[Scenario::Mixed, Scenario::GetUser], &[Access::Zipf]),
+            vec![Scenario::GetUserZipf, Scenario::Mixed]
+        );
+        assert_eq!(
+            Scenario::expand(&Scenario::DEFAULT, &[Access::Uniform, Access::Zipf]).len(),
+            Scenario::ALL.len()
+        );
+    }
 }

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Serialize;
 
-use load::Scenario;
+use load::{Access, Scenario};
 use report::ScenarioResult;
 
 #[derive(Parser, Debug)]
@@ -45,9 +45,12 @@ struct Args {
     /// Extra settings for the server, as USERDIR__SECTION__KEY=VALUE (repeatable).
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     server_env: Vec<String>,
-    /// Scenarios to run (default: all), comma-separated.
+    /// Scenarios to run (default: all), comma-separated; they run in the order listed below.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<Scenario>,
+    /// The distributions `get-user` runs under, each as a scenario of its own (default: both).
+    #[arg(long, value_delimiter = ',', default_value = "uniform,zipf")]
+    access: Vec<Access>,
 }
 
 #[derive(Serialize)]
@@ -67,11 +70,12 @@ struct Report {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let scenarios = if args.scenarios.is_empty() {
-        Scenario::ALL.to_vec()
+    let selected = if args.scenarios.is_empty() {
+        &Scenario::DEFAULT[..]
     } else {
-        args.scenarios.clone()
+        &args.scenarios[..]
     };
+    let scenarios = Scenario::expand(selected, &args.access);
     let dir = std::env::temp_dir().join(format!("userdir-bench-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir)?;
     let result = run(&args, &scenarios, &dir).await;
@@ -119,7 +123,7 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             );
             runs.push(run);
         }
-        let mut result = ScenarioResult::summarise(scenario, runs)?;
+        let mut result = ScenarioResult::summarise(scenario, scenario.access(args.users), runs)?;
         if scenario == Scenario::Health {
             health_rps = Some(result.rps.median);
         }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::load::{RunResult, Scenario};
+use crate::load::{AccessInfo, RunResult, Scenario};
 
 /// The median of a set of measurements, and their range.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -39,6 +39,8 @@ impl Spread {
 pub struct ScenarioResult {
     pub name: &'static str,
     pub scenario: Scenario,
+    /// Which users (or pages) the requests are drawn from, and how; null if none.
+    pub access: Option<AccessInfo>,
     /// Requests per second: the median run, and the slowest and fastest.
     pub rps: Spread,
     /// The median run's median latency, and the range over runs; likewise p99.
@@ -61,7 +63,11 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
-    pub fn summarise(scenario: Scenario, runs: Vec<RunResult>) -> anyhow::Result<Self> {
+    pub fn summarise(
+        scenario: Scenario,
+        access: Option<AccessInfo>,
+        runs: Vec<RunResult>,
+    ) -> anyhow::Result<Self> {
         let spread = |f: fn(&RunResult) -> f64| {
             Spread::of(runs.iter().map(f)).ok_or_else(|| anyhow::anyhow!("no measured run"))
         };
@@ -73,6 +79,7 @@ impl ScenarioResult {
         Ok(Self {
             name: scenario.name(),
             scenario,
+            access,
             rps: spread(|r| r.rps)?,
             p50_ms: spread(|r| r.p50_ms)?,
             p99_ms: spread(|r| r.p99_ms)?,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use rand::Rng;
+use rand::seq::SliceRandom;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, Executor, QueryBuilder, Sqlite, SqliteConnection};
 
@@ -15,6 +16,9 @@ pub struct Seeded {
     /// The key the server will sign pagination tokens with (planted before it starts), so that the
     /// driver can issue a token for a deep page without walking to it.
     pub pagination_key: [u8; 32],
+    /// A random permutation of the indexes of `ids`: the user of Zipf rank k is
+    /// `ids[hot_order[k - 1]]`, so that the hot users are not neighbours in id order.
+    pub hot_order: Vec<u32>,
     pub elapsed: Duration,
 }
 
@@ -77,9 +81,12 @@ pub async fn seed(server: &Path, db: &Path, users: usize) -> anyhow::Result<Seed
     .await?;
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
     conn.close().await?;
+    let mut hot_order: Vec<u32> = (0..u32::try_from(users)?).collect();
+    hot_order.shuffle(&mut rng);
     Ok(Seeded {
         ids,
         pagination_key,
+        hot_order,
         elapsed: started.elapsed(),
     })
 }
