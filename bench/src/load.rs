@@ -28,7 +28,9 @@ use crate::server::Server;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
-    /// `GET /health/live`: the HTTP ceiling of the same server.
+    /// `GET /` of a bare actix-web server with no middleware: this machine's HTTP ceiling.
+    Bare,
+    /// `GET /health/live`: the HTTP ceiling of the userdir server.
     Health,
     /// GetUser under each `--access` distribution: get-user-uniform, get-user-zipf.
     GetUser,
@@ -50,7 +52,8 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario that runs, in the order they run.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
+        Scenario::Bare,
         Scenario::Health,
         Scenario::GetUserUniform,
         Scenario::GetUserZipf,
@@ -63,6 +66,7 @@ impl Scenario {
 
     pub fn name(self) -> &'static str {
         match self {
+            Scenario::Bare => "bare actix-web",
             Scenario::Health => "health/live",
             Scenario::GetUser => "GetUser",
             Scenario::GetUserUniform => "GetUser uniform",
@@ -76,7 +80,8 @@ impl Scenario {
     }
 
     /// What runs when no scenario is named.
-    pub const DEFAULT: [Scenario; 7] = [
+    pub const DEFAULT: [Scenario; 8] = [
+        Scenario::Bare,
         Scenario::Health,
         Scenario::GetUser,
         Scenario::CreateUser,
@@ -190,6 +195,7 @@ struct Presigned {
 /// The pre-signed request sets a scenario draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum PoolKind {
+    Bare,
     Health,
     /// One GetUser per seeded user, in the order of the seeded ids.
     Users,
@@ -200,6 +206,7 @@ enum PoolKind {
 impl Scenario {
     fn pool(self) -> Option<PoolKind> {
         match self {
+            Scenario::Bare => Some(PoolKind::Bare),
             Scenario::Health => Some(PoolKind::Health),
             Scenario::GetUser | Scenario::GetUserUniform | Scenario::GetUserZipf => {
                 Some(PoolKind::Users)
@@ -308,7 +315,7 @@ pub struct Driver {
     signer: Arc<Signer>,
     authority: Authority,
     client: Client<HttpConnector, Full<Bytes>>,
-    ids: Arc<Vec<String>>,
+    ids: Arc<[String]>,
     /// Zipf rank (0-based) → index into `ids`.
     hot_order: Arc<[u32]>,
     zipf: Arc<Zipf>,
@@ -339,8 +346,8 @@ impl Driver {
             }),
             authority: server.address.parse()?,
             client,
-            ids: Arc::new(seeded.ids.clone()),
-            hot_order: seeded.hot_order.clone().into(),
+            ids: seeded.ids.clone(),
+            hot_order: seeded.hot_order.clone(),
             zipf: Arc::new(Zipf::new(seeded.ids.len(), ZIPF_S)),
             tokens: PageTokens::new(&seeded.pagination_key).context("pagination key")?,
             concurrency,
@@ -371,17 +378,17 @@ impl Driver {
 
     fn sign_pool(&self, kind: PoolKind) -> anyhow::Result<Pool> {
         let n = self.ids.len();
+        let unsigned = |path| Pool {
+            signed_at: Instant::now(),
+            names: Arc::new([]),
+            requests: vec![Presigned {
+                path: PathAndQuery::from_static(path),
+                values: Box::new([]),
+            }],
+        };
         let paths: Vec<String> = match kind {
-            PoolKind::Health => {
-                return Ok(Pool {
-                    signed_at: Instant::now(),
-                    names: Arc::new([]),
-                    requests: vec![Presigned {
-                        path: PathAndQuery::from_static("/health/live"),
-                        values: Box::new([]),
-                    }],
-                });
-            }
+            PoolKind::Bare => return Ok(unsigned("/")),
+            PoolKind::Health => return Ok(unsigned("/health/live")),
             PoolKind::Users => self.ids.iter().map(|id| format!("/user/{id}")).collect(),
             PoolKind::ListFirst => vec!["/user?maxResults=100".into()],
             PoolKind::ListDeep => {
@@ -700,8 +707,8 @@ mod tests {
             vec![Scenario::GetUserZipf, Scenario::Mixed]
         );
         assert_eq!(
-            Scenario::expand(&Scenario::DEFAULT, &[Access::Uniform, Access::Zipf]).len(),
-            Scenario::ALL.len()
+            Scenario::expand(&Scenario::DEFAULT, &[Access::Uniform, Access::Zipf]),
+            Scenario::ALL
         );
     }
 }

@@ -2,7 +2,10 @@
 //! for a fixed time at a fixed concurrency with SigV4-signed requests (as the SDKs sign), and
 //! reports requests/s, latency percentiles, errors, and the server's CPU and memory. Each scenario
 //! is warmed up first, then measured several times; the median run is reported with the range.
+//! A bare actix-web route, served by this binary in a child process, is measured first: the
+//! ceiling every other scenario is compared with.
 
+mod bare;
 mod load;
 mod report;
 mod seed;
@@ -12,15 +15,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use load::{Access, Scenario};
+use load::{Access, Driver, RunResult, Scenario};
 use report::ScenarioResult;
+use server::Server;
 
 #[derive(Parser, Debug)]
-#[command(about = "Benchmark userdir on this machine")]
+#[command(
+    about = "Benchmark userdir on this machine",
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Seconds of each measured run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -53,6 +62,18 @@ struct Args {
     access: Vec<Access>,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve `GET /` with actix-web and no middleware (the `bare` scenario's server).
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        workers: usize,
+    },
+}
+
 #[derive(Serialize)]
 struct Report {
     machine: String,
@@ -61,15 +82,20 @@ struct Report {
     duration_secs: u64,
     warmup_secs: u64,
     repeat: u64,
+    /// HTTP workers of the userdir server and of the bare server.
+    workers: usize,
     seed_secs: f64,
     cold_start_ms: f64,
     server_peak_rss_mb: f64,
+    bare_server_peak_rss_mb: Option<f64>,
     scenarios: Vec<ScenarioResult>,
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::BareServer { port, workers }) = args.command {
+        return bare::serve(port, workers);
+    }
     let selected = if args.scenarios.is_empty() {
         &Scenario::DEFAULT[..]
     } else {
@@ -78,56 +104,56 @@ async fn main() -> anyhow::Result<()> {
     let scenarios = Scenario::expand(selected, &args.access);
     let dir = std::env::temp_dir().join(format!("userdir-bench-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir)?;
-    let result = run(&args, &scenarios, &dir).await;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run(&args, &scenarios, &dir));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyhow::Result<()> {
+    let workers = server::workers(server::setting(&args.server_env, "server", "workers"));
     let db = dir.join("userdir.db");
     println!("seeding {} users into {}", args.users, db.display());
     let seeded = seed::seed(&args.server, &db, args.users).await?;
     println!("seeded in {:.1} s", seeded.elapsed.as_secs_f64());
 
-    let server = server::Server::start(&args.server, &db, &args.server_env).await?;
+    let mut results: Vec<ScenarioResult> = Vec::new();
+    let mut bare_rps = None;
+    let mut bare_peak = None;
+    if scenarios.contains(&Scenario::Bare) {
+        // First, alone: nothing else is running yet.
+        let bare = Server::start_bare(workers).await?;
+        println!("bare actix-web server ready ({workers} workers)");
+        let driver = Driver::new(&bare, &seeded, args.concurrency)?;
+        let runs = measure(args, &driver, &bare, Scenario::Bare).await?;
+        let mut result = ScenarioResult::summarise(Scenario::Bare, None, runs)?;
+        bare_rps = Some(result.rps.median);
+        result.ratio_to_bare = Some(1.0);
+        results.push(result);
+        bare_peak = Some(bare.stats()?.peak_rss_mb);
+        bare.stop().await;
+    }
+
+    let server = Server::start(&args.server, &db, &args.server_env).await?;
     println!(
-        "server ready in {:.0} ms (cold start on {} users)",
+        "server ready in {:.0} ms (cold start on {} users, {workers} workers)",
         server.cold_start.as_secs_f64() * 1000.0,
         args.users
     );
-    let driver = load::Driver::new(&server, &seeded, args.concurrency)?;
+    let driver = Driver::new(&server, &seeded, args.concurrency)?;
 
-    let mut results: Vec<ScenarioResult> = Vec::new();
     let mut health_rps = None;
-    for &scenario in scenarios {
-        let context = || format!("scenario {scenario:?}");
-        if args.warmup > 0 {
-            driver
-                .run(scenario, Duration::from_secs(args.warmup))
-                .await
-                .with_context(context)?;
-        }
-        let mut runs = Vec::new();
-        for n in 1..=args.repeat {
-            let before = server.stats()?;
-            let mut run = driver
-                .run(scenario, Duration::from_secs(args.duration))
-                .await
-                .with_context(context)?;
-            let after = server.stats()?;
-            run.server_cpu_percent = after.cpu_percent_since(&before);
-            run.server_rss_mb = after.rss_mb;
-            println!(
-                "{}",
-                report::progress(scenario, n as usize, args.repeat as usize, &run)
-            );
-            runs.push(run);
-        }
+    for &scenario in scenarios.iter().filter(|&&s| s != Scenario::Bare) {
+        let runs = measure(args, &driver, &server, scenario).await?;
         let mut result = ScenarioResult::summarise(scenario, scenario.access(args.users), runs)?;
         if scenario == Scenario::Health {
             health_rps = Some(result.rps.median);
         }
         result.ratio_to_health = health_rps.map(|h| result.rps.median / h);
+        result.ratio_to_bare = bare_rps.map(|b| result.rps.median / b);
         results.push(result);
     }
     let peak = server.stats()?.peak_rss_mb;
@@ -144,9 +170,11 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         duration_secs: args.duration,
         warmup_secs: args.warmup,
         repeat: args.repeat,
+        workers,
         seed_secs: seeded.elapsed.as_secs_f64(),
         cold_start_ms: cold_start.as_secs_f64() * 1000.0,
         server_peak_rss_mb: peak,
+        bare_server_peak_rss_mb: bare_peak,
         scenarios: results,
     };
     if let Some(parent) = args.out.parent() {
@@ -155,4 +183,37 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
     println!("results written to {}", args.out.display());
     Ok(())
+}
+
+/// A warm-up of `scenario` against `server`, then `--repeat` measured runs.
+async fn measure(
+    args: &Args,
+    driver: &Driver,
+    server: &Server,
+    scenario: Scenario,
+) -> anyhow::Result<Vec<RunResult>> {
+    let context = || format!("scenario {scenario:?}");
+    if args.warmup > 0 {
+        driver
+            .run(scenario, Duration::from_secs(args.warmup))
+            .await
+            .with_context(context)?;
+    }
+    let mut runs = Vec::new();
+    for n in 1..=args.repeat {
+        let before = server.stats()?;
+        let mut run = driver
+            .run(scenario, Duration::from_secs(args.duration))
+            .await
+            .with_context(context)?;
+        let after = server.stats()?;
+        run.server_cpu_percent = after.cpu_percent_since(&before);
+        run.server_rss_mb = after.rss_mb;
+        println!(
+            "{}",
+            report::progress(scenario, n as usize, args.repeat as usize, &run)
+        );
+        runs.push(run);
+    }
+    Ok(runs)
 }

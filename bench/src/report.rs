@@ -51,6 +51,8 @@ pub struct ScenarioResult {
     /// Summed over the runs.
     pub requests: u64,
     pub errors: u64,
+    /// Median rps ÷ the median rps of the bare actix-web route in the same invocation.
+    pub ratio_to_bare: Option<f64>,
     /// Median rps ÷ the median rps of `/health/live` in the same invocation.
     pub ratio_to_health: Option<f64>,
     /// The median over runs of the server's CPU use (100% = one core busy).
@@ -86,6 +88,7 @@ impl ScenarioResult {
             max_ms: runs.iter().map(|r| r.max_ms).fold(0.0, f64::max),
             requests: runs.iter().map(|r| r.requests).sum(),
             errors: runs.iter().map(|r| r.errors).sum(),
+            ratio_to_bare: None,
             ratio_to_health: None,
             server_cpu_percent: spread(|r| r.server_cpu_percent)?.median,
             server_rss_mb: runs.last().map_or(0.0, |r| r.server_rss_mb),
@@ -127,12 +130,13 @@ pub fn thousands(value: f64) -> String {
 pub fn row(r: &ScenarioResult) -> String {
     let range = format!("{}–{}", thousands(r.rps.min), thousands(r.rps.max));
     format!(
-        "{:<22} {:>9} {:>17} {:>7.2} {:>7.2} {:>6} {:>5.0}% {:>7.1} {:>7}",
+        "{:<22} {:>9} {:>17} {:>7.2} {:>7.2} {:>6} {:>6} {:>5.0}% {:>7.1} {:>7}",
         r.name,
         thousands(r.rps.median),
         range,
         r.p50_ms.median,
         r.p99_ms.median,
+        percent(r.ratio_to_bare),
         percent(r.ratio_to_health),
         r.server_cpu_percent,
         r.server_rss_mb,
@@ -146,8 +150,17 @@ pub fn row(r: &ScenarioResult) -> String {
 
 pub fn table(results: &[ScenarioResult]) -> String {
     let header = format!(
-        "{:<22} {:>9} {:>17} {:>7} {:>7} {:>6} {:>6} {:>7} {:>7}",
-        "scenario", "req/s", "min–max", "p50 ms", "p99 ms", "÷live", "cpu", "rss MB", "errors"
+        "{:<22} {:>9} {:>17} {:>7} {:>7} {:>6} {:>6} {:>6} {:>7} {:>7}",
+        "scenario",
+        "req/s",
+        "min–max",
+        "p50 ms",
+        "p99 ms",
+        "÷bare",
+        "÷live",
+        "cpu",
+        "rss MB",
+        "errors"
     );
     std::iter::once(header)
         .chain(results.iter().map(row))

@@ -2,6 +2,7 @@
 //! (`userdir migrate`), the users from multi-row INSERTs in large transactions.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -12,13 +13,13 @@ use sqlx::{Connection, Executor, QueryBuilder, Sqlite, SqliteConnection};
 
 pub struct Seeded {
     /// The seeded user ids, in ascending order (the order ListUsers walks).
-    pub ids: Vec<String>,
+    pub ids: Arc<[String]>,
     /// The key the server will sign pagination tokens with (planted before it starts), so that the
     /// driver can issue a token for a deep page without walking to it.
     pub pagination_key: [u8; 32],
     /// A random permutation of the indexes of `ids`: the user of Zipf rank k is
     /// `ids[hot_order[k - 1]]`, so that the hot users are not neighbours in id order.
-    pub hot_order: Vec<u32>,
+    pub hot_order: Arc<[u32]>,
     pub elapsed: Duration,
 }
 
@@ -84,9 +85,9 @@ pub async fn seed(server: &Path, db: &Path, users: usize) -> anyhow::Result<Seed
     let mut hot_order: Vec<u32> = (0..u32::try_from(users)?).collect();
     hot_order.shuffle(&mut rng);
     Ok(Seeded {
-        ids,
+        ids: ids.into(),
         pagination_key,
-        hot_order,
+        hot_order: hot_order.into(),
         elapsed: started.elapsed(),
     })
 }

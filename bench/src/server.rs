@@ -40,17 +40,15 @@ impl Stats {
 }
 
 impl Server {
+    /// userdir at `binary`, on `db`, with root credentials of its own.
     pub async fn start(binary: &Path, db: &Path, extra_env: &[String]) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let mut rng = rand::rng();
         let access_key_id = format!("AKIABENCH{:011}", rng.next_u64() % 100_000_000_000);
         let secret = format!(
             "{:032x}",
             u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())
         );
-        let started = Instant::now();
         let mut command = Command::new(binary);
         for pair in extra_env {
             let (key, value) = pair
@@ -58,7 +56,7 @@ impl Server {
                 .with_context(|| format!("--server-env {pair}: expected KEY=VALUE"))?;
             command.env(key, value);
         }
-        let child = command
+        command
             .env("USERDIR__SERVER__PORT", port.to_string())
             .env("USERDIR__DATABASE__PATH", db)
             .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", &access_key_id)
@@ -66,7 +64,36 @@ impl Server {
             .env("USERDIR__LOG__FILTER", "warn")
             .env("USERDIR__THROTTLE__REQUESTS_PER_SECOND", "1000000000")
             .env("USERDIR__THROTTLE__BURST", "1000000000")
-            .env("USERDIR__LIMITS__MAX_USERS", "1000000000")
+            .env("USERDIR__LIMITS__MAX_USERS", "1000000000");
+        let mut server = Self::spawn(command, binary, port, "/health/ready").await?;
+        server.access_key_id = access_key_id;
+        server.secret = secret;
+        Ok(server)
+    }
+
+    /// The bare actix-web server: this very binary, in its hidden `bare-server` mode.
+    pub async fn start_bare(workers: usize) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let binary = std::env::current_exe().context("finding the bench's own binary")?;
+        let mut command = Command::new(&binary);
+        command.args([
+            "bare-server",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ]);
+        Self::spawn(command, &binary, port, "/").await
+    }
+
+    async fn spawn(
+        mut command: Command,
+        binary: &Path,
+        port: u16,
+        ready_path: &str,
+    ) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -76,11 +103,11 @@ impl Server {
         let address = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if ready(&address).await {
+            if ready(&address, ready_path).await {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("the server did not become ready within 30 s");
+                bail!("{} did not become ready within 30 s", binary.display());
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -88,8 +115,8 @@ impl Server {
             child,
             pid,
             address,
-            access_key_id,
-            secret,
+            access_key_id: String::new(),
+            secret: String::new(),
             cold_start: started.elapsed(),
         })
     }
@@ -144,19 +171,66 @@ impl Server {
     }
 }
 
-async fn ready(address: &str) -> bool {
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn ready(address: &str, path: &str) -> bool {
     let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
         return false;
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request =
-        format!("GET /health/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     answer.starts_with(b"HTTP/1.1 200")
+}
+
+/// A setting of the userdir server under test: from `--server-env`, else from this process's
+/// environment (which the server inherits), else from `config/default.toml` of this source tree.
+pub fn setting(overrides: &[String], section: &str, key: &str) -> Option<String> {
+    let variable = format!("USERDIR__{section}__{key}").to_uppercase();
+    let given = overrides.iter().rev().find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.eq_ignore_ascii_case(&variable).then(|| v.to_owned())
+    });
+    given
+        .or_else(|| std::env::var(&variable).ok())
+        .or_else(|| default_setting(section, key))
+}
+
+fn default_setting(section: &str, key: &str) -> Option<String> {
+    let mut current = "";
+    for line in include_str!("../../config/default.toml").lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.trim();
+        } else if let Some((k, v)) = line.split_once('=')
+            && current.eq_ignore_ascii_case(section)
+            && k.trim().eq_ignore_ascii_case(key)
+        {
+            return Some(v.trim().trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// HTTP workers of a server: `configured`, or one per core when that is 0 or unknown (as
+/// actix-web does).
+pub fn workers(configured: Option<String>) -> usize {
+    configured
+        .and_then(|w| w.parse::<usize>().ok())
+        .filter(|&w| w > 0)
+        .unwrap_or_else(cores)
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A description of this machine for the report.
