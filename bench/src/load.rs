@@ -162,7 +162,7 @@ pub struct AccessInfo {
 }
 
 /// One measured run of a scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunResult {
     pub requests: u64,
     pub rps: f64,
@@ -172,8 +172,77 @@ pub struct RunResult {
     pub errors: u64,
     pub server_cpu_percent: f64,
     pub server_rss_mb: f64,
+    /// Users in the server's GetUser cache after the run; null if the server does not say.
+    pub cache_entries: Option<u64>,
+    /// Cache hits and misses during the run, and hits ÷ (hits + misses); null if the server does
+    /// not say (or, for the rate, if nothing was looked up).
+    pub cache_hits: Option<u64>,
+    pub cache_misses: Option<u64>,
+    pub cache_hit_rate: Option<f64>,
     #[serde(skip)]
     pub error_samples: Vec<String>,
+}
+
+impl RunResult {
+    /// Records what the cache did between two readings of `/metrics`.
+    pub fn set_cache(&mut self, before: Option<CacheMetrics>, after: Option<CacheMetrics>) {
+        self.cache_entries = after.and_then(|a| a.entries);
+        let delta = |f: fn(&CacheMetrics) -> Option<u64>| {
+            Some(f(after.as_ref()?)?.saturating_sub(f(before.as_ref()?)?))
+        };
+        self.cache_hits = delta(|m| m.hits);
+        self.cache_misses = delta(|m| m.misses);
+        self.cache_hit_rate = match (self.cache_hits, self.cache_misses) {
+            (Some(hits), Some(misses)) if hits + misses > 0 => {
+                Some(hits as f64 / (hits + misses) as f64)
+            }
+            _ => None,
+        };
+    }
+}
+
+/// The GetUser cache as the server's `/metrics` reports it (Prometheus text format).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CacheMetrics {
+    pub entries: Option<u64>,
+    pub hits: Option<u64>,
+    pub misses: Option<u64>,
+}
+
+impl CacheMetrics {
+    pub fn parse(text: &str) -> Self {
+        Self {
+            entries: metric(text, "userdir_user_cache_entries"),
+            hits: metric(text, "userdir_user_cache_hits_total"),
+            misses: metric(text, "userdir_user_cache_misses_total"),
+        }
+    }
+}
+
+/// The value of the metric `name` (summed over its label sets), if `text` has it.
+fn metric(text: &str, name: &str) -> Option<u64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix(name) else {
+            continue;
+        };
+        let rest = match rest.strip_prefix('{') {
+            Some(labelled) => labelled.split_once('}').map_or("", |(_, r)| r),
+            None if rest.starts_with([' ', '\t']) => rest,
+            None => continue,
+        };
+        let Some(value) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        if value.is_finite() && value >= 0.0 {
+            *found.get_or_insert(0) += value as u64;
+        }
+    }
+    found
 }
 
 /// Requests signed before the clock starts, all at one instant: a path each, and the values of the
@@ -594,8 +663,27 @@ impl Driver {
             errors,
             server_cpu_percent: 0.0,
             server_rss_mb: 0.0,
+            cache_entries: None,
+            cache_hits: None,
+            cache_misses: None,
+            cache_hit_rate: None,
             error_samples: samples,
         })
+    }
+
+    /// The server's cache counters from `GET /metrics`; `None` if it serves none (a build from
+    /// before `/metrics`) or cannot be read.
+    pub async fn cache_metrics(&self) -> Option<CacheMetrics> {
+        let outgoing = Outgoing {
+            method: Method::GET,
+            path: PathAndQuery::from_static("/metrics"),
+            headers: Headers::Owned(Vec::new()),
+            body: Bytes::new(),
+        };
+        match self.send(&outgoing).await {
+            Ok((200, body)) => Some(CacheMetrics::parse(&String::from_utf8_lossy(&body))),
+            _ => None,
+        }
     }
 
     async fn send(&self, outgoing: &Outgoing<'_>) -> anyhow::Result<(u16, Bytes)> {
@@ -691,6 +779,43 @@ mod tests {
             );
         }
         assert!(counts[n - 1] > 0, "the coldest rank is drawn too");
+    }
+
+    #[test]
+    fn cache_metrics_are_read_from_prometheus_text() {
+        let text = "# HELP userdir_user_cache_entries Users in the cache.\n\
+                    # TYPE userdir_user_cache_entries gauge\n\
+                    userdir_user_cache_entries 50000\n\
+                    userdir_user_cache_entries_max 50000\n\
+                    userdir_user_cache_hits_total{shard=\"0\"} 10 1700000000000\n\
+                    userdir_user_cache_hits_total{shard=\"1\"} 5\n";
+        assert_eq!(
+            CacheMetrics::parse(text),
+            CacheMetrics {
+                entries: Some(50_000),
+                hits: Some(15),
+                misses: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_hit_rate_needs_both_readings() {
+        let reading = |hits, misses| {
+            Some(CacheMetrics {
+                entries: Some(7),
+                hits: Some(hits),
+                misses: Some(misses),
+            })
+        };
+        let mut run = RunResult::default();
+        run.set_cache(reading(10, 10), reading(40, 20));
+        assert_eq!(run.cache_hit_rate, Some(0.75));
+        assert_eq!(run.cache_entries, Some(7));
+        run.set_cache(None, reading(40, 20));
+        assert_eq!((run.cache_hits, run.cache_hit_rate), (None, None));
+        run.set_cache(reading(1, 1), reading(1, 1));
+        assert_eq!((run.cache_hits, run.cache_hit_rate), (Some(0), None));
     }
 
     #[test]

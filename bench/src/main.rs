@@ -201,6 +201,7 @@ async fn measure(
     }
     let mut runs = Vec::new();
     for n in 1..=args.repeat {
+        let cache_before = driver.cache_metrics().await;
         let before = server.stats()?;
         let mut run = driver
             .run(scenario, Duration::from_secs(args.duration))
@@ -209,6 +210,7 @@ async fn measure(
         let after = server.stats()?;
         run.server_cpu_percent = after.cpu_percent_since(&before);
         run.server_rss_mb = after.rss_mb;
+        run.set_cache(cache_before, driver.cache_metrics().await);
         println!(
             "{}",
             report::progress(scenario, n as usize, args.repeat as usize, &run)

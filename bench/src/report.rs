@@ -59,6 +59,10 @@ pub struct ScenarioResult {
     pub server_cpu_percent: f64,
     /// The server's RSS after the last run.
     pub server_rss_mb: f64,
+    /// Users in the server's GetUser cache after the last run, and the hit rate over runs (each
+    /// run's hits ÷ lookups); null where the server does not report them (no `/metrics`).
+    pub cache_entries: Option<u64>,
+    pub cache_hit_rate: Option<Spread>,
     pub runs: Vec<RunResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
@@ -92,6 +96,8 @@ impl ScenarioResult {
             ratio_to_health: None,
             server_cpu_percent: spread(|r| r.server_cpu_percent)?.median,
             server_rss_mb: runs.last().map_or(0.0, |r| r.server_rss_mb),
+            cache_entries: runs.last().and_then(|r| r.cache_entries),
+            cache_hit_rate: Spread::of(runs.iter().filter_map(|r| r.cache_hit_rate)),
             error_samples,
             runs,
         })
@@ -101,12 +107,17 @@ impl ScenarioResult {
 /// One measured run, as it finishes.
 pub fn progress(scenario: Scenario, n: usize, of: usize, run: &RunResult) -> String {
     format!(
-        "  {:<22} run {n}/{of}: {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+        "  {:<22} run {n}/{of}: {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}{}",
         scenario.name(),
         thousands(run.rps),
         run.p50_ms,
         run.p99_ms,
-        run.errors
+        run.errors,
+        run.cache_hit_rate.map_or(String::new(), |h| format!(
+            "  cache hits {:.0}% of {}",
+            h * 100.0,
+            run.cache_hits.unwrap_or(0) + run.cache_misses.unwrap_or(0)
+        )),
     )
 }
 
@@ -130,7 +141,7 @@ pub fn thousands(value: f64) -> String {
 pub fn row(r: &ScenarioResult) -> String {
     let range = format!("{}–{}", thousands(r.rps.min), thousands(r.rps.max));
     format!(
-        "{:<22} {:>9} {:>17} {:>7.2} {:>7.2} {:>6} {:>6} {:>5.0}% {:>7.1} {:>7}",
+        "{:<22} {:>9} {:>17} {:>7.2} {:>7.2} {:>6} {:>6} {:>6} {:>5.0}% {:>7.1} {:>7}",
         r.name,
         thousands(r.rps.median),
         range,
@@ -138,6 +149,7 @@ pub fn row(r: &ScenarioResult) -> String {
         r.p99_ms.median,
         percent(r.ratio_to_bare),
         percent(r.ratio_to_health),
+        percent(r.cache_hit_rate.map(|h| h.median)),
         r.server_cpu_percent,
         r.server_rss_mb,
         r.errors,
@@ -150,7 +162,7 @@ pub fn row(r: &ScenarioResult) -> String {
 
 pub fn table(results: &[ScenarioResult]) -> String {
     let header = format!(
-        "{:<22} {:>9} {:>17} {:>7} {:>7} {:>6} {:>6} {:>6} {:>7} {:>7}",
+        "{:<22} {:>9} {:>17} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
         "scenario",
         "req/s",
         "min–max",
@@ -158,6 +170,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
         "p99 ms",
         "÷bare",
         "÷live",
+        "hits",
         "cpu",
         "rss MB",
         "errors"
