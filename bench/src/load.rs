@@ -22,7 +22,7 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use userdir::service::pagination::{Listing, PageTokens};
 
-use crate::seed::Seeded;
+use crate::seed::Plan;
 use crate::server::Server;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -394,7 +394,7 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(server: &Server, seeded: &Seeded, concurrency: usize) -> anyhow::Result<Self> {
+    pub fn new(server: &Server, seeded: &Plan, concurrency: usize) -> anyhow::Result<Self> {
         let identity = aws_credential_types::Credentials::new(
             server.access_key_id.clone(),
             server.secret.clone(),

@@ -60,6 +60,9 @@ struct Args {
     /// The distributions `get-user` runs under, each as a scenario of its own (default: both).
     #[arg(long, value_delimiter = ',', default_value = "uniform,zipf")]
     access: Vec<Access>,
+    /// The git revision `--server` was built from, for the report (scripts/bench passes it).
+    #[arg(long, value_name = "REV")]
+    git_rev: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,19 +79,39 @@ enum Command {
 
 #[derive(Serialize)]
 struct Report {
-    machine: String,
+    #[serde(flatten)]
+    machine: server::Machine,
+    git_rev: Option<String>,
+    settings: Settings,
+    seed_secs: f64,
+    cold_start_ms: f64,
+    server_peak_rss_mb: f64,
+    bare_server: Option<BareServer>,
+    scenarios: Vec<ScenarioResult>,
+}
+
+#[derive(Serialize)]
+struct Settings {
     users: usize,
     concurrency: usize,
     duration_secs: u64,
     warmup_secs: u64,
     repeat: u64,
+    /// The distributions `get-user` stood for.
+    access: Vec<Access>,
     /// HTTP workers of the userdir server and of the bare server.
     workers: usize,
-    seed_secs: f64,
+    /// The GetUser cache's capacity as configured (`--server-env`, else the environment, else this
+    /// tree's config/default.toml).
+    cached_users: Option<u64>,
+    server_env: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BareServer {
+    workers: usize,
     cold_start_ms: f64,
-    server_peak_rss_mb: f64,
-    bare_server_peak_rss_mb: Option<f64>,
-    scenarios: Vec<ScenarioResult>,
+    peak_rss_mb: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -117,12 +140,13 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     let workers = server::workers(server::setting(&args.server_env, "server", "workers"));
     let db = dir.join("userdir.db");
     println!("seeding {} users into {}", args.users, db.display());
-    let seeded = seed::seed(&args.server, &db, args.users).await?;
-    println!("seeded in {:.1} s", seeded.elapsed.as_secs_f64());
+    let seeded = seed::Plan::new(args.users)?;
+    let seed_time = seed::seed(&args.server, &db, &seeded).await?;
+    println!("seeded in {:.1} s", seed_time.as_secs_f64());
 
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut bare_rps = None;
-    let mut bare_peak = None;
+    let mut bare_server = None;
     if scenarios.contains(&Scenario::Bare) {
         // First, alone: nothing else is running yet.
         let bare = Server::start_bare(workers).await?;
@@ -133,7 +157,11 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         bare_rps = Some(result.rps.median);
         result.ratio_to_bare = Some(1.0);
         results.push(result);
-        bare_peak = Some(bare.stats()?.peak_rss_mb);
+        bare_server = Some(BareServer {
+            workers,
+            cold_start_ms: bare.cold_start.as_secs_f64() * 1000.0,
+            peak_rss_mb: bare.stats()?.peak_rss_mb,
+        });
         bare.stop().await;
     }
 
@@ -164,17 +192,24 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     println!("{}", report::table(&results));
     println!("server peak RSS: {peak:.1} MB");
     let report = Report {
-        machine: server::machine(),
-        users: args.users,
-        concurrency: args.concurrency,
-        duration_secs: args.duration,
-        warmup_secs: args.warmup,
-        repeat: args.repeat,
-        workers,
-        seed_secs: seeded.elapsed.as_secs_f64(),
+        machine: server::Machine::this(),
+        git_rev: args.git_rev.clone(),
+        settings: Settings {
+            users: args.users,
+            concurrency: args.concurrency,
+            duration_secs: args.duration,
+            warmup_secs: args.warmup,
+            repeat: args.repeat,
+            access: args.access.clone(),
+            workers,
+            cached_users: server::setting(&args.server_env, "database", "cached_users")
+                .and_then(|n| n.parse().ok()),
+            server_env: args.server_env.clone(),
+        },
+        seed_secs: seed_time.as_secs_f64(),
         cold_start_ms: cold_start.as_secs_f64() * 1000.0,
         server_peak_rss_mb: peak,
-        bare_server_peak_rss_mb: bare_peak,
+        bare_server,
         scenarios: results,
     };
     if let Some(parent) = args.out.parent() {
@@ -213,7 +248,7 @@ async fn measure(
         run.set_cache(cache_before, driver.cache_metrics().await);
         println!(
             "{}",
-            report::progress(scenario, n as usize, args.repeat as usize, &run)
+            report::progress(scenario, n as usize, args.repeat as usize, "", &run)
         );
         runs.push(run);
     }

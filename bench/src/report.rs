@@ -43,7 +43,7 @@ pub struct ScenarioResult {
     pub access: Option<AccessInfo>,
     /// Requests per second: the median run, and the slowest and fastest.
     pub rps: Spread,
-    /// The median run's median latency, and the range over runs; likewise p99.
+    /// Each run's median latency: the median over runs, and the range; likewise p99.
     pub p50_ms: Spread,
     pub p99_ms: Spread,
     /// The slowest request of all runs.
@@ -105,9 +105,9 @@ impl ScenarioResult {
 }
 
 /// One measured run, as it finishes.
-pub fn progress(scenario: Scenario, n: usize, of: usize, run: &RunResult) -> String {
+pub fn progress(scenario: Scenario, n: usize, of: usize, side: &str, run: &RunResult) -> String {
     format!(
-        "  {:<22} run {n}/{of}: {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}{}",
+        "  {:<22} run {n}/{of}{side}: {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}{}",
         scenario.name(),
         thousands(run.rps),
         run.p50_ms,
