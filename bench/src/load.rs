@@ -172,8 +172,10 @@ pub struct RunResult {
     pub errors: u64,
     pub server_cpu_percent: f64,
     pub server_rss_mb: f64,
-    /// Users in the server's GetUser cache after the run; null if the server does not say.
+    /// Users in the server's GetUser cache after the run, and the most it may hold; null if the
+    /// server does not say.
     pub cache_entries: Option<u64>,
+    pub cache_capacity: Option<u64>,
     /// Cache hits and misses during the run, and hits ÷ (hits + misses); null if the server does
     /// not say (or, for the rate, if nothing was looked up).
     pub cache_hits: Option<u64>,
@@ -187,6 +189,7 @@ impl RunResult {
     /// Records what the cache did between two readings of `/metrics`.
     pub fn set_cache(&mut self, before: Option<CacheMetrics>, after: Option<CacheMetrics>) {
         self.cache_entries = after.and_then(|a| a.entries);
+        self.cache_capacity = after.and_then(|a| a.capacity);
         let delta = |f: fn(&CacheMetrics) -> Option<u64>| {
             Some(f(after.as_ref()?)?.saturating_sub(f(before.as_ref()?)?))
         };
@@ -205,6 +208,7 @@ impl RunResult {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CacheMetrics {
     pub entries: Option<u64>,
+    pub capacity: Option<u64>,
     pub hits: Option<u64>,
     pub misses: Option<u64>,
 }
@@ -213,6 +217,7 @@ impl CacheMetrics {
     pub fn parse(text: &str) -> Self {
         Self {
             entries: metric(text, "userdir_user_cache_entries"),
+            capacity: metric(text, "userdir_user_cache_capacity"),
             hits: metric(text, "userdir_user_cache_hits_total"),
             misses: metric(text, "userdir_user_cache_misses_total"),
         }
@@ -664,6 +669,7 @@ impl Driver {
             server_cpu_percent: 0.0,
             server_rss_mb: 0.0,
             cache_entries: None,
+            cache_capacity: None,
             cache_hits: None,
             cache_misses: None,
             cache_hit_rate: None,
@@ -786,13 +792,15 @@ mod tests {
         let text = "# HELP userdir_user_cache_entries Users in the cache.\n\
                     # TYPE userdir_user_cache_entries gauge\n\
                     userdir_user_cache_entries 50000\n\
-                    userdir_user_cache_entries_max 50000\n\
+                    userdir_user_cache_entries_max 40000\n\
+                    userdir_user_cache_capacity 50000\n\
                     userdir_user_cache_hits_total{shard=\"0\"} 10 1700000000000\n\
                     userdir_user_cache_hits_total{shard=\"1\"} 5\n";
         assert_eq!(
             CacheMetrics::parse(text),
             CacheMetrics {
                 entries: Some(50_000),
+                capacity: Some(50_000),
                 hits: Some(15),
                 misses: None
             }
@@ -804,6 +812,7 @@ mod tests {
         let reading = |hits, misses| {
             Some(CacheMetrics {
                 entries: Some(7),
+                capacity: Some(9),
                 hits: Some(hits),
                 misses: Some(misses),
             })

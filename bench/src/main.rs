@@ -63,6 +63,13 @@ struct Args {
     /// The git revision `--server` was built from, for the report (scripts/bench passes it).
     #[arg(long, value_name = "REV")]
     git_rev: Option<String>,
+    /// A second userdir build to compare `--server` with: each gets its own copy of the same
+    /// seeded users, and every measured run on it is paired with one on `--server` right after.
+    #[arg(long, value_name = "PATH")]
+    baseline_server: Option<PathBuf>,
+    /// The git revision `--baseline-server` was built from, for the report.
+    #[arg(long, value_name = "REV", requires = "baseline_server")]
+    baseline_rev: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,7 +94,18 @@ struct Report {
     cold_start_ms: f64,
     server_peak_rss_mb: f64,
     bare_server: Option<BareServer>,
+    /// With `--baseline-server`: that build; each scenario then has its results under `baseline`.
+    baseline: Option<Baseline>,
     scenarios: Vec<ScenarioResult>,
+}
+
+#[derive(Serialize)]
+struct Baseline {
+    git_rev: Option<String>,
+    server: PathBuf,
+    seed_secs: f64,
+    cold_start_ms: f64,
+    server_peak_rss_mb: f64,
 }
 
 #[derive(Serialize)]
@@ -102,7 +120,7 @@ struct Settings {
     /// HTTP workers of the userdir server and of the bare server.
     workers: usize,
     /// The GetUser cache's capacity as configured (`--server-env`, else the environment, else this
-    /// tree's config/default.toml).
+    /// tree's config/default.toml); each scenario has the capacity the server itself reports.
     cached_users: Option<u64>,
     server_env: Vec<String>,
 }
@@ -136,61 +154,146 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
+/// One server under load, and the driver that loads it.
+struct Side {
+    label: &'static str,
+    server: Server,
+    driver: Driver,
+}
+
 async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyhow::Result<()> {
     let workers = server::workers(server::setting(&args.server_env, "server", "workers"));
-    let db = dir.join("userdir.db");
+    let plan = seed::Plan::new(args.users)?;
+    let db = dir.join("candidate.db");
     println!("seeding {} users into {}", args.users, db.display());
-    let seeded = seed::Plan::new(args.users)?;
-    let seed_time = seed::seed(&args.server, &db, &seeded).await?;
+    let seed_time = seed::seed(&args.server, &db, &plan).await?;
     println!("seeded in {:.1} s", seed_time.as_secs_f64());
+    let baseline_db = dir.join("baseline.db");
+    let baseline_seed_time = match &args.baseline_server {
+        Some(binary) => {
+            let time = seed::seed(binary, &baseline_db, &plan).await?;
+            println!(
+                "seeded the same users for the baseline {} in {:.1} s",
+                binary.display(),
+                time.as_secs_f64()
+            );
+            Some(time)
+        }
+        None => None,
+    };
 
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut bare_rps = None;
     let mut bare_server = None;
     if scenarios.contains(&Scenario::Bare) {
-        // First, alone: nothing else is running yet.
-        let bare = Server::start_bare(workers).await?;
+        // First, alone: no other server is running yet.
+        let server = Server::start_bare(workers).await?;
         println!("bare actix-web server ready ({workers} workers)");
-        let driver = Driver::new(&bare, &seeded, args.concurrency)?;
-        let runs = measure(args, &driver, &bare, Scenario::Bare).await?;
-        let mut result = ScenarioResult::summarise(Scenario::Bare, None, runs)?;
+        let bare = Side {
+            label: "bare",
+            driver: Driver::new(&server, &plan, args.concurrency)?,
+            server,
+        };
+        let runs = measure(args, &[&bare], Scenario::Bare).await?;
+        let mut result = ScenarioResult::summarise(Scenario::Bare, None, runs.concat())?;
         bare_rps = Some(result.rps.median);
         result.ratio_to_bare = Some(1.0);
         results.push(result);
         bare_server = Some(BareServer {
             workers,
-            cold_start_ms: bare.cold_start.as_secs_f64() * 1000.0,
-            peak_rss_mb: bare.stats()?.peak_rss_mb,
+            cold_start_ms: bare.server.cold_start.as_secs_f64() * 1000.0,
+            peak_rss_mb: bare.server.stats()?.peak_rss_mb,
         });
-        bare.stop().await;
+        bare.server.stop().await;
     }
 
-    let server = Server::start(&args.server, &db, &args.server_env).await?;
-    println!(
-        "server ready in {:.0} ms (cold start on {} users, {workers} workers)",
-        server.cold_start.as_secs_f64() * 1000.0,
-        args.users
-    );
-    let driver = Driver::new(&server, &seeded, args.concurrency)?;
+    // The baseline first: in each pair of runs it goes first.
+    let mut sides = Vec::new();
+    let builds = args
+        .baseline_server
+        .iter()
+        .map(|b| ("baseline", b, &baseline_db))
+        .chain([("candidate", &args.server, &db)]);
+    for (label, binary, db) in builds {
+        let server = Server::start(binary, db, &args.server_env).await?;
+        println!(
+            "{label} server ready in {:.0} ms (cold start on {} users, {workers} workers)",
+            server.cold_start.as_secs_f64() * 1000.0,
+            args.users
+        );
+        sides.push(Side {
+            label,
+            driver: Driver::new(&server, &plan, args.concurrency)?,
+            server,
+        });
+    }
+    let both: Vec<&Side> = sides.iter().collect();
 
-    let mut health_rps = None;
+    let mut health_rps = vec![None; sides.len()];
     for &scenario in scenarios.iter().filter(|&&s| s != Scenario::Bare) {
-        let runs = measure(args, &driver, &server, scenario).await?;
-        let mut result = ScenarioResult::summarise(scenario, scenario.access(args.users), runs)?;
-        if scenario == Scenario::Health {
-            health_rps = Some(result.rps.median);
+        let runs = measure(args, &both, scenario).await?;
+        let mut summaries = Vec::new();
+        for (runs, health) in runs.into_iter().zip(health_rps.iter_mut()) {
+            let mut result =
+                ScenarioResult::summarise(scenario, scenario.access(args.users), runs)?;
+            if scenario == Scenario::Health {
+                *health = Some(result.rps.median);
+            }
+            result.ratio_to_health = health.map(|h| result.rps.median / h);
+            result.ratio_to_bare = bare_rps.map(|b| result.rps.median / b);
+            summaries.push(result);
         }
-        result.ratio_to_health = health_rps.map(|h| result.rps.median / h);
-        result.ratio_to_bare = bare_rps.map(|b| result.rps.median / b);
-        results.push(result);
+        let mut candidate = summaries.pop().context("no candidate results")?;
+        if let Some(baseline) = summaries.pop() {
+            candidate.compare_with(baseline);
+        }
+        results.push(candidate);
     }
-    let peak = server.stats()?.peak_rss_mb;
-    let cold_start = server.cold_start;
-    server.stop().await;
-
+    drop(both);
+    // (peak RSS, cold start ms) of each side, the baseline first.
+    let mut ends = Vec::new();
+    for side in sides {
+        ends.push((
+            side.server.stats()?.peak_rss_mb,
+            side.server.cold_start.as_secs_f64() * 1000.0,
+        ));
+        side.server.stop().await;
+    }
+    let (peak, cold_start_ms) = ends.pop().context("no candidate server")?;
+    let baseline = match (&args.baseline_server, baseline_seed_time, ends.pop()) {
+        (Some(server), Some(seed), Some((peak, cold_start_ms))) => Some(Baseline {
+            git_rev: args.baseline_rev.clone(),
+            server: server.clone(),
+            seed_secs: seed.as_secs_f64(),
+            cold_start_ms,
+            server_peak_rss_mb: peak,
+        }),
+        _ => None,
+    };
     println!();
     println!("{}", report::table(&results));
-    println!("server peak RSS: {peak:.1} MB");
+    println!(
+        "server peak RSS: {peak:.1} MB; cold start {cold_start_ms:.0} ms; seeded in {:.1} s",
+        seed_time.as_secs_f64()
+    );
+    if let Some(baseline) = &baseline {
+        let name = |rev: &Option<String>, fallback: &str| {
+            rev.clone().unwrap_or_else(|| fallback.to_owned())
+        };
+        println!();
+        println!(
+            "{}",
+            report::comparison(
+                &results,
+                &name(&args.git_rev, &args.server.display().to_string()),
+                &name(&baseline.git_rev, &baseline.server.display().to_string()),
+            )
+        );
+        println!(
+            "baseline server peak RSS: {:.1} MB; cold start {:.0} ms",
+            baseline.server_peak_rss_mb, baseline.cold_start_ms
+        );
+    }
     let report = Report {
         machine: server::Machine::this(),
         git_rev: args.git_rev.clone(),
@@ -207,9 +310,10 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             server_env: args.server_env.clone(),
         },
         seed_secs: seed_time.as_secs_f64(),
-        cold_start_ms: cold_start.as_secs_f64() * 1000.0,
+        cold_start_ms,
         server_peak_rss_mb: peak,
         bare_server,
+        baseline,
         scenarios: results,
     };
     if let Some(parent) = args.out.parent() {
@@ -220,37 +324,47 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     Ok(())
 }
 
-/// A warm-up of `scenario` against `server`, then `--repeat` measured runs.
+/// A warm-up of `scenario` on each side, then `--repeat` rounds of one measured run on each
+/// side in turn. Returns each side's runs.
 async fn measure(
     args: &Args,
-    driver: &Driver,
-    server: &Server,
+    sides: &[&Side],
     scenario: Scenario,
-) -> anyhow::Result<Vec<RunResult>> {
-    let context = || format!("scenario {scenario:?}");
+) -> anyhow::Result<Vec<Vec<RunResult>>> {
+    let context = |side: &Side| format!("scenario {scenario:?} on the {} server", side.label);
     if args.warmup > 0 {
-        driver
-            .run(scenario, Duration::from_secs(args.warmup))
-            .await
-            .with_context(context)?;
+        for side in sides {
+            side.driver
+                .run(scenario, Duration::from_secs(args.warmup))
+                .await
+                .with_context(|| context(side))?;
+        }
     }
-    let mut runs = Vec::new();
+    let mut runs = vec![Vec::new(); sides.len()];
     for n in 1..=args.repeat {
-        let cache_before = driver.cache_metrics().await;
-        let before = server.stats()?;
-        let mut run = driver
-            .run(scenario, Duration::from_secs(args.duration))
-            .await
-            .with_context(context)?;
-        let after = server.stats()?;
-        run.server_cpu_percent = after.cpu_percent_since(&before);
-        run.server_rss_mb = after.rss_mb;
-        run.set_cache(cache_before, driver.cache_metrics().await);
-        println!(
-            "{}",
-            report::progress(scenario, n as usize, args.repeat as usize, "", &run)
-        );
-        runs.push(run);
+        for (side, runs) in sides.iter().zip(runs.iter_mut()) {
+            let (driver, server) = (&side.driver, &side.server);
+            let cache_before = driver.cache_metrics().await;
+            let before = server.stats()?;
+            let mut run = driver
+                .run(scenario, Duration::from_secs(args.duration))
+                .await
+                .with_context(|| context(side))?;
+            let after = server.stats()?;
+            run.server_cpu_percent = after.cpu_percent_since(&before);
+            run.server_rss_mb = after.rss_mb;
+            run.set_cache(cache_before, driver.cache_metrics().await);
+            let label = if sides.len() > 1 {
+                format!(" {}", side.label)
+            } else {
+                String::new()
+            };
+            println!(
+                "{}",
+                report::progress(scenario, n as usize, args.repeat as usize, &label, &run)
+            );
+            runs.push(run);
+        }
     }
     Ok(runs)
 }

@@ -59,13 +59,22 @@ pub struct ScenarioResult {
     pub server_cpu_percent: f64,
     /// The server's RSS after the last run.
     pub server_rss_mb: f64,
-    /// Users in the server's GetUser cache after the last run, and the hit rate over runs (each
-    /// run's hits ÷ lookups); null where the server does not report them (no `/metrics`).
+    /// Users in the server's GetUser cache after the last run, the most it may hold, and the hit
+    /// rate over runs (each run's hits ÷ lookups); null where the server does not report them
+    /// (no `/metrics`).
     pub cache_entries: Option<u64>,
+    pub cache_capacity: Option<u64>,
     pub cache_hit_rate: Option<Spread>,
     pub runs: Vec<RunResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
+    /// With a baseline build: the same scenario on it, run for run alternately with this one
+    /// (the baseline first in each pair); its ratios are to its own `/health/live`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Box<ScenarioResult>>,
+    /// This build's rps ÷ the baseline's, pair by pair: the median pair, and the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_baseline: Option<Spread>,
 }
 
 impl ScenarioResult {
@@ -97,18 +106,33 @@ impl ScenarioResult {
             server_cpu_percent: spread(|r| r.server_cpu_percent)?.median,
             server_rss_mb: runs.last().map_or(0.0, |r| r.server_rss_mb),
             cache_entries: runs.last().and_then(|r| r.cache_entries),
+            cache_capacity: runs.last().and_then(|r| r.cache_capacity),
             cache_hit_rate: Spread::of(runs.iter().filter_map(|r| r.cache_hit_rate)),
             error_samples,
             runs,
+            baseline: None,
+            ratio_to_baseline: None,
         })
+    }
+
+    /// Records `baseline`, whose runs alternated with these, and the ratio of each pair.
+    pub fn compare_with(&mut self, baseline: ScenarioResult) {
+        self.ratio_to_baseline = Spread::of(
+            self.runs
+                .iter()
+                .zip(&baseline.runs)
+                .map(|(candidate, baseline)| candidate.rps / baseline.rps),
+        );
+        self.baseline = Some(Box::new(baseline));
     }
 }
 
 /// One measured run, as it finishes.
 pub fn progress(scenario: Scenario, n: usize, of: usize, side: &str, run: &RunResult) -> String {
     format!(
-        "  {:<22} run {n}/{of}{side}: {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}{}",
+        "  {:<22} {:<19} {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}{}",
         scenario.name(),
+        format!("run {n}/{of}{side}:"),
         thousands(run.rps),
         run.p50_ms,
         run.p99_ms,
@@ -179,4 +203,42 @@ pub fn table(results: &[ScenarioResult]) -> String {
         .chain(results.iter().map(row))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Each scenario on the candidate build beside the baseline build, for a run with a baseline.
+pub fn comparison(results: &[ScenarioResult], candidate: &str, baseline: &str) -> String {
+    let header = format!(
+        "{:<22} {:>10} {:>10} {:>9} {:>15} {:>9} {:>9} {:>9} {:>9}",
+        "scenario",
+        "candidate",
+        "baseline",
+        "cand÷base",
+        "min–max",
+        "p99 cand",
+        "p99 base",
+        "hits cand",
+        "hits base",
+    );
+    let rows = results.iter().filter_map(|r| {
+        let base = r.baseline.as_deref()?;
+        let ratio = r.ratio_to_baseline?;
+        let hits = |x: &ScenarioResult| percent(x.cache_hit_rate.map(|h| h.median));
+        Some(format!(
+            "{:<22} {:>10} {:>10} {:>9} {:>15} {:>9.2} {:>9.2} {:>9} {:>9}",
+            r.name,
+            thousands(r.rps.median),
+            thousands(base.rps.median),
+            format!("{:.1}%", ratio.median * 100.0),
+            format!("{:.1}–{:.1}%", ratio.min * 100.0, ratio.max * 100.0),
+            r.p99_ms.median,
+            base.p99_ms.median,
+            hits(r),
+            hits(base),
+        ))
+    });
+    format!("candidate {candidate} ÷ baseline {baseline}, median of paired runs:\n")
+        + &std::iter::once(header)
+            .chain(rows)
+            .collect::<Vec<_>>()
+            .join("\n")
 }
