@@ -258,9 +258,6 @@ struct Pool {
     requests: Vec<Presigned>,
 }
 
-/// A path and the headers that sign it.
-type SignedPath = (PathAndQuery, Vec<(HeaderName, HeaderValue)>);
-
 struct Presigned {
     path: PathAndQuery,
     values: Box<[HeaderValue]>,
@@ -485,46 +482,29 @@ impl Driver {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = paths.len().div_ceil(threads).max(1);
         let signer = &self.signer;
-        let signed: Vec<anyhow::Result<Vec<SignedPath>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = paths
-                .chunks(chunk)
-                .map(|paths| {
-                    scope.spawn(move || {
-                        paths
-                            .iter()
-                            .map(|path| {
-                                let headers =
-                                    signer.sign(&Method::GET, path, Vec::new(), &[], time)?;
-                                Ok((PathAndQuery::from_maybe_shared(path.clone())?, headers))
-                            })
-                            .collect()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("signing thread"))
-                .collect()
-        });
-        let mut names: Option<Arc<[HeaderName]>> = None;
+        let parts: Vec<anyhow::Result<(Vec<HeaderName>, Vec<Presigned>)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = paths
+                    .chunks(chunk)
+                    .map(|paths| scope.spawn(move || sign_paths(signer, paths, time)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("signing thread"))
+                    .collect()
+            });
+        let mut names: Option<Vec<HeaderName>> = None;
         let mut requests = Vec::with_capacity(paths.len());
-        for part in signed {
-            for (path, headers) in part? {
-                let these: Vec<&HeaderName> = headers.iter().map(|(k, _)| k).collect();
-                let names =
-                    names.get_or_insert_with(|| headers.iter().map(|(k, _)| k.clone()).collect());
-                if names.iter().ne(these.iter().copied()) {
-                    bail!("SigV4 signed the requests of one pool with different headers");
-                }
-                requests.push(Presigned {
-                    path,
-                    values: headers.into_iter().map(|(_, v)| v).collect(),
-                });
+        for part in parts {
+            let (these, mut signed) = part?;
+            if *names.get_or_insert_with(|| these.clone()) != these {
+                bail!("SigV4 signed the requests of one pool with different headers");
             }
+            requests.append(&mut signed);
         }
         Ok(Pool {
             signed_at,
-            names: names.unwrap_or_else(|| Arc::new([])),
+            names: names.unwrap_or_default().into(),
             requests,
         })
     }
@@ -747,6 +727,29 @@ struct Outgoing<'a> {
 enum Headers<'a> {
     Shared(&'a [HeaderName], &'a [HeaderValue]),
     Owned(Vec<(HeaderName, HeaderValue)>),
+}
+
+/// GETs of `paths` signed at `time`, and the names of the headers that sign them (the same for
+/// every one).
+fn sign_paths(
+    signer: &Signer,
+    paths: &[String],
+    time: SystemTime,
+) -> anyhow::Result<(Vec<HeaderName>, Vec<Presigned>)> {
+    let mut names: Option<Vec<HeaderName>> = None;
+    let mut requests = Vec::with_capacity(paths.len());
+    for path in paths {
+        let headers = signer.sign(&Method::GET, path, Vec::new(), &[], time)?;
+        let names = names.get_or_insert_with(|| headers.iter().map(|(k, _)| k.clone()).collect());
+        if names.len() != headers.len() || names.iter().zip(&headers).any(|(n, (k, _))| n != k) {
+            bail!("SigV4 signed the requests of one pool with different headers");
+        }
+        requests.push(Presigned {
+            path: PathAndQuery::from_maybe_shared(Bytes::from(path.clone()))?,
+            values: headers.into_iter().map(|(_, v)| v).collect(),
+        });
+    }
+    Ok((names.unwrap_or_default(), requests))
 }
 
 fn encode(value: &str) -> String {

@@ -130,7 +130,7 @@ impl ScenarioResult {
 /// One measured run, as it finishes.
 pub fn progress(scenario: Scenario, n: usize, of: usize, side: &str, run: &RunResult) -> String {
     format!(
-        "  {:<22} {:<19} {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}{}",
+        "  {:<22} {:<w$} {:>9} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}{}",
         scenario.name(),
         format!("run {n}/{of}{side}:"),
         thousands(run.rps),
@@ -142,6 +142,8 @@ pub fn progress(scenario: Scenario, n: usize, of: usize, side: &str, run: &RunRe
             h * 100.0,
             run.cache_hits.unwrap_or(0) + run.cache_misses.unwrap_or(0)
         )),
+        // Room for " candidate" when runs alternate between two builds.
+        w = if side.is_empty() { 0 } else { 19 },
     )
 }
 
