@@ -164,11 +164,15 @@ struct Side {
 async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyhow::Result<()> {
     let workers = server::workers(server::setting(&args.server_env, "server", "workers"));
     let plan = seed::Plan::new(args.users)?;
-    let db = dir.join("candidate.db");
+    // A directory per build: a server may lock its database's directory.
+    let db = dir.join("candidate").join("userdir.db");
+    let baseline_db = dir.join("baseline").join("userdir.db");
+    for db in [&db, &baseline_db] {
+        std::fs::create_dir_all(db.parent().context("database directory")?)?;
+    }
     println!("seeding {} users into {}", args.users, db.display());
     let seed_time = seed::seed(&args.server, &db, &plan).await?;
     println!("seeded in {:.1} s", seed_time.as_secs_f64());
-    let baseline_db = dir.join("baseline.db");
     let baseline_seed_time = match &args.baseline_server {
         Some(binary) => {
             let time = seed::seed(binary, &baseline_db, &plan).await?;

@@ -66,7 +66,8 @@ impl Server {
             .env("USERDIR__THROTTLE__REQUESTS_PER_SECOND", "1000000000")
             .env("USERDIR__THROTTLE__BURST", "1000000000")
             .env("USERDIR__LIMITS__MAX_USERS", "1000000000");
-        let mut server = Self::spawn(command, binary, port, "/health/ready").await?;
+        let log = db.with_extension("log");
+        let mut server = Self::spawn(command, binary, port, "/health/ready", Some(&log)).await?;
         server.access_key_id = access_key_id;
         server.secret = secret;
         Ok(server)
@@ -84,31 +85,62 @@ impl Server {
             "--workers",
             &workers.to_string(),
         ]);
-        Self::spawn(command, &binary, port, "/").await
+        Self::spawn(command, &binary, port, "/", None).await
     }
 
+    /// Starts `command` and waits until `GET ready_path` answers 200. Its output goes to `log`
+    /// (shown if it fails to start), else stdout is dropped and stderr inherited.
     async fn spawn(
         mut command: Command,
         binary: &Path,
         port: u16,
         ready_path: &str,
+        log: Option<&Path>,
     ) -> anyhow::Result<Self> {
+        match log {
+            Some(log) => {
+                let file = std::fs::File::create(log)
+                    .with_context(|| format!("creating {}", log.display()))?;
+                command.stdout(file.try_clone()?).stderr(file);
+            }
+            None => {
+                command.stdout(Stdio::null()).stderr(Stdio::inherit());
+            }
+        }
         let started = Instant::now();
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+        let mut child = command
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let address = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
+        let output = || {
+            log.and_then(|log| std::fs::read_to_string(log).ok())
+                .map(|text| {
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+                    format!("; its output:\n{tail}")
+                })
+                .unwrap_or_default()
+        };
         loop {
             if ready(&address, ready_path).await {
                 break;
             }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "{} exited before it was ready ({status}){}",
+                    binary.display(),
+                    output()
+                );
+            }
             if Instant::now() > deadline {
-                bail!("{} did not become ready within 30 s", binary.display());
+                bail!(
+                    "{} did not become ready within 30 s{}",
+                    binary.display(),
+                    output()
+                );
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
