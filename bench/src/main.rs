@@ -254,6 +254,12 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         results.push(candidate);
     }
     drop(both);
+    if let (Some(bare), Some(health)) = (
+        results.iter_mut().find(|r| r.scenario == Scenario::Bare),
+        health_rps.last().copied().flatten(),
+    ) {
+        bare.ratio_to_health = Some(bare.rps.median / health);
+    }
     // (peak RSS, cold start ms) of each side, the baseline first.
     let mut ends = Vec::new();
     for side in sides {
