@@ -1,16 +1,19 @@
 //! The load: scenarios, SigV4-signed requests, workers on persistent connections, and the
 //! statistics of what came back.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -19,30 +22,66 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use userdir::service::pagination::{Listing, PageTokens};
 
-use crate::seed::Seeded;
+use crate::seed::Plan;
 use crate::server::Server;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
-    /// `GET /health/live`: the HTTP ceiling of the same server.
+    /// `GET /` of a bare actix-web server with no middleware: this machine's HTTP ceiling.
+    Bare,
+    /// `GET /health/live`: the HTTP ceiling of the userdir server.
     Health,
-    /// GetUser of random existing users.
+    /// GetUser under each `--access` distribution: get-user-uniform, get-user-zipf.
     GetUser,
+    /// GetUser, uniformly over all seeded users.
+    GetUserUniform,
+    /// GetUser, Zipf-distributed (s = 1) over all seeded users in a random order.
+    GetUserZipf,
     /// CreateUser with unique emails and clientTokens.
     CreateUser,
-    /// UpdateUser of random existing users.
+    /// UpdateUser of existing users, uniformly.
     UpdateUser,
     /// ListUsers, first page of 100.
     ListFirst,
     /// ListUsers, a page of 100 at 90–99% of the directory.
     ListDeep,
-    /// 90% GetUser, 10% UpdateUser.
+    /// 90% GetUser, 10% UpdateUser, uniformly over all seeded users.
     Mixed,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    /// Every scenario that runs, in the order they run.
+    pub const ALL: [Scenario; 9] = [
+        Scenario::Bare,
+        Scenario::Health,
+        Scenario::GetUserUniform,
+        Scenario::GetUserZipf,
+        Scenario::CreateUser,
+        Scenario::UpdateUser,
+        Scenario::ListFirst,
+        Scenario::ListDeep,
+        Scenario::Mixed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Bare => "bare actix-web",
+            Scenario::Health => "health/live",
+            Scenario::GetUser => "GetUser",
+            Scenario::GetUserUniform => "GetUser uniform",
+            Scenario::GetUserZipf => "GetUser zipf",
+            Scenario::CreateUser => "CreateUser",
+            Scenario::UpdateUser => "UpdateUser",
+            Scenario::ListFirst => "ListUsers first page",
+            Scenario::ListDeep => "ListUsers deep page",
+            Scenario::Mixed => "mixed 90/10",
+        }
+    }
+
+    /// What runs when no scenario is named.
+    pub const DEFAULT: [Scenario; 8] = [
+        Scenario::Bare,
         Scenario::Health,
         Scenario::GetUser,
         Scenario::CreateUser,
@@ -52,44 +91,249 @@ impl Scenario {
         Scenario::Mixed,
     ];
 
-    fn name(self) -> &'static str {
+    /// The scenarios `selected` stands for, in the order of [`Scenario::ALL`], each once.
+    pub fn expand(selected: &[Scenario], access: &[Access]) -> Vec<Scenario> {
+        let chosen = |s: Scenario| {
+            selected.contains(&s)
+                || (selected.contains(&Scenario::GetUser)
+                    && match s {
+                        Scenario::GetUserUniform => access.contains(&Access::Uniform),
+                        Scenario::GetUserZipf => access.contains(&Access::Zipf),
+                        _ => false,
+                    })
+        };
+        Scenario::ALL.into_iter().filter(|&s| chosen(s)).collect()
+    }
+
+    /// Which users (or pages) the requests are drawn from, and how.
+    pub fn access(self, users: usize) -> Option<AccessInfo> {
+        let uniform = |population, of| AccessInfo {
+            distribution: Access::Uniform,
+            s: None,
+            population,
+            of,
+        };
         match self {
-            Scenario::Health => "health/live",
-            Scenario::GetUser => "GetUser",
-            Scenario::CreateUser => "CreateUser",
-            Scenario::UpdateUser => "UpdateUser",
-            Scenario::ListFirst => "ListUsers first page",
-            Scenario::ListDeep => "ListUsers deep page",
-            Scenario::Mixed => "mixed 90/10",
+            Scenario::GetUserUniform | Scenario::UpdateUser | Scenario::Mixed => {
+                Some(uniform(users, "seeded users"))
+            }
+            Scenario::GetUserZipf => Some(AccessInfo {
+                distribution: Access::Zipf,
+                s: Some(ZIPF_S),
+                population: users,
+                of: "seeded users, ranked in a random order",
+            }),
+            Scenario::ListDeep => Some(uniform(
+                DEEP_PAGES.min(users),
+                "page tokens at random positions in the last 10% of the directory",
+            )),
+            _ => None,
         }
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct ScenarioResult {
-    pub name: &'static str,
-    pub scenario: Scenario,
+/// How a read scenario picks its users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Every seeded user equally likely.
+    Uniform,
+    /// The user of rank k with probability ∝ 1/k^s (s = 1).
+    Zipf,
+}
+
+/// The Zipf exponent of `GetUser zipf`.
+pub const ZIPF_S: f64 = 1.0;
+/// How many distinct deep pages `ListUsers deep page` asks for.
+const DEEP_PAGES: usize = 64;
+/// Pre-signed requests are signed again before a run that could end later than this after they
+/// were signed (SigV4 allows 15 minutes of clock skew).
+const SIGNATURE_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// A scenario's access distribution, as the report records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessInfo {
+    pub distribution: Access,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s: Option<f64>,
+    /// How many distinct users (or pages) requests are drawn from.
+    pub population: usize,
+    pub of: &'static str,
+}
+
+/// One measured run of a scenario.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunResult {
     pub requests: u64,
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
     pub errors: u64,
-    /// This scenario's rps ÷ `/health/live` rps of the same run.
-    pub ratio_to_health: Option<f64>,
     pub server_cpu_percent: f64,
     pub server_rss_mb: f64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Users in the server's GetUser cache after the run, and the most it may hold; null if the
+    /// server does not say.
+    pub cache_entries: Option<u64>,
+    pub cache_capacity: Option<u64>,
+    /// Cache hits and misses during the run, and hits ÷ (hits + misses); null if the server does
+    /// not say (or, for the rate, if nothing was looked up).
+    pub cache_hits: Option<u64>,
+    pub cache_misses: Option<u64>,
+    pub cache_hit_rate: Option<f64>,
+    #[serde(skip)]
     pub error_samples: Vec<String>,
 }
 
-/// A request ready to send.
+impl RunResult {
+    /// Records what the cache did between two readings of `/metrics`.
+    pub fn set_cache(&mut self, before: Option<CacheMetrics>, after: Option<CacheMetrics>) {
+        self.cache_entries = after.and_then(|a| a.entries);
+        self.cache_capacity = after.and_then(|a| a.capacity);
+        let delta = |f: fn(&CacheMetrics) -> Option<u64>| {
+            Some(f(after.as_ref()?)?.saturating_sub(f(before.as_ref()?)?))
+        };
+        self.cache_hits = delta(|m| m.hits);
+        self.cache_misses = delta(|m| m.misses);
+        self.cache_hit_rate = match (self.cache_hits, self.cache_misses) {
+            (Some(hits), Some(misses)) if hits + misses > 0 => {
+                Some(hits as f64 / (hits + misses) as f64)
+            }
+            _ => None,
+        };
+    }
+}
+
+/// The GetUser cache as the server's `/metrics` reports it (Prometheus text format).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CacheMetrics {
+    pub entries: Option<u64>,
+    pub capacity: Option<u64>,
+    pub hits: Option<u64>,
+    pub misses: Option<u64>,
+}
+
+impl CacheMetrics {
+    pub fn parse(text: &str) -> Self {
+        Self {
+            entries: metric(text, "userdir_user_cache_entries"),
+            capacity: metric(text, "userdir_user_cache_capacity"),
+            hits: metric(text, "userdir_user_cache_hits_total"),
+            misses: metric(text, "userdir_user_cache_misses_total"),
+        }
+    }
+}
+
+/// The value of the metric `name` (summed over its label sets), if `text` has it.
+fn metric(text: &str, name: &str) -> Option<u64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix(name) else {
+            continue;
+        };
+        let rest = match rest.strip_prefix('{') {
+            Some(labelled) => labelled.split_once('}').map_or("", |(_, r)| r),
+            None if rest.starts_with([' ', '\t']) => rest,
+            None => continue,
+        };
+        let Some(value) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        if value.is_finite() && value >= 0.0 {
+            *found.get_or_insert(0) += value as u64;
+        }
+    }
+    found
+}
+
+/// Requests signed before the clock starts, all at one instant: a path each, and the values of the
+/// headers the pool names once for all of them.
+struct Pool {
+    signed_at: Instant,
+    names: Arc<[HeaderName]>,
+    requests: Vec<Presigned>,
+}
+
+struct Presigned {
+    path: PathAndQuery,
+    values: Box<[HeaderValue]>,
+}
+
+/// The pre-signed request sets a scenario draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PoolKind {
+    Bare,
+    Health,
+    /// One GetUser per seeded user, in the order of the seeded ids.
+    Users,
+    ListFirst,
+    ListDeep,
+}
+
+impl Scenario {
+    fn pool(self) -> Option<PoolKind> {
+        match self {
+            Scenario::Bare => Some(PoolKind::Bare),
+            Scenario::Health => Some(PoolKind::Health),
+            Scenario::GetUser | Scenario::GetUserUniform | Scenario::GetUserZipf => {
+                Some(PoolKind::Users)
+            }
+            Scenario::Mixed => Some(PoolKind::Users),
+            Scenario::ListFirst => Some(PoolKind::ListFirst),
+            Scenario::ListDeep => Some(PoolKind::ListDeep),
+            Scenario::CreateUser | Scenario::UpdateUser => None,
+        }
+    }
+}
+
+/// How a worker picks the next request of a pool.
 #[derive(Clone)]
-struct Prepared {
-    method: Method,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Bytes,
+enum Pick {
+    Uniform(usize),
+    /// The rank drawn from the Zipf distribution (0 the hottest) is the pool's request
+    /// `order[rank]`.
+    Zipf(Arc<Zipf>, Arc<[u32]>),
+}
+
+impl Pick {
+    fn next(&self, rng: &mut impl rand::Rng) -> usize {
+        match self {
+            Pick::Uniform(n) => rng.random_range(0..*n),
+            Pick::Zipf(zipf, order) => order[zipf.sample(rng)] as usize,
+        }
+    }
+}
+
+/// The Zipf distribution over ranks 1..=n: rank k with probability (1/k^s) / Σ 1/j^s. Sampled
+/// exactly, by inverting its cumulative distribution (a table of n sums and a binary search).
+pub struct Zipf {
+    cumulative: Vec<f64>,
+}
+
+impl Zipf {
+    pub fn new(n: usize, s: f64) -> Self {
+        let mut sum = 0.0;
+        let cumulative = (1..=n.max(1))
+            .map(|k| {
+                sum += (k as f64).powf(-s);
+                sum
+            })
+            .collect();
+        Self { cumulative }
+    }
+
+    /// A rank, 0-based: 0 is the most likely.
+    pub fn sample(&self, rng: &mut impl rand::Rng) -> usize {
+        let total = self.cumulative[self.cumulative.len() - 1];
+        let u = rng.random::<f64>() * total;
+        self.cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.cumulative.len() - 1)
+    }
 }
 
 struct Signer {
@@ -98,22 +342,20 @@ struct Signer {
 }
 
 impl Signer {
-    fn prepare(
+    /// The headers that sign `method path` with `body` at `time`: those given, then SigV4's.
+    fn sign(
         &self,
-        method: Method,
-        path: String,
-        body: Option<String>,
-    ) -> anyhow::Result<Prepared> {
-        let body = body.map(Bytes::from).unwrap_or_default();
-        let mut headers = vec![("host".to_owned(), self.host.clone())];
-        if !body.is_empty() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
+        method: &Method,
+        path: &str,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> anyhow::Result<Vec<(HeaderName, HeaderValue)>> {
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region("us-east-1")
             .name("finspace-api")
-            .time(SystemTime::now())
+            .time(time)
             .settings(SigningSettings::default())
             .build()?
             .into();
@@ -121,36 +363,40 @@ impl Signer {
         let signable = SignableRequest::new(
             method.as_str(),
             url.as_str(),
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(&body),
+            std::iter::once(("host", self.host.as_str())).chain(
+                headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default())),
+            ),
+            SignableBody::Bytes(body),
         )?;
         let (instructions, _) = sign(signable, &params)?.into_parts();
         let (signed, _) = instructions.into_parts();
-        headers.extend(
-            signed
-                .into_iter()
-                .map(|h| (h.name().to_owned(), h.value().to_owned())),
-        );
-        Ok(Prepared {
-            method,
-            path,
-            headers,
-            body,
-        })
+        for header in signed {
+            headers.push((
+                HeaderName::from_bytes(header.name().as_bytes())?,
+                HeaderValue::from_str(header.value())?,
+            ));
+        }
+        Ok(headers)
     }
 }
 
 pub struct Driver {
     signer: Arc<Signer>,
+    authority: Authority,
     client: Client<HttpConnector, Full<Bytes>>,
-    ids: Arc<Vec<String>>,
+    ids: Arc<[String]>,
+    /// Zipf rank (0-based) → index into `ids`.
+    hot_order: Arc<[u32]>,
+    zipf: Arc<Zipf>,
     tokens: PageTokens,
     concurrency: usize,
-    run_id: String,
+    pools: Mutex<HashMap<PoolKind, Arc<Pool>>>,
 }
 
 impl Driver {
-    pub fn new(server: &Server, seeded: &Seeded, concurrency: usize) -> anyhow::Result<Self> {
+    pub fn new(server: &Server, seeded: &Plan, concurrency: usize) -> anyhow::Result<Self> {
         let identity = aws_credential_types::Credentials::new(
             server.access_key_id.clone(),
             server.secret.clone(),
@@ -169,104 +415,158 @@ impl Driver {
                 identity,
                 host: server.address.clone(),
             }),
+            authority: server.address.parse()?,
             client,
-            ids: Arc::new(seeded.ids.clone()),
+            ids: seeded.ids.clone(),
+            hot_order: seeded.hot_order.clone(),
+            zipf: Arc::new(Zipf::new(seeded.ids.len(), ZIPF_S)),
             tokens: PageTokens::new(&seeded.pagination_key).context("pagination key")?,
             concurrency,
-            run_id: ulid::Ulid::generate().to_string().to_lowercase(),
+            pools: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Requests signed before the clock starts (read scenarios cycle through them), so that the
-    /// client's signing does not compete with the server for the machine's cores. GetUser draws
-    /// up to 32,768 random users.
-    fn read_pool(&self, scenario: Scenario) -> anyhow::Result<Vec<Prepared>> {
-        let mut rng = rand::rng();
-        let random_id =
-            |rng: &mut rand::rngs::ThreadRng| self.ids[rng.random_range(0..self.ids.len())].clone();
-        let pool = match scenario {
-            Scenario::Health => vec![Prepared {
-                method: Method::GET,
-                path: "/health/live".into(),
-                headers: vec![("host".into(), self.signer.host.clone())],
-                body: Bytes::new(),
+    /// The pool `kind`, signed now if it is missing or would grow too old during a run of
+    /// `duration`.
+    fn pool(&self, kind: PoolKind, duration: Duration) -> anyhow::Result<Arc<Pool>> {
+        if let Some(pool) = self.pools.lock().expect("pools").get(&kind)
+            && pool.signed_at.elapsed() + duration < SIGNATURE_AGE
+        {
+            return Ok(pool.clone());
+        }
+        let started = Instant::now();
+        let pool = Arc::new(self.sign_pool(kind)?);
+        if pool.requests.len() > 10_000 {
+            println!(
+                "  signed {} requests in {:.1} s",
+                pool.requests.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        self.pools.lock().expect("pools").insert(kind, pool.clone());
+        Ok(pool)
+    }
+
+    fn sign_pool(&self, kind: PoolKind) -> anyhow::Result<Pool> {
+        let n = self.ids.len();
+        let unsigned = |path| Pool {
+            signed_at: Instant::now(),
+            names: Arc::new([]),
+            requests: vec![Presigned {
+                path: PathAndQuery::from_static(path),
+                values: Box::new([]),
             }],
-            Scenario::GetUser | Scenario::Mixed => (0..self.ids.len().min(32_768))
-                .map(|_| {
-                    self.signer
-                        .prepare(Method::GET, format!("/user/{}", random_id(&mut rng)), None)
-                })
-                .collect::<anyhow::Result<_>>()?,
-            Scenario::ListFirst => {
-                vec![
-                    self.signer
-                        .prepare(Method::GET, "/user?maxResults=100".into(), None)?,
-                ]
-            }
-            Scenario::ListDeep => {
-                let n = self.ids.len();
-                (0..64)
+        };
+        let paths: Vec<String> = match kind {
+            PoolKind::Bare => return Ok(unsigned("/")),
+            PoolKind::Health => return Ok(unsigned("/health/live")),
+            PoolKind::Users => self.ids.iter().map(|id| format!("/user/{id}")).collect(),
+            PoolKind::ListFirst => vec!["/user?maxResults=100".into()],
+            PoolKind::ListDeep => {
+                let mut rng = rand::rng();
+                (0..DEEP_PAGES.min(n))
                     .map(|_| {
                         let position =
                             rng.random_range(n * 9 / 10..n.saturating_sub(100).max(n * 9 / 10 + 1));
                         let token = self
                             .tokens
                             .issue(Listing::Users, &self.ids[position.min(n - 1)]);
-                        self.signer.prepare(
-                            Method::GET,
-                            format!("/user?maxResults=100&nextToken={}", encode(&token)),
-                            None,
-                        )
+                        format!("/user?maxResults=100&nextToken={}", encode(&token))
                     })
-                    .collect::<anyhow::Result<_>>()?
+                    .collect()
             }
-            Scenario::CreateUser | Scenario::UpdateUser => Vec::new(),
         };
-        Ok(pool)
+        // One instant for the whole pool; the signing itself is spread over the cores.
+        let time = SystemTime::now();
+        let signed_at = Instant::now();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = paths.len().div_ceil(threads).max(1);
+        let signer = &self.signer;
+        let parts: Vec<anyhow::Result<(Vec<HeaderName>, Vec<Presigned>)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = paths
+                    .chunks(chunk)
+                    .map(|paths| scope.spawn(move || sign_paths(signer, paths, time)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("signing thread"))
+                    .collect()
+            });
+        let mut names: Option<Vec<HeaderName>> = None;
+        let mut requests = Vec::with_capacity(paths.len());
+        for part in parts {
+            let (these, mut signed) = part?;
+            if *names.get_or_insert_with(|| these.clone()) != these {
+                bail!("SigV4 signed the requests of one pool with different headers");
+            }
+            requests.append(&mut signed);
+        }
+        Ok(Pool {
+            signed_at,
+            names: names.unwrap_or_default().into(),
+            requests,
+        })
     }
 
-    /// A write, signed when it is sent (each is unique).
-    fn write(&self, scenario: Scenario, seq: u64) -> anyhow::Result<Prepared> {
+    /// A write, signed when it is sent. Each is unique: `run` names a single run (warm-ups and
+    /// repetitions included), `seq` a request within it.
+    fn write(&self, scenario: Scenario, run: &str, seq: u64) -> anyhow::Result<Outgoing<'static>> {
         let mut rng = rand::rng();
-        let token = format!(
-            "{}-{}-{seq}",
-            self.run_id,
-            scenario.name().replace(['/', ' '], "-")
-        );
-        match scenario {
-            Scenario::CreateUser => self.signer.prepare(
+        let token = format!("{run}-{}-{seq}", scenario.name().replace(['/', ' '], "-"));
+        let (method, path, body) = match scenario {
+            Scenario::CreateUser => (
                 Method::POST,
-                "/user".into(),
-                Some(format!(
+                "/user".to_owned(),
+                format!(
                     r#"{{"emailAddress":"bench-{token}@bench.test","type":"APP_USER","clientToken":"{token}"}}"#
-                )),
+                ),
             ),
             _ => {
                 let id = &self.ids[rng.random_range(0..self.ids.len())];
-                self.signer.prepare(
+                (
                     Method::PUT,
                     format!("/user/{id}"),
-                    Some(format!(r#"{{"firstName":"Updated {seq}","clientToken":"{token}"}}"#)),
+                    format!(r#"{{"firstName":"Updated {seq}","clientToken":"{token}"}}"#),
                 )
             }
-        }
+        };
+        let body = Bytes::from(body);
+        let headers = self.signer.sign(
+            &method,
+            &path,
+            vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            &body,
+            SystemTime::now(),
+        )?;
+        Ok(Outgoing {
+            method,
+            path: PathAndQuery::from_maybe_shared(path)?,
+            headers: Headers::Owned(headers),
+            body,
+        })
     }
 
-    pub async fn run(
-        &self,
-        scenario: Scenario,
-        duration: Duration,
-    ) -> anyhow::Result<ScenarioResult> {
-        let pool = Arc::new(self.read_pool(scenario)?);
+    pub async fn run(&self, scenario: Scenario, duration: Duration) -> anyhow::Result<RunResult> {
+        let pool = match scenario.pool() {
+            Some(kind) => Some(tokio::task::block_in_place(|| self.pool(kind, duration))?),
+            None => None,
+        };
+        let pick = match scenario {
+            Scenario::GetUserZipf => Pick::Zipf(self.zipf.clone(), self.hot_order.clone()),
+            _ => Pick::Uniform(pool.as_ref().map_or(0, |p| p.requests.len())),
+        };
+        let run: Arc<str> = ulid::Ulid::generate().to_string().to_lowercase().into();
         let sequence = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let deadline = started + duration;
         let mut workers = Vec::with_capacity(self.concurrency);
         for _ in 0..self.concurrency {
             let pool = pool.clone();
+            let pick = pick.clone();
             let sequence = sequence.clone();
-            let client = self.client.clone();
             let this = self.snapshot();
+            let run = run.clone();
             workers.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(1 << 16);
                 let (mut errors, mut samples) = (0u64, Vec::new());
@@ -278,23 +578,22 @@ impl Driver {
                         Scenario::Mixed => rng.random_range(0..10) == 0,
                         _ => false,
                     };
-                    let prepared = if is_write {
-                        match this.write(scenario, seq) {
-                            Ok(p) => p,
-                            Err(e) => return Err(e),
+                    let outgoing = match (&pool, is_write) {
+                        (Some(pool), false) => {
+                            // A random pick: workers walking the pool in step would all miss
+                            // the cache on the same user at once.
+                            let request = &pool.requests[pick.next(&mut rng)];
+                            Outgoing {
+                                method: Method::GET,
+                                path: request.path.clone(),
+                                headers: Headers::Shared(&pool.names, &request.values),
+                                body: Bytes::new(),
+                            }
                         }
-                    } else {
-                        // A random pick: workers walking the pool in step would all miss
-                        // the cache on the same user at once.
-                        pool[rng.random_range(0..pool.len())].clone()
+                        _ => this.write(scenario, &run, seq)?,
                     };
                     let sent = Instant::now();
-                    let what = format!(
-                        "{} {}",
-                        prepared.path,
-                        String::from_utf8_lossy(&prepared.body)
-                    );
-                    let outcome = send(&client, &this.signer.host, prepared).await;
+                    let outcome = this.send(&outgoing).await;
                     latencies.push(sent.elapsed().as_micros() as u32);
                     match outcome {
                         Ok((status, _)) if status < 300 => {}
@@ -302,7 +601,10 @@ impl Driver {
                             errors += 1;
                             if samples.len() < 3 {
                                 samples.push(format!(
-                                    "{what} -> {status}: {}",
+                                    "{} {} {} -> {status}: {}",
+                                    outgoing.method,
+                                    outgoing.path,
+                                    String::from_utf8_lossy(&outgoing.body),
                                     String::from_utf8_lossy(&body)
                                         .chars()
                                         .take(200)
@@ -337,53 +639,117 @@ impl Driver {
                 .map_or(0.0, |&us| f64::from(us) / 1000.0)
         };
         samples.truncate(3);
-        Ok(ScenarioResult {
-            name: scenario.name(),
-            scenario,
+        Ok(RunResult {
             requests: latencies.len() as u64,
             rps: latencies.len() as f64 / elapsed,
             p50_ms: percentile(0.50),
             p99_ms: percentile(0.99),
             max_ms: latencies.last().map_or(0.0, |&us| f64::from(us) / 1000.0),
             errors,
-            ratio_to_health: None,
             server_cpu_percent: 0.0,
             server_rss_mb: 0.0,
+            cache_entries: None,
+            cache_capacity: None,
+            cache_hits: None,
+            cache_misses: None,
+            cache_hit_rate: None,
             error_samples: samples,
         })
+    }
+
+    /// The server's cache counters from `GET /metrics`; `None` if it serves none (a build from
+    /// before `/metrics`) or cannot be read.
+    pub async fn cache_metrics(&self) -> Option<CacheMetrics> {
+        let outgoing = Outgoing {
+            method: Method::GET,
+            path: PathAndQuery::from_static("/metrics"),
+            headers: Headers::Owned(Vec::new()),
+            body: Bytes::new(),
+        };
+        match self.send(&outgoing).await {
+            Ok((200, body)) => Some(CacheMetrics::parse(&String::from_utf8_lossy(&body))),
+            _ => None,
+        }
+    }
+
+    async fn send(&self, outgoing: &Outgoing<'_>) -> anyhow::Result<(u16, Bytes)> {
+        let uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(outgoing.path.clone())
+            .build()?;
+        let mut request = Request::builder()
+            .method(outgoing.method.clone())
+            .uri(uri)
+            .body(Full::new(outgoing.body.clone()))?;
+        let headers = request.headers_mut();
+        match &outgoing.headers {
+            Headers::Shared(names, values) => {
+                for (name, value) in names.iter().zip(values.iter()) {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+            Headers::Owned(pairs) => {
+                for (name, value) in pairs {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        let response = self.client.request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
     }
 
     fn snapshot(&self) -> Arc<Self> {
         Arc::new(Self {
             signer: self.signer.clone(),
+            authority: self.authority.clone(),
             client: self.client.clone(),
             ids: self.ids.clone(),
+            hot_order: self.hot_order.clone(),
+            zipf: self.zipf.clone(),
             tokens: self.tokens.clone(),
             concurrency: self.concurrency,
-            run_id: self.run_id.clone(),
+            pools: Mutex::new(HashMap::new()),
         })
     }
 }
 
-async fn send(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    host: &str,
-    prepared: Prepared,
-) -> anyhow::Result<(u16, Bytes)> {
-    let mut request = Request::builder()
-        .method(prepared.method)
-        .uri(format!("http://{host}{}", prepared.path));
-    for (name, value) in &prepared.headers {
-        if name != "host" {
-            request = request.header(name, value);
+/// A request about to be sent (the host header comes from the URI).
+struct Outgoing<'a> {
+    method: Method,
+    path: PathAndQuery,
+    headers: Headers<'a>,
+    body: Bytes,
+}
+
+enum Headers<'a> {
+    Shared(&'a [HeaderName], &'a [HeaderValue]),
+    Owned(Vec<(HeaderName, HeaderValue)>),
+}
+
+/// GETs of `paths` signed at `time`, and the names of the headers that sign them (the same for
+/// every one).
+fn sign_paths(
+    signer: &Signer,
+    paths: &[String],
+    time: SystemTime,
+) -> anyhow::Result<(Vec<HeaderName>, Vec<Presigned>)> {
+    let mut names: Option<Vec<HeaderName>> = None;
+    let mut requests = Vec::with_capacity(paths.len());
+    for path in paths {
+        let headers = signer.sign(&Method::GET, path, Vec::new(), &[], time)?;
+        let names = names.get_or_insert_with(|| headers.iter().map(|(k, _)| k.clone()).collect());
+        if names.len() != headers.len() || names.iter().zip(&headers).any(|(n, (k, _))| n != k) {
+            bail!("SigV4 signed the requests of one pool with different headers");
         }
+        requests.push(Presigned {
+            path: PathAndQuery::from_maybe_shared(Bytes::from(path.clone()))?,
+            values: headers.into_iter().map(|(_, v)| v).collect(),
+        });
     }
-    let response = client
-        .request(request.body(Full::new(prepared.body))?)
-        .await?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    Ok((names.unwrap_or_default(), requests))
 }
 
 fn encode(value: &str) -> String {
@@ -398,33 +764,88 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-pub fn row(r: &ScenarioResult) -> String {
-    format!(
-        "{:<22} {:>10.0} {:>8.2} {:>8.2} {:>8.1} {:>7} {:>7} {:>6.0}% {:>7.1}",
-        r.name,
-        r.rps,
-        r.p50_ms,
-        r.p99_ms,
-        r.max_ms,
-        r.errors,
-        r.ratio_to_health
-            .map_or("-".into(), |x| format!("{:.0}%", x * 100.0)),
-        r.server_cpu_percent,
-        r.server_rss_mb
-    ) + &if r.error_samples.is_empty() {
-        String::new()
-    } else {
-        format!("\n    errors, e.g.: {}", r.error_samples.join(" | "))
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn table(results: &[ScenarioResult]) -> String {
-    let header = format!(
-        "{:<22} {:>10} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
-        "scenario", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "÷live", "cpu", "rss MB"
-    );
-    std::iter::once(header)
-        .chain(results.iter().map(row))
-        .collect::<Vec<_>>()
-        .join("\n")
+    #[test]
+    fn zipf_matches_its_probabilities() {
+        let n = 1000;
+        let zipf = Zipf::new(n, 1.0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let draws = 1_000_000;
+        let mut counts = vec![0u32; n];
+        for _ in 0..draws {
+            counts[zipf.sample(&mut rng)] += 1;
+        }
+        let harmonic: f64 = (1..=n).map(|k| 1.0 / k as f64).sum();
+        for (rank, &count) in counts.iter().enumerate().take(20) {
+            let expected = draws as f64 / (rank as f64 + 1.0) / harmonic;
+            let deviation = (f64::from(count) - expected).abs() / expected.sqrt();
+            assert!(
+                deviation < 5.0,
+                "rank {rank}: {count} draws, {expected:.0} expected"
+            );
+        }
+        assert!(counts[n - 1] > 0, "the coldest rank is drawn too");
+    }
+
+    #[test]
+    fn cache_metrics_are_read_from_prometheus_text() {
+        let text = "# HELP userdir_user_cache_entries Users in the cache.\n\
+                    # TYPE userdir_user_cache_entries gauge\n\
+                    userdir_user_cache_entries 50000\n\
+                    userdir_user_cache_entries_max 40000\n\
+                    userdir_user_cache_capacity 50000\n\
+                    userdir_user_cache_hits_total{shard=\"0\"} 10 1700000000000\n\
+                    userdir_user_cache_hits_total{shard=\"1\"} 5\n";
+        assert_eq!(
+            CacheMetrics::parse(text),
+            CacheMetrics {
+                entries: Some(50_000),
+                capacity: Some(50_000),
+                hits: Some(15),
+                misses: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_hit_rate_needs_both_readings() {
+        let reading = |hits, misses| {
+            Some(CacheMetrics {
+                entries: Some(7),
+                capacity: Some(9),
+                hits: Some(hits),
+                misses: Some(misses),
+            })
+        };
+        let mut run = RunResult::default();
+        run.set_cache(reading(10, 10), reading(40, 20));
+        assert_eq!(run.cache_hit_rate, Some(0.75));
+        assert_eq!(run.cache_entries, Some(7));
+        run.set_cache(None, reading(40, 20));
+        assert_eq!((run.cache_hits, run.cache_hit_rate), (None, None));
+        run.set_cache(reading(1, 1), reading(1, 1));
+        assert_eq!((run.cache_hits, run.cache_hit_rate), (Some(0), None));
+    }
+
+    #[test]
+    fn zipf_of_one_is_always_the_first() {
+        let zipf = Zipf::new(1, 1.0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        assert!((0..100).all(|_| zipf.sample(&mut rng) == 0));
+    }
+
+    #[test]
+    fn get_user_expands_to_the_chosen_distributions() {
+        assert_eq!(
+            Scenario::expand(&[Scenario::Mixed, Scenario::GetUser], &[Access::Zipf]),
+            vec![Scenario::GetUserZipf, Scenario::Mixed]
+        );
+        assert_eq!(
+            Scenario::expand(&Scenario::DEFAULT, &[Access::Uniform, Access::Zipf]),
+            Scenario::ALL
+        );
+    }
 }

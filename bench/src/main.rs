@@ -1,8 +1,13 @@
 //! userdir-bench: seeds a fresh database, starts the release server on it, drives each scenario
 //! for a fixed time at a fixed concurrency with SigV4-signed requests (as the SDKs sign), and
-//! reports requests/s, latency percentiles, errors, and the server's CPU and memory.
+//! reports requests/s, latency percentiles, errors, and the server's CPU and memory. Each scenario
+//! is warmed up first, then measured several times; the median run is reported with the range.
+//! A bare actix-web route, served by this binary in a child process, is measured first: the
+//! ceiling every other scenario is compared with.
 
+mod bare;
 mod load;
+mod report;
 mod seed;
 mod server;
 
@@ -10,17 +15,30 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use load::{Scenario, ScenarioResult};
+use load::{Access, Driver, RunResult, Scenario};
+use report::ScenarioResult;
+use server::Server;
 
 #[derive(Parser, Debug)]
-#[command(about = "Benchmark userdir on this machine")]
+#[command(
+    about = "Benchmark userdir on this machine",
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
-    /// Seconds each scenario runs.
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Seconds of each measured run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Seconds each scenario runs unmeasured before its first measured run.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Measured runs of each scenario; the median is reported, with the min–max range.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -36,85 +54,276 @@ struct Args {
     /// Extra settings for the server, as USERDIR__SECTION__KEY=VALUE (repeatable).
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     server_env: Vec<String>,
-    /// Scenarios to run (default: all), comma-separated.
+    /// Scenarios to run (default: all), comma-separated; they run in the order listed below.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<Scenario>,
+    /// The distributions `get-user` runs under, each as a scenario of its own (default: both).
+    #[arg(long, value_delimiter = ',', default_value = "uniform,zipf")]
+    access: Vec<Access>,
+    /// The git revision `--server` was built from, for the report (scripts/bench passes it).
+    #[arg(long, value_name = "REV")]
+    git_rev: Option<String>,
+    /// A second userdir build to compare `--server` with: each gets its own copy of the same
+    /// seeded users, and every measured run on it is paired with one on `--server` right after.
+    #[arg(long, value_name = "PATH")]
+    baseline_server: Option<PathBuf>,
+    /// The git revision `--baseline-server` was built from, for the report.
+    #[arg(long, value_name = "REV", requires = "baseline_server")]
+    baseline_rev: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve `GET /` with actix-web and no middleware (the `bare` scenario's server).
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        workers: usize,
+    },
 }
 
 #[derive(Serialize)]
 struct Report {
-    machine: String,
-    users: usize,
-    concurrency: usize,
-    duration_secs: u64,
+    #[serde(flatten)]
+    machine: server::Machine,
+    git_rev: Option<String>,
+    settings: Settings,
     seed_secs: f64,
     cold_start_ms: f64,
     server_peak_rss_mb: f64,
+    bare_server: Option<BareServer>,
+    /// With `--baseline-server`: that build; each scenario then has its results under `baseline`.
+    baseline: Option<Baseline>,
     scenarios: Vec<ScenarioResult>,
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+#[derive(Serialize)]
+struct Baseline {
+    git_rev: Option<String>,
+    server: PathBuf,
+    seed_secs: f64,
+    cold_start_ms: f64,
+    server_peak_rss_mb: f64,
+}
+
+#[derive(Serialize)]
+struct Settings {
+    users: usize,
+    concurrency: usize,
+    duration_secs: u64,
+    warmup_secs: u64,
+    repeat: u64,
+    /// The distributions `get-user` stood for.
+    access: Vec<Access>,
+    /// HTTP workers of the userdir server and of the bare server.
+    workers: usize,
+    /// The GetUser cache's capacity as configured (`--server-env`, else the environment, else this
+    /// tree's config/default.toml); each scenario has the capacity the server itself reports.
+    cached_users: Option<u64>,
+    server_env: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BareServer {
+    workers: usize,
+    cold_start_ms: f64,
+    peak_rss_mb: f64,
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let scenarios = if args.scenarios.is_empty() {
-        Scenario::ALL.to_vec()
+    if let Some(Command::BareServer { port, workers }) = args.command {
+        return bare::serve(port, workers);
+    }
+    let selected = if args.scenarios.is_empty() {
+        &Scenario::DEFAULT[..]
     } else {
-        args.scenarios.clone()
+        &args.scenarios[..]
     };
+    let scenarios = Scenario::expand(selected, &args.access);
     let dir = std::env::temp_dir().join(format!("userdir-bench-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir)?;
-    let result = run(&args, &scenarios, &dir).await;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run(&args, &scenarios, &dir));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyhow::Result<()> {
-    let db = dir.join("userdir.db");
-    println!("seeding {} users into {}", args.users, db.display());
-    let seeded = seed::seed(&args.server, &db, args.users).await?;
-    println!("seeded in {:.1} s", seeded.elapsed.as_secs_f64());
+/// One server under load, and the driver that loads it.
+struct Side {
+    label: &'static str,
+    server: Server,
+    driver: Driver,
+}
 
-    let server = server::Server::start(&args.server, &db, &args.server_env).await?;
-    println!(
-        "server ready in {:.0} ms (cold start on {} users)",
-        server.cold_start.as_secs_f64() * 1000.0,
-        args.users
-    );
-    let driver = load::Driver::new(&server, &seeded, args.concurrency)?;
+async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyhow::Result<()> {
+    let workers = server::workers(server::setting(&args.server_env, "server", "workers"));
+    let plan = seed::Plan::new(args.users)?;
+    // A directory per build: a server may lock its database's directory.
+    let db = dir.join("candidate").join("userdir.db");
+    let baseline_db = dir.join("baseline").join("userdir.db");
+    for db in [&db, &baseline_db] {
+        std::fs::create_dir_all(db.parent().context("database directory")?)?;
+    }
+    println!("seeding {} users into {}", args.users, db.display());
+    let seed_time = seed::seed(&args.server, &db, &plan).await?;
+    println!("seeded in {:.1} s", seed_time.as_secs_f64());
+    let baseline_seed_time = match &args.baseline_server {
+        Some(binary) => {
+            let time = seed::seed(binary, &baseline_db, &plan).await?;
+            println!(
+                "seeded the same users for the baseline {} in {:.1} s",
+                binary.display(),
+                time.as_secs_f64()
+            );
+            Some(time)
+        }
+        None => None,
+    };
 
     let mut results: Vec<ScenarioResult> = Vec::new();
-    let mut health_rps = None;
-    for scenario in scenarios {
-        let before = server.stats()?;
-        let mut result = driver
-            .run(*scenario, Duration::from_secs(args.duration))
-            .await
-            .with_context(|| format!("scenario {scenario:?}"))?;
-        let after = server.stats()?;
-        result.server_cpu_percent = after.cpu_percent_since(&before);
-        result.server_rss_mb = after.rss_mb;
-        if *scenario == Scenario::Health {
-            health_rps = Some(result.rps);
-        }
-        result.ratio_to_health = health_rps.map(|h| result.rps / h);
-        println!("{}", load::row(&result));
+    let mut bare_rps = None;
+    let mut bare_server = None;
+    if scenarios.contains(&Scenario::Bare) {
+        // First, alone: no other server is running yet.
+        let server = Server::start_bare(workers).await?;
+        println!("bare actix-web server ready ({workers} workers)");
+        let bare = Side {
+            label: "bare",
+            driver: Driver::new(&server, &plan, args.concurrency)?,
+            server,
+        };
+        let runs = measure(args, &[&bare], Scenario::Bare).await?;
+        let mut result = ScenarioResult::summarise(Scenario::Bare, None, runs.concat())?;
+        bare_rps = Some(result.rps.median);
+        result.ratio_to_bare = Some(1.0);
         results.push(result);
+        bare_server = Some(BareServer {
+            workers,
+            cold_start_ms: bare.server.cold_start.as_secs_f64() * 1000.0,
+            peak_rss_mb: bare.server.stats()?.peak_rss_mb,
+        });
+        bare.server.stop().await;
     }
-    let peak = server.stats()?.peak_rss_mb;
-    let cold_start = server.cold_start;
-    server.stop().await;
 
+    // The baseline first: in each pair of runs it goes first.
+    let mut sides = Vec::new();
+    let builds = args
+        .baseline_server
+        .iter()
+        .map(|b| ("baseline", b, &baseline_db))
+        .chain([("candidate", &args.server, &db)]);
+    for (label, binary, db) in builds {
+        let server = Server::start(binary, db, &args.server_env).await?;
+        println!(
+            "{label} server ready in {:.0} ms (cold start on {} users, {workers} workers)",
+            server.cold_start.as_secs_f64() * 1000.0,
+            args.users
+        );
+        sides.push(Side {
+            label,
+            driver: Driver::new(&server, &plan, args.concurrency)?,
+            server,
+        });
+    }
+    let both: Vec<&Side> = sides.iter().collect();
+
+    let mut health_rps = vec![None; sides.len()];
+    for &scenario in scenarios.iter().filter(|&&s| s != Scenario::Bare) {
+        let runs = measure(args, &both, scenario).await?;
+        let mut summaries = Vec::new();
+        for (runs, health) in runs.into_iter().zip(health_rps.iter_mut()) {
+            let mut result =
+                ScenarioResult::summarise(scenario, scenario.access(args.users), runs)?;
+            if scenario == Scenario::Health {
+                *health = Some(result.rps.median);
+            }
+            result.ratio_to_health = health.map(|h| result.rps.median / h);
+            result.ratio_to_bare = bare_rps.map(|b| result.rps.median / b);
+            summaries.push(result);
+        }
+        let mut candidate = summaries.pop().context("no candidate results")?;
+        if let Some(baseline) = summaries.pop() {
+            candidate.compare_with(baseline);
+        }
+        results.push(candidate);
+    }
+    drop(both);
+    if let (Some(bare), Some(health)) = (
+        results.iter_mut().find(|r| r.scenario == Scenario::Bare),
+        health_rps.last().copied().flatten(),
+    ) {
+        bare.ratio_to_health = Some(bare.rps.median / health);
+    }
+    // (peak RSS, cold start ms) of each side, the baseline first.
+    let mut ends = Vec::new();
+    for side in sides {
+        ends.push((
+            side.server.stats()?.peak_rss_mb,
+            side.server.cold_start.as_secs_f64() * 1000.0,
+        ));
+        side.server.stop().await;
+    }
+    let (peak, cold_start_ms) = ends.pop().context("no candidate server")?;
+    let baseline = match (&args.baseline_server, baseline_seed_time, ends.pop()) {
+        (Some(server), Some(seed), Some((peak, cold_start_ms))) => Some(Baseline {
+            git_rev: args.baseline_rev.clone(),
+            server: server.clone(),
+            seed_secs: seed.as_secs_f64(),
+            cold_start_ms,
+            server_peak_rss_mb: peak,
+        }),
+        _ => None,
+    };
     println!();
-    println!("{}", load::table(&results));
-    println!("server peak RSS: {peak:.1} MB");
+    println!("{}", report::table(&results));
+    println!(
+        "server peak RSS: {peak:.1} MB; cold start {cold_start_ms:.0} ms; seeded in {:.1} s",
+        seed_time.as_secs_f64()
+    );
+    if let Some(baseline) = &baseline {
+        let name = |rev: &Option<String>, fallback: &str| {
+            rev.clone().unwrap_or_else(|| fallback.to_owned())
+        };
+        println!();
+        println!(
+            "{}",
+            report::comparison(
+                &results,
+                &name(&args.git_rev, &args.server.display().to_string()),
+                &name(&baseline.git_rev, &baseline.server.display().to_string()),
+            )
+        );
+        println!(
+            "baseline server peak RSS: {:.1} MB; cold start {:.0} ms",
+            baseline.server_peak_rss_mb, baseline.cold_start_ms
+        );
+    }
     let report = Report {
-        machine: server::machine(),
-        users: args.users,
-        concurrency: args.concurrency,
-        duration_secs: args.duration,
-        seed_secs: seeded.elapsed.as_secs_f64(),
-        cold_start_ms: cold_start.as_secs_f64() * 1000.0,
+        machine: server::Machine::this(),
+        git_rev: args.git_rev.clone(),
+        settings: Settings {
+            users: args.users,
+            concurrency: args.concurrency,
+            duration_secs: args.duration,
+            warmup_secs: args.warmup,
+            repeat: args.repeat,
+            access: args.access.clone(),
+            workers,
+            cached_users: server::setting(&args.server_env, "database", "cached_users")
+                .and_then(|n| n.parse().ok()),
+            server_env: args.server_env.clone(),
+        },
+        seed_secs: seed_time.as_secs_f64(),
+        cold_start_ms,
         server_peak_rss_mb: peak,
+        bare_server,
+        baseline,
         scenarios: results,
     };
     if let Some(parent) = args.out.parent() {
@@ -123,4 +332,49 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
     println!("results written to {}", args.out.display());
     Ok(())
+}
+
+/// A warm-up of `scenario` on each side, then `--repeat` rounds of one measured run on each
+/// side in turn. Returns each side's runs.
+async fn measure(
+    args: &Args,
+    sides: &[&Side],
+    scenario: Scenario,
+) -> anyhow::Result<Vec<Vec<RunResult>>> {
+    let context = |side: &Side| format!("scenario {scenario:?} on the {} server", side.label);
+    if args.warmup > 0 {
+        for side in sides {
+            side.driver
+                .run(scenario, Duration::from_secs(args.warmup))
+                .await
+                .with_context(|| context(side))?;
+        }
+    }
+    let mut runs = vec![Vec::new(); sides.len()];
+    for n in 1..=args.repeat {
+        for (side, runs) in sides.iter().zip(runs.iter_mut()) {
+            let (driver, server) = (&side.driver, &side.server);
+            let cache_before = driver.cache_metrics().await;
+            let before = server.stats()?;
+            let mut run = driver
+                .run(scenario, Duration::from_secs(args.duration))
+                .await
+                .with_context(|| context(side))?;
+            let after = server.stats()?;
+            run.server_cpu_percent = after.cpu_percent_since(&before);
+            run.server_rss_mb = after.rss_mb;
+            run.set_cache(cache_before, driver.cache_metrics().await);
+            let label = if sides.len() > 1 {
+                format!(" {}", side.label)
+            } else {
+                String::new()
+            };
+            println!(
+                "{}",
+                report::progress(scenario, n as usize, args.repeat as usize, &label, &run)
+            );
+            runs.push(run);
+        }
+    }
+    Ok(runs)
 }

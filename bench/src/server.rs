@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rand::Rng;
+use serde::Serialize;
 use tokio::process::{Child, Command};
 
 pub struct Server {
@@ -40,17 +41,15 @@ impl Stats {
 }
 
 impl Server {
+    /// userdir at `binary`, on `db`, with root credentials of its own.
     pub async fn start(binary: &Path, db: &Path, extra_env: &[String]) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let mut rng = rand::rng();
         let access_key_id = format!("AKIABENCH{:011}", rng.next_u64() % 100_000_000_000);
         let secret = format!(
             "{:032x}",
             u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())
         );
-        let started = Instant::now();
         let mut command = Command::new(binary);
         for pair in extra_env {
             let (key, value) = pair
@@ -58,7 +57,7 @@ impl Server {
                 .with_context(|| format!("--server-env {pair}: expected KEY=VALUE"))?;
             command.env(key, value);
         }
-        let child = command
+        command
             .env("USERDIR__SERVER__PORT", port.to_string())
             .env("USERDIR__DATABASE__PATH", db)
             .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", &access_key_id)
@@ -66,21 +65,82 @@ impl Server {
             .env("USERDIR__LOG__FILTER", "warn")
             .env("USERDIR__THROTTLE__REQUESTS_PER_SECOND", "1000000000")
             .env("USERDIR__THROTTLE__BURST", "1000000000")
-            .env("USERDIR__LIMITS__MAX_USERS", "1000000000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .env("USERDIR__LIMITS__MAX_USERS", "1000000000");
+        let log = db.with_extension("log");
+        let mut server = Self::spawn(command, binary, port, "/health/ready", Some(&log)).await?;
+        server.access_key_id = access_key_id;
+        server.secret = secret;
+        Ok(server)
+    }
+
+    /// The bare actix-web server: this very binary, in its hidden `bare-server` mode.
+    pub async fn start_bare(workers: usize) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let binary = std::env::current_exe().context("finding the bench's own binary")?;
+        let mut command = Command::new(&binary);
+        command.args([
+            "bare-server",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ]);
+        Self::spawn(command, &binary, port, "/", None).await
+    }
+
+    /// Starts `command` and waits until `GET ready_path` answers 200. Its output goes to `log`
+    /// (shown if it fails to start), else stdout is dropped and stderr inherited.
+    async fn spawn(
+        mut command: Command,
+        binary: &Path,
+        port: u16,
+        ready_path: &str,
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        match log {
+            Some(log) => {
+                let file = std::fs::File::create(log)
+                    .with_context(|| format!("creating {}", log.display()))?;
+                command.stdout(file.try_clone()?).stderr(file);
+            }
+            None => {
+                command.stdout(Stdio::null()).stderr(Stdio::inherit());
+            }
+        }
+        let started = Instant::now();
+        let mut child = command
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let address = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
+        let output = || {
+            log.and_then(|log| std::fs::read_to_string(log).ok())
+                .map(|text| {
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+                    format!("; its output:\n{tail}")
+                })
+                .unwrap_or_default()
+        };
         loop {
-            if ready(&address).await {
+            if ready(&address, ready_path).await {
                 break;
             }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "{} exited before it was ready ({status}){}",
+                    binary.display(),
+                    output()
+                );
+            }
             if Instant::now() > deadline {
-                bail!("the server did not become ready within 30 s");
+                bail!(
+                    "{} did not become ready within 30 s{}",
+                    binary.display(),
+                    output()
+                );
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -88,8 +148,8 @@ impl Server {
             child,
             pid,
             address,
-            access_key_id,
-            secret,
+            access_key_id: String::new(),
+            secret: String::new(),
             cold_start: started.elapsed(),
         })
     }
@@ -144,13 +204,18 @@ impl Server {
     }
 }
 
-async fn ready(address: &str) -> bool {
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn ready(address: &str, path: &str) -> bool {
     let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
         return false;
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request =
-        format!("GET /health/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }
@@ -159,28 +224,84 @@ async fn ready(address: &str) -> bool {
     answer.starts_with(b"HTTP/1.1 200")
 }
 
-/// A description of this machine for the report.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0 / 1024.0)
-        .unwrap_or(0.0);
-    format!("{cores} cores ({cpu}), {memory:.0} GiB")
+/// A setting of the userdir server under test: from `--server-env`, else from this process's
+/// environment (which the server inherits), else from `config/default.toml` of this source tree.
+pub fn setting(overrides: &[String], section: &str, key: &str) -> Option<String> {
+    let variable = format!("USERDIR__{section}__{key}").to_uppercase();
+    let given = overrides.iter().rev().find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.eq_ignore_ascii_case(&variable).then(|| v.to_owned())
+    });
+    given
+        .or_else(|| std::env::var(&variable).ok())
+        .or_else(|| default_setting(section, key))
+}
+
+fn default_setting(section: &str, key: &str) -> Option<String> {
+    let mut current = "";
+    for line in include_str!("../../config/default.toml").lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.trim();
+        } else if let Some((k, v)) = line.split_once('=')
+            && current.eq_ignore_ascii_case(section)
+            && k.trim().eq_ignore_ascii_case(key)
+        {
+            return Some(v.trim().trim_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// HTTP workers of a server: `configured`, or one per core when that is 0 or unknown (as
+/// actix-web does).
+pub fn workers(configured: Option<String>) -> usize {
+    configured
+        .and_then(|w| w.parse::<usize>().ok())
+        .filter(|&w| w > 0)
+        .unwrap_or_else(cores)
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// This machine, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// A one-line summary of the fields below.
+    pub machine: String,
+    pub cpu_model: String,
+    /// Cores this process may use (`available_parallelism`).
+    pub cores: usize,
+    pub memory_gib: f64,
+}
+
+impl Machine {
+    pub fn this() -> Self {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| {
+                c.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = cores();
+        let memory_gib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kb| (kb / 1024.0 / 1024.0 * 10.0).round() / 10.0);
+        Self {
+            machine: format!("{cores} cores ({cpu_model}), {memory_gib:.0} GiB"),
+            cpu_model,
+            cores,
+            memory_gib,
+        }
+    }
 }
