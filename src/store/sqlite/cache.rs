@@ -6,12 +6,17 @@
 //! since: a row read before a commit can never be cached after it. Marks are per user, so writes
 //! to some users do not stop others from being cached. The most recent marks are kept (a bounded
 //! FIFO); forgetting the oldest raises a floor that refuses every reader older than it, so no
-//! stale row can slip in however long a reader takes. Users are bounded by the capacity: when it
-//! is full an arbitrary user makes room.
+//! stale row can slip in however long a reader takes. Offers and invalidations take the marks'
+//! lock, so each is atomic with respect to the other; lookups take no lock at all.
+//!
+//! The users themselves live in quick_cache's S3-FIFO cache, which keeps the users read often
+//! (real directory traffic is skewed) where an arbitrary victim would as likely be a hot one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+use quick_cache::sync::Cache;
 
 use crate::domain::{User, UserId};
 use crate::store::CacheStats;
@@ -20,7 +25,9 @@ use crate::store::CacheStats;
 const MARKS: usize = 8192;
 
 pub(super) struct UserCache {
-    inner: RwLock<Inner>,
+    /// `None` when the cache is configured off.
+    users: Option<Cache<UserId, Arc<User>>>,
+    marks: RwLock<Marks>,
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -35,10 +42,9 @@ impl std::fmt::Debug for UserCache {
 }
 
 #[derive(Default)]
-struct Inner {
-    users: HashMap<UserId, Arc<User>>,
+struct Marks {
     /// The generation at which each recently changed user was last changed ...
-    marks: HashMap<UserId, u64>,
+    at: HashMap<UserId, u64>,
     /// ... and the order marks were made in, oldest first.
     order: VecDeque<(UserId, u64)>,
     /// Moves with every batch that changed users.
@@ -50,10 +56,8 @@ struct Inner {
 impl UserCache {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
-            inner: RwLock::new(Inner {
-                users: HashMap::with_capacity(capacity.min(1 << 16)),
-                ..Inner::default()
-            }),
+            users: (capacity > 0).then(|| Cache::new(capacity)),
+            marks: RwLock::new(Marks::default()),
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -61,7 +65,7 @@ impl UserCache {
     }
 
     pub(super) fn get(&self, id: &UserId) -> Option<Arc<User>> {
-        let found = self.inner.read().ok()?.users.get(id).cloned();
+        let found = self.users.as_ref().and_then(|users| users.get(id));
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -82,68 +86,66 @@ impl UserCache {
 
     /// How many users the cache holds.
     pub(super) fn len(&self) -> usize {
-        self.inner.read().map_or(0, |inner| inner.users.len())
+        self.users.as_ref().map_or(0, Cache::len)
     }
 
     /// To be read before fetching a row that may be offered.
     pub(super) fn generation(&self) -> u64 {
-        self.inner.read().map_or(0, |inner| inner.generation)
+        self.marks.read().map_or(0, |marks| marks.generation)
     }
 
     /// Caches a row fetched after `started` was read, unless its user changed since.
     pub(super) fn offer(&self, user: Arc<User>, started: u64) {
-        if self.capacity == 0 {
-            return;
-        }
-        let Ok(mut inner) = self.inner.write() else {
+        let Some(users) = &self.users else {
             return;
         };
-        if started < inner.floor || inner.marks.get(&user.id).is_some_and(|at| *at > started) {
+        let Ok(marks) = self.marks.write() else {
+            return;
+        };
+        if started < marks.floor || marks.at.get(&user.id).is_some_and(|at| *at > started) {
             return;
         }
-        if inner.users.len() >= self.capacity
-            && !inner.users.contains_key(&user.id)
-            && let Some(victim) = inner.users.keys().next().cloned()
-        {
-            inner.users.remove(&victim);
-        }
-        inner.users.insert(user.id.clone(), user);
+        users.insert(user.id.clone(), user);
     }
 
     /// Drops and marks the given users; called by the writer after a commit, before answering.
     pub(super) fn invalidate(&self, ids: &[UserId]) {
-        if ids.is_empty() || self.capacity == 0 {
+        let Some(users) = &self.users else {
+            return;
+        };
+        if ids.is_empty() {
             return;
         }
-        // A poisoned lock means a panic mid-update: start afresh rather than trust the maps.
-        let mut inner = match self.inner.write() {
-            Ok(inner) => inner,
+        // A poisoned lock means a panic mid-update: start afresh rather than trust the marks.
+        let mut marks = match self.marks.write() {
+            Ok(marks) => marks,
             Err(poisoned) => {
-                let mut inner = poisoned.into_inner();
-                let generation = inner.generation + 1;
-                *inner = Inner {
+                let mut marks = poisoned.into_inner();
+                let generation = marks.generation + 1;
+                *marks = Marks {
                     generation,
                     floor: generation,
-                    ..Inner::default()
+                    ..Marks::default()
                 };
-                inner
+                users.clear();
+                marks
             }
         };
-        inner.generation += 1;
-        let at = inner.generation;
+        marks.generation += 1;
+        let at = marks.generation;
         for id in ids {
-            inner.users.remove(id);
-            inner.marks.insert(id.clone(), at);
-            inner.order.push_back((id.clone(), at));
+            users.remove(id);
+            marks.at.insert(id.clone(), at);
+            marks.order.push_back((id.clone(), at));
         }
-        while inner.order.len() > MARKS {
-            let Some((old, old_at)) = inner.order.pop_front() else {
+        while marks.order.len() > MARKS {
+            let Some((old, old_at)) = marks.order.pop_front() else {
                 break;
             };
-            if inner.marks.get(&old) == Some(&old_at) {
-                inner.marks.remove(&old);
+            if marks.at.get(&old) == Some(&old_at) {
+                marks.at.remove(&old);
             }
-            inner.floor = inner.floor.max(old_at);
+            marks.floor = marks.floor.max(old_at);
         }
     }
 }
