@@ -35,6 +35,8 @@ pub enum StoreError {
     LimitExceeded(u64),
     #[error("the write's batch failed to commit: {0}")]
     BatchFailed(std::sync::Arc<str>),
+    #[error("reading users failed: {0}")]
+    ReadFailed(std::sync::Arc<str>),
     #[error("the store is closed")]
     Closed,
     #[error("the idempotency token was used before with different parameters")]

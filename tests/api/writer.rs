@@ -313,3 +313,38 @@ async fn get_user_is_served_from_the_cache_once_read() {
 
     assert_eq!(store.cached_users(), 200, "every user read is cached once");
 }
+
+/// Lookups made at the same time are gathered into shared statements: each still gets its own
+/// user (also when several ask for the same one), a user that does not exist is absent, and a name
+/// with quotes survives the JSON trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_each_get_their_own_user() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let mut users = Vec::new();
+    for i in 0..300 {
+        let mut user = new_user(&unique_email(&format!("look{i}")));
+        user.first_name = Some(FirstName::parse(&format!("N\"{i}\\ é")).expect("name"));
+        store
+            .insert_user(&user, u64::MAX, &context(None, ""))
+            .await
+            .expect("insert");
+        users.push(user);
+    }
+    let mut lookups = JoinSet::new();
+    for user in users.iter().chain(users.iter().take(50)).cloned() {
+        let reader = store.clone();
+        lookups.spawn(async move {
+            let found = reader.get_user(&user.id).await.expect("read");
+            assert_eq!(found.as_deref(), Some(&user), "{}", user.id);
+        });
+        let reader = store.clone();
+        lookups.spawn(async move {
+            let missing = UserId::generate();
+            assert!(reader.get_user(&missing).await.expect("read").is_none());
+        });
+    }
+    while let Some(done) = lookups.join_next().await {
+        done.expect("lookup task");
+    }
+}

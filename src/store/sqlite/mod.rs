@@ -24,10 +24,12 @@ mod cache;
 mod credentials;
 mod groups;
 mod lock;
+mod lookups;
 mod writer;
 
 use cache::UserCache;
 pub use lock::{DirectoryLock, LockError};
+use lookups::Lookups;
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
@@ -58,6 +60,7 @@ pub struct SqliteStore {
     cache: Arc<UserCache>,
     writer: Writer,
     reader: SqlitePool,
+    lookups: Lookups,
 }
 
 impl SqliteStore {
@@ -91,6 +94,7 @@ impl SqliteStore {
             write_pool,
             cache,
             writer,
+            lookups: Lookups::start(reader.clone()),
             reader,
         })
     }
@@ -377,17 +381,7 @@ impl UserStore for SqliteStore {
             return Ok(Some(user));
         }
         let generation = self.cache.generation();
-        let row = sqlx::query_as!(
-            UserRow,
-            "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
-                    first_name, last_name, create_time, last_enabled_time, last_disabled_time,
-                    last_modified_time, last_login_time
-             FROM users WHERE user_id = ?1",
-            id.as_str()
-        )
-        .fetch_optional(&self.reader)
-        .await?;
-        let Some(user) = row.map(User::try_from).transpose()? else {
+        let Some(user) = self.lookups.get(id).await? else {
             return Ok(None);
         };
         let user = Arc::new(user);
