@@ -4,18 +4,19 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use ulid::Ulid;
 
 use super::error::ApiError;
 use crate::domain::{Caller, Invocation};
 
-/// The request id given by the request-context middleware.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+/// The request id given by the request-context middleware (written out only where it is used).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Ulid);
 
 pub fn request_id(req: &HttpRequest) -> String {
     req.extensions()
         .get::<RequestId>()
-        .map(|id| id.0.clone())
+        .map(|id| id.0.to_string())
         .unwrap_or_default()
 }
 

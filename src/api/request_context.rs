@@ -25,7 +25,7 @@ pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let request_id = Ulid::generate().to_string();
+    let request_id = Ulid::generate();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -35,7 +35,7 @@ pub async fn request_context(
         latency_ms = tracing::field::Empty,
     );
     let started = Instant::now();
-    req.extensions_mut().insert(RequestId(request_id.clone()));
+    req.extensions_mut().insert(RequestId(request_id));
     let mut res = next
         .call(req)
         .instrument(span.clone())
@@ -53,7 +53,8 @@ pub async fn request_context(
         span.record("status", status.as_u16());
         span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
     }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    let mut text = [0u8; ulid::ULID_LEN];
+    if let Ok(value) = HeaderValue::from_str(request_id.array_to_str(&mut text)) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
     {
@@ -67,7 +68,7 @@ pub async fn request_context(
         }
     }
     if status.is_client_error() || status.is_server_error() {
-        audit_refusal(&request, &res, request_id)
+        audit_refusal(&request, &res, request_id.to_string())
             .instrument(span)
             .await;
     }
