@@ -226,6 +226,7 @@ impl DatabaseSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::problems;
     use super::*;
 
     const NO_ENV: [(String, String); 0] = [];
@@ -267,24 +268,6 @@ mod tests {
         let settings = Settings::load_from(Some(&file), env).expect("loads");
         assert_eq!(settings.server.port, 9000);
         assert_eq!(settings.server.host, "0.0.0.0");
-    }
-
-    /// The problems loading `file` (TOML text) and `env` reports, with the file's path shown as F.
-    fn problems(file: &str, env: &[(&str, &str)]) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("userdir.toml");
-        std::fs::write(&path, file).unwrap();
-        let env = env
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()));
-        let error =
-            Settings::load_from(Some(&path), env).expect_err("the configuration is refused");
-        let shown = path.display().to_string();
-        error
-            .problems()
-            .iter()
-            .map(|problem| problem.replace(&shown, "F"))
-            .collect()
     }
 
     #[test]
@@ -390,5 +373,29 @@ mod tests {
             "one line per setting:\n{}",
             listing.join("\n")
         );
+    }
+}
+
+/// What the configuration tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Settings;
+
+    /// The problems loading `file` (TOML text) and `env` reports, with the file's path shown as F.
+    pub(crate) fn problems(file: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("userdir.toml");
+        std::fs::write(&path, file).unwrap();
+        let env = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()));
+        let error =
+            Settings::load_from(Some(&path), env).expect_err("the configuration is refused");
+        let shown = path.display().to_string();
+        error
+            .problems()
+            .iter()
+            .map(|problem| problem.replace(&shown, "F"))
+            .collect()
     }
 }

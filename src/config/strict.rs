@@ -190,25 +190,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::config::testing::problems;
     use crate::config::{PrincipalSettings, Settings};
-
-    /// The problems loading `file` (TOML text) and `env` reports, with the file's path shown as F.
-    fn problems(file: &str, env: &[(&str, &str)]) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("userdir.toml");
-        std::fs::write(&path, file).unwrap();
-        let env = env
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()));
-        let error =
-            Settings::load_from(Some(&path), env).expect_err("the configuration is refused");
-        let shown = path.display().to_string();
-        error
-            .problems()
-            .iter()
-            .map(|problem| problem.replace(&shown, "F"))
-            .collect()
-    }
 
     #[test]
     fn an_unknown_key_is_named_with_the_closest_known_one() {

@@ -146,6 +146,20 @@ struct Generated {
     time: SystemTime,
 }
 
+impl Generated {
+    fn signed(&self) -> Signed<'_> {
+        Signed {
+            method: self.method,
+            path_and_query: &self.path_and_query,
+            headers: &self.headers,
+            body: &self.body,
+            authorization: &self.authorization,
+            stamp: &self.stamp,
+            session_token: self.session_token.as_deref(),
+        }
+    }
+}
+
 fn generate(rng: &mut StdRng) -> Option<Generated> {
     let method = ["GET", "POST", "PUT", "DELETE", "PATCH"][rng.random_range(0..5)];
     let mut path = String::new();
@@ -263,31 +277,11 @@ fn the_verifier_expects_the_signature_aws_sigv4_computes() {
         let Some(mut case) = generate(&mut rng) else {
             continue;
         };
-        let request = |case: &Generated| -> Option<String> {
-            let signed = Signed {
-                method: case.method,
-                path_and_query: &case.path_and_query,
-                headers: &case.headers,
-                body: &case.body,
-                authorization: &case.authorization,
-                stamp: &case.stamp,
-                session_token: case.session_token.as_deref(),
-            };
-            reference_signature(&signed, &case.secret, case.time)
-        };
-        let Some(expected) = request(&case) else {
+        let Some(expected) = reference_signature(&case.signed(), &case.secret, case.time) else {
             continue;
         };
         case.authorization.signature = expected.clone();
-        let signed = Signed {
-            method: case.method,
-            path_and_query: &case.path_and_query,
-            headers: &case.headers,
-            body: &case.body,
-            authorization: &case.authorization,
-            stamp: &case.stamp,
-            session_token: case.session_token.as_deref(),
-        };
+        let signed = case.signed();
         let ours = verifier
             .signature(&signed, &case.secret, case.time)
             .map(hex::encode);
