@@ -61,6 +61,25 @@ async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
     throttle(&state, caller)
 }
 
+/// A request carries each header of its signature at most once: two copies make an ambiguous
+/// request, which a proxy and this server might read differently, so it is refused before any
+/// of it is trusted.
+fn refuse_repeated_signing_headers(headers: &header::HeaderMap) -> Result<(), SignatureFailure> {
+    for name in [
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+    ] {
+        if headers.get_all(name).nth(1).is_some() {
+            return Err(SignatureFailure::Incomplete(format!(
+                "The request carries the {name} header more than once"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// HTTP/1.1: a request with neither header has no body (the usual GET), and nothing to read.
 fn has_body(headers: &header::HeaderMap) -> bool {
     headers.contains_key(header::CONTENT_LENGTH) || headers.contains_key(header::TRANSFER_ENCODING)
@@ -79,6 +98,7 @@ fn throttle(state: &AppState, caller: Caller) -> Result<Caller, ApiError> {
 }
 
 async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<Caller, ApiError> {
+    refuse_repeated_signing_headers(req.headers())?;
     let header = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -138,6 +138,7 @@ pub struct RawRequest<'a> {
     time: SystemTime,
     sent_body: Option<Vec<u8>>,
     chunked: bool,
+    extra_headers: Vec<(String, String)>,
 }
 
 impl<'a> RawRequest<'a> {
@@ -172,6 +173,12 @@ impl<'a> RawRequest<'a> {
     /// Send `body` instead of what was signed.
     pub fn tampered_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.sent_body = Some(body.into());
+        self
+    }
+
+    /// Send this header too, after the signature's (a second copy if the signature has one).
+    pub fn extra_header(mut self, name: &str, value: &str) -> Self {
+        self.extra_headers.push((name.into(), value.into()));
         self
     }
 
@@ -220,6 +227,7 @@ impl<'a> RawRequest<'a> {
                 headers.push((header.name().to_owned(), header.value().to_owned()));
             }
         }
+        headers.extend(self.extra_headers);
         let mut request = self.app.http.request(self.method, &url);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -266,6 +274,7 @@ impl TestApp {
             time: SystemTime::now(),
             sent_body: None,
             chunked: false,
+            extra_headers: Vec::new(),
         }
     }
 

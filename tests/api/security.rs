@@ -784,3 +784,40 @@ fn tokio_stream_from(
         rx.recv().await.map(|item| (item, rx))
     })
 }
+
+#[tokio::test]
+async fn a_signing_header_sent_twice_is_refused_before_anything_else() {
+    let app = spawn_app().await;
+    let signed = || app.request(reqwest::Method::GET, "/user?maxResults=1");
+    let fine = signed().send().await.expect("request");
+    assert_eq!(fine.status(), 200, "the same request without a second copy");
+
+    for name in [
+        "Authorization",
+        "X-Amz-Date",
+        "X-Amz-Security-Token",
+        "X-Amz-Content-Sha256",
+    ] {
+        // One copy of a header the signature does not carry, then a second: still two.
+        let mut request = signed();
+        if matches!(name, "X-Amz-Security-Token" | "X-Amz-Content-Sha256") {
+            request = request.extra_header(name, "first");
+        }
+        let response = request
+            .extra_header(name, "garbage")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 403, "{name}");
+        assert_eq!(
+            response
+                .headers()
+                .get("x-amzn-ErrorType")
+                .and_then(|v| v.to_str().ok()),
+            Some("IncompleteSignatureException"),
+            "{name}"
+        );
+        let body = response.text().await.expect("body");
+        assert!(body.contains("more than once"), "{name}: {body}");
+    }
+}
