@@ -60,18 +60,15 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => startup::migrate(settings).await,
-        Command::Config => {
-            for line in effective.listing() {
-                println!("{line}");
-            }
-            Ok(())
-        }
+        Command::Config => startup::print_lines(effective.listing()),
         Command::Audit { after, limit } => startup::print_audit(settings, after, limit).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            // Logged for the log's readers, and said on stderr for the person at the terminal.
             tracing::error!("{error:#}");
+            eprintln!("userdir: {error:#}");
             ExitCode::FAILURE
         }
     }

@@ -420,12 +420,12 @@ pub async fn print_audit(settings: &Settings, after: i64, limit: u32) -> anyhow:
         .with_context(|| format!("opening database {}", settings.database.path.display()))?;
     let events = store.list_audit(Some(after), limit).await;
     store.close().await;
-    println!("seq\ttime\trequest_id\tcaller\toperation\ttarget\toutcome");
-    for event in events? {
+    let header = "seq\ttime\trequest_id\tcaller\toperation\ttarget\toutcome".to_owned();
+    let rows = events?.into_iter().map(|event| {
         let time = chrono::DateTime::from_timestamp_millis(event.record.time.as_millis())
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
-        println!(
+        format!(
             "{}\t{time}\t{}\t{}\t{}\t{}\t{}",
             event.seq,
             event.record.request_id,
@@ -433,7 +433,22 @@ pub async fn print_audit(settings: &Settings, after: i64, limit: u32) -> anyhow:
             event.record.operation,
             event.record.target.as_deref().unwrap_or("-"),
             event.outcome
-        );
+        )
+    });
+    print_lines(std::iter::once(header).chain(rows))
+}
+
+/// Writes lines to stdout. A reader that stops early (`userdir audit | head`) ends the command
+/// quietly rather than with a panic.
+pub fn print_lines(lines: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = lines
+        .into_iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }

@@ -70,3 +70,64 @@ fn config_prints_each_setting_with_its_source() {
     }
     assert!(!stdout.contains("root-secret"));
 }
+
+/// `userdir config | head`, `userdir audit | head`: a reader that goes away ends the command
+/// quietly (no panic on the broken pipe).
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = dir.path().join("userdir.db");
+    let database = database.to_str().expect("a Unicode path");
+    assert!(
+        userdir(&["migrate"], &[("USERDIR__DATABASE__PATH", database)])
+            .status
+            .success()
+    );
+    for command in ["config", "audit"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_userdir"))
+            .arg(command)
+            .env("USERDIR__DATABASE__PATH", database)
+            .env("USERDIR__LOG__FILTER", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        // Close the reading end before the command writes a line.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("the command ends");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{command}: {stderr}");
+        assert!(
+            output.status.success(),
+            "{command}: {:?} {stderr}",
+            output.status
+        );
+    }
+}
+
+/// A start that fails says why on stderr, and the log (not a terminal here) carries no colour codes.
+#[test]
+fn a_failed_start_says_why_on_stderr_without_colour_codes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let database = dir.path().join("userdir.db");
+    let output = userdir(
+        &["serve"],
+        &[
+            ("USERDIR__DATABASE__PATH", database.to_str().expect("path")),
+            ("USERDIR__SERVER__PORT", &port),
+            ("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", "AKIDCLITEST"),
+            ("USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY", "cli-test-secret"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("userdir: binding 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        assert!(!bytes.contains(&0x1b), "{name} has escape codes");
+    }
+}
