@@ -821,3 +821,41 @@ async fn a_signing_header_sent_twice_is_refused_before_anything_else() {
         assert!(body.contains("more than once"), "{name}: {body}");
     }
 }
+
+#[tokio::test]
+async fn an_overlong_claimed_key_is_refused_and_never_stored() {
+    let app = spawn_app().await;
+    let key = "K".repeat(30_000);
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={key}/20261130/us-east-1/finspace-api/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=abc"
+    );
+    let response = app
+        .request(Method::GET, "/user?maxResults=1")
+        .unsigned()
+        .extra_header("authorization", &authorization)
+        .extra_header("x-amz-date", "20261130T000000Z")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-amzn-ErrorType")
+            .and_then(|v| v.to_str().ok()),
+        Some("IncompleteSignatureException")
+    );
+
+    let db = app.inspect_db().await;
+    let (refusals, longest): (i64, Option<i64>) =
+        sqlx::query_as("SELECT count(*), max(length(caller)) FROM audit_events")
+            .fetch_one(&db)
+            .await
+            .expect("audit rows");
+    assert_eq!(refusals, 1, "the refusal is audited");
+    assert!(
+        longest.unwrap_or(0) < 300,
+        "the claimed key was stored: {longest:?} characters"
+    );
+}

@@ -29,6 +29,8 @@ use keys::SigningKeys;
 /// The signing name of the FinSpace Data API.
 pub const SERVICE: &str = "finspace-api";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The longest access key id accepted (the model's bound for credentials it hands out).
+pub const MAX_ACCESS_KEY_ID_CHARS: usize = 255;
 
 /// Why a signature was refused, as the AWS common errors name it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +86,14 @@ impl Authorization {
         };
         if access_key_id.is_empty() || signature.is_empty() || signed_headers.is_empty() {
             return Err(incomplete("a key, signed headers and a signature"));
+        }
+        // A claimed key is kept for the audit trail when authentication fails: one longer than
+        // any key can be is refused here, before anything of it is kept.
+        if access_key_id.chars().count() > MAX_ACCESS_KEY_ID_CHARS {
+            return Err(SignatureFailure::Incomplete(format!(
+                "The access key id in the Credential is longer than {MAX_ACCESS_KEY_ID_CHARS} \
+                 characters"
+            )));
         }
         Ok(Self {
             access_key_id: (*access_key_id).to_owned(),
