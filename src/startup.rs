@@ -30,7 +30,7 @@ use crate::service::pagination::PageTokens;
 use crate::service::passwords::{SignInSettings, TemporaryPasswords};
 use crate::service::{GroupService, PasswordService, UserService};
 use crate::store::{
-    AuditStore, CredentialStore, DirectoryLock, GroupStore, SqliteStore, UserStore,
+    AuditStore, CredentialStore, DirectoryLock, GroupStore, SqliteStore, UserStore, database_dir,
 };
 
 pub struct Application {
@@ -234,13 +234,6 @@ impl Application {
     }
 }
 
-fn database_dir(database: &Path) -> &Path {
-    database
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
 /// Takes the single-process lock of the database's directory, creating the directory if needed.
 fn lock_database(database: &Path) -> anyhow::Result<DirectoryLock> {
     let dir = database_dir(database);
@@ -324,12 +317,7 @@ fn root_credentials(settings: &Settings) -> anyhow::Result<KeyPair> {
         (true, true) => {}
         _ => anyhow::bail!("auth.root_access_key_id and auth.root_secret_access_key go together"),
     }
-    let dir = settings
-        .database
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = database_dir(&settings.database.path);
     let file = dir.join(&auth.root_credentials_file);
     if let Ok(text) = std::fs::read_to_string(&file) {
         return parse_credentials_file(&text)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use sqlite::{DirectoryLock, LockError, SqliteStore, StoreSettings, WriteStats};
+pub use sqlite::{DirectoryLock, LockError, SqliteStore, StoreSettings, WriteStats, database_dir};
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,

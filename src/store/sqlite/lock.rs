@@ -83,11 +83,15 @@ impl DirectoryLock {
 }
 
 fn lock_path(database: &Path) -> PathBuf {
+    database_dir(database).join(LOCK_FILE)
+}
+
+/// The directory holding the database file (`.` for a bare file name).
+pub fn database_dir(database: &Path) -> &Path {
     database
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-        .join(LOCK_FILE)
 }
 
 /// " (pid N)" from the holder's note, when it left a readable one.

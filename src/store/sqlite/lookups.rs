@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::UserRow;
+use super::users_from_json;
 use crate::domain::{User, UserId};
 use crate::store::StoreError;
 
@@ -95,9 +95,8 @@ async fn fetch(reader: &SqlitePool, ids: String) -> Result<HashMap<UserId, User>
     )
     .fetch_one(reader)
     .await?;
-    let rows: Vec<UserRow> = serde_json::from_str(&rows)
-        .map_err(|e| StoreError::Corrupt(format!("users looked up: {e}")))?;
-    rows.into_iter()
-        .map(|row| User::try_from(row).map(|user| (user.id.clone(), user)))
-        .collect()
+    Ok(users_from_json(&rows, "users looked up")?
+        .into_iter()
+        .map(|user| (user.id.clone(), user))
+        .collect())
 }

@@ -28,7 +28,7 @@ mod lookups;
 mod writer;
 
 use cache::UserCache;
-pub use lock::{DirectoryLock, LockError};
+pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
@@ -226,6 +226,15 @@ struct UserRow {
     last_disabled_time: Option<i64>,
     last_modified_time: i64,
     last_login_time: Option<i64>,
+}
+
+/// Users from a JSON array of `UserRow`s (as `json_group_array(json_array(...))` gives them),
+/// in user id order.
+fn users_from_json(json: &str, what: &str) -> Result<Vec<User>, StoreError> {
+    let mut rows: Vec<UserRow> =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
+    rows.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
+    rows.into_iter().map(User::try_from).collect()
 }
 
 impl TryFrom<UserRow> for User {
@@ -527,10 +536,7 @@ impl UserStore for SqliteStore {
         )
         .fetch_one(&self.reader)
         .await?;
-        let mut rows: Vec<UserRow> = serde_json::from_str(&page)
-            .map_err(|e| StoreError::Corrupt(format!("a page of users: {e}")))?;
-        rows.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
-        rows.into_iter().map(User::try_from).collect()
+        users_from_json(&page, "a page of users")
     }
 
     #[instrument(skip_all, fields(user_id = %id, ?change))]
