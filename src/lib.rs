@@ -3,6 +3,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod escape;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use userdir::config::{Effective, Settings};
-use userdir::startup::{self, Application};
+use userdir::startup::{self, Application, AuditFormat};
 use userdir::telemetry;
 
 /// A self-hosted user directory that speaks the AWS FinSpace Data user API.
@@ -24,13 +24,22 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
-    /// Create or upgrade the database schema, then exit.
-    Migrate,
+    /// Bring an existing database's schema up to date, then exit (refused while a server runs
+    /// on it).
+    Migrate {
+        /// Create the database if there is none at database.path.
+        #[arg(long)]
+        create: bool,
+    },
     /// Print the effective configuration, one setting a line, with where each value came from
     /// (default, file or environment variable); secrets are masked.
     Config,
-    /// Print the audit trail, oldest first, one tab-separated event per line.
+    /// Print the audit trail, oldest first (works beside a running server; never creates a
+    /// database).
     Audit {
+        /// `table`: tab-separated, request input escaped; `jsonl`: one JSON object per line.
+        #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+        format: AuditFormat,
         /// Start after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: i64,
@@ -59,9 +68,13 @@ async fn main() -> ExitCode {
     }
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
-        Command::Migrate => startup::migrate(settings).await,
+        Command::Migrate { create } => startup::migrate(settings, create).await,
         Command::Config => startup::print_lines(effective.listing()),
-        Command::Audit { after, limit } => startup::print_audit(settings, after, limit).await,
+        Command::Audit {
+            format,
+            after,
+            limit,
+        } => startup::print_audit(settings, after, limit, format).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,16 +21,19 @@ use governor::{Quota, RateLimiter};
 use crate::api::{self, AppState, AuthPolicy, BodyLimits};
 use crate::config::{AuthMode, Settings};
 use crate::domain::{RoleArn, SharedClock, SystemClock};
+use crate::escape::escape;
 use crate::service::access::Access;
-use crate::service::audit::AuditService;
+use crate::service::audit::{AuditService, Upkeep, spawn_audit_keeper};
 use crate::service::credentials::{CredentialService, KeyPair};
+use crate::service::failures::FailedAuthentications;
 use crate::service::idempotency::{TokenPolicy, spawn_token_purger};
 use crate::service::lifecycle::spawn_activator;
 use crate::service::pagination::PageTokens;
 use crate::service::passwords::{SignInSettings, TemporaryPasswords};
 use crate::service::{GroupService, PasswordService, UserService};
 use crate::store::{
-    AuditStore, CredentialStore, DirectoryLock, GroupStore, SqliteStore, UserStore, database_dir,
+    self, AuditStore, CredentialStore, DirectoryLock, GroupStore, SqliteStore, UserStore,
+    database_dir,
 };
 
 pub struct Application {
@@ -55,7 +58,7 @@ impl Application {
         // is refused for what it is rather than for a port conflict; nothing is created on disk
         // before the listener is held.
         let database = &settings.database.path;
-        let early_lock = if database_dir(database).is_dir() {
+        let early_lock = if database.exists() {
             Some(lock_database(database)?)
         } else {
             None
@@ -77,6 +80,7 @@ impl Application {
             TemporaryPasswords::new(&server_key(shared.as_ref(), "temporary-passwords").await?)?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let shutdown_rx_audit = shutdown_rx.clone();
         let new_user_created = Arc::new(Notify::new());
         let tasks = vec![
             spawn_activator(
@@ -90,7 +94,7 @@ impl Application {
                 shared.clone(),
                 clock.clone(),
                 Duration::from_secs(settings.idempotency.purge_interval_secs.max(1)),
-                shutdown_rx,
+                shutdown_rx.clone(),
             ),
         ];
 
@@ -130,6 +134,25 @@ impl Application {
         let access = Access::new(shared.clone());
         let audit: Arc<dyn AuditStore> = Arc::new(store.clone());
         let session_key = server_key(shared.as_ref(), "session-credentials").await?;
+        let clients = api::ClientAddresses::parse(&settings.server.trusted_proxies)?;
+        let failures = Arc::new(FailedAuthentications::new(
+            settings.auth.failures_per_client_per_minute,
+            settings.auth.failures_audited_per_second,
+        ));
+        let audit_service = AuditService::new(audit.clone(), access.clone(), pages.clone());
+        let mut tasks = tasks;
+        tasks.push(spawn_audit_keeper(
+            audit_service.clone(),
+            failures.clone(),
+            clock.clone(),
+            Upkeep {
+                interval: Duration::from_secs(settings.audit.summary_interval_secs.max(1)),
+                retention: (settings.audit.retention_days > 0).then(|| {
+                    Duration::from_secs(u64::from(settings.audit.retention_days) * 86_400)
+                }),
+            },
+            shutdown_rx_audit,
+        ));
         let throttle = Quota::per_second(nonzero(settings.throttle.requests_per_second))
             .allow_burst(nonzero(settings.throttle.burst));
         let state = web::Data::new(AppState {
@@ -159,10 +182,11 @@ impl Application {
                 principals,
                 &session_key,
                 shared,
+                audit.clone(),
                 settings.auth.environment_id.clone(),
                 clock.clone(),
             )?,
-            audit: AuditService::new(audit, access, pages),
+            audit: audit_service,
             auth: AuthPolicy {
                 mode: settings.auth.mode,
                 max_skew_secs: settings.auth.max_clock_skew_secs,
@@ -174,6 +198,8 @@ impl Application {
             },
             clock,
             signatures: api::sigv4::Verifier::default(),
+            clients,
+            failures,
         });
 
         let port = listener.local_addr()?.port();
@@ -393,37 +419,94 @@ async fn server_key(store: &dyn UserStore, purpose: &str) -> anyhow::Result<[u8;
 }
 
 /// Opens the database and applies pending migrations, then closes it (`userdir migrate`).
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&settings.database.store_settings())
+pub async fn migrate(settings: &Settings, create: bool) -> anyhow::Result<()> {
+    let database = &settings.database.path;
+    // A server running on the database migrated it when it started; a newer schema under it
+    // would not be what it expects.
+    let lock = if database.exists() {
+        Some(lock_database(database)?)
+    } else {
+        None
+    };
+    let report = store::migrate(database, create)
         .await
-        .with_context(|| format!("migrating database {}", settings.database.path.display()))?;
-    store.close().await;
-    Ok(())
+        .with_context(|| format!("migrating database {}", database.display()))?;
+    drop(lock);
+    let version = |v: &i64| format!("{v:04}");
+    let now_at = report.now_at.as_ref().map_or("none".into(), version);
+    let line = match report.applied.as_slice() {
+        [] => format!("{}: up to date, at {now_at}", database.display()),
+        applied => format!(
+            "{}: applied {} migration{} ({}), now at {now_at}",
+            database.display(),
+            applied.len(),
+            if applied.len() == 1 { "" } else { "s" },
+            applied.iter().map(version).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    print_lines([line])
 }
 
-/// Prints the audit trail (`userdir audit`).
-pub async fn print_audit(settings: &Settings, after: i64, limit: u32) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&settings.database.store_settings())
+/// How `userdir audit` prints the trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    /// Tab-separated columns under a header; request input escaped.
+    Table,
+    /// One JSON object per line, as `GET /audit` lists them.
+    Jsonl,
+}
+
+/// Prints the audit trail (`userdir audit`), reading beside a running server if there is one.
+pub async fn print_audit(
+    settings: &Settings,
+    after: i64,
+    limit: u32,
+    format: AuditFormat,
+) -> anyhow::Result<()> {
+    let database = &settings.database.path;
+    let events = store::read_audit(database, after, limit)
         .await
-        .with_context(|| format!("opening database {}", settings.database.path.display()))?;
-    let events = store.list_audit(Some(after), limit).await;
-    store.close().await;
-    let header = "seq\ttime\trequest_id\tcaller\toperation\ttarget\toutcome".to_owned();
-    let rows = events?.into_iter().map(|event| {
-        let time = chrono::DateTime::from_timestamp_millis(event.record.time.as_millis())
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default();
-        format!(
-            "{}\t{time}\t{}\t{}\t{}\t{}\t{}",
-            event.seq,
-            event.record.request_id,
-            event.record.caller,
-            event.record.operation,
-            event.record.target.as_deref().unwrap_or("-"),
-            event.outcome
-        )
-    });
-    print_lines(std::iter::once(header).chain(rows))
+        .with_context(|| format!("reading the audit trail of {}", database.display()))?;
+    match format {
+        AuditFormat::Table => {
+            let header = "seq\ttime\trequest_id\tcaller\toperation\ttarget\toutcome\tdetail";
+            let rows = events.iter().map(|event| {
+                let record = &event.record;
+                let time = chrono::DateTime::from_timestamp_millis(record.time.as_millis())
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                format!(
+                    "{}\t{time}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    event.seq,
+                    escape(&record.request_id),
+                    escape(&record.caller),
+                    escape(&record.operation),
+                    escape(record.target.as_deref().unwrap_or("-")),
+                    escape(&event.outcome),
+                    escape(record.detail.as_deref().unwrap_or("-")),
+                )
+            });
+            print_lines(std::iter::once(header.to_owned()).chain(rows))
+        }
+        AuditFormat::Jsonl => print_lines(events.iter().map(|event| {
+            let record = &event.record;
+            let mut line = serde_json::json!({
+                "seq": event.seq,
+                "time": record.time.as_millis(),
+                "requestId": record.request_id,
+                "caller": record.caller,
+                "operation": record.operation,
+                "outcome": event.outcome,
+            });
+            if let Some(target) = &record.target {
+                line["target"] = target.as_str().into();
+            }
+            if let Some(detail) = &record.detail {
+                line["detail"] = detail.as_str().into();
+            }
+            line.to_string()
+        })),
+    }
 }
 
 /// Writes lines to stdout. A reader that stops early (`userdir audit | head`) ends the command

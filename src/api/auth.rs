@@ -27,7 +27,9 @@ pub async fn sign_in(
             "credentials absent after validation".into(),
         ));
     };
-    let client = req.peer_addr().map(|a| a.ip());
+    let client = state
+        .clients
+        .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
     let signed_in = state
         .passwords
         .sign_in(&request_id(&req), &email, &password, client)
@@ -52,7 +54,9 @@ pub async fn change_password(
             "credentials absent after validation".into(),
         ));
     };
-    let client = req.peer_addr().map(|a| a.ip());
+    let client = state
+        .clients
+        .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
     let signed_in = state
         .passwords
         .change_password(&request_id(&req), &email, &current, &chosen, client)

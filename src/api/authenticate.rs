@@ -17,32 +17,65 @@ use super::sigv4::{self, Authorization, SignatureFailure};
 use crate::config::AuthMode;
 use crate::domain::Caller;
 use crate::service::credentials::KeyFailure;
+use crate::service::failures::Verdict;
 
 /// The access key id a request claimed, kept for the audit trail when authentication fails.
 #[derive(Debug, Clone)]
 pub struct ClaimedKey(pub String);
 
+/// Marks a failed authentication that is only counted, not recorded on its own in the audit
+/// trail (its address, or all addresses together, failed too often).
+#[derive(Debug, Clone, Copy)]
+pub struct Unrecorded;
+
 pub async fn authenticate(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let missing = ApiError::Internal("application state missing".into());
+        return Ok(req.error_response(missing).map_into_right_body());
+    };
     // Refusals are answered here rather than passed up as errors, so that the request-context
     // middleware sees them as ordinary responses.
-    match admit(&mut req).await {
+    match admit(&state, &mut req).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(refusal @ ApiError::Unauthenticated { .. }) => {
+            let refusal = charge_failure(&state, &req, refusal);
+            Ok(req.error_response(refusal).map_into_right_body())
         }
         Err(refusal) => Ok(req.error_response(refusal).map_into_right_body()),
     }
 }
 
+/// Charges a failed authentication to its client address: within the budgets it is answered and
+/// recorded as it is; past them it is only counted, and answered 429 if its address is the one
+/// over budget.
+fn charge_failure(state: &AppState, req: &ServiceRequest, refusal: ApiError) -> ApiError {
+    let client = state
+        .clients
+        .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
+    match state.failures.charge(client, state.clock.now()) {
+        Verdict::Record => refusal,
+        Verdict::Count { limited } => {
+            req.extensions_mut().insert(Unrecorded);
+            if limited {
+                ApiError::Throttling {
+                    message: "Too many failed authentications from this address".into(),
+                    retry_after_secs: 60,
+                }
+            } else {
+                refusal
+            }
+        }
+    }
+}
+
 /// Authenticates the request and charges its caller's rate.
-async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+async fn admit(state: &AppState, req: &mut ServiceRequest) -> Result<Caller, ApiError> {
     let caller = match state.auth.mode {
         AuthMode::Anonymous => Caller::Anonymous,
         AuthMode::Sigv4 if has_body(req.headers()) => {
@@ -52,13 +85,13 @@ async fn admit(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok());
             let body = read_stream(req.take_payload(), declared, state.body).await?;
-            let caller = verify(&state, req, &body).await?;
+            let caller = verify(state, req, &body).await?;
             req.set_payload(Payload::from(body));
             caller
         }
-        AuthMode::Sigv4 => verify(&state, req, &[]).await?,
+        AuthMode::Sigv4 => verify(state, req, &[]).await?,
     };
-    throttle(&state, caller)
+    throttle(state, caller)
 }
 
 /// A request carries each header of its signature at most once: two copies make an ambiguous

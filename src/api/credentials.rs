@@ -110,6 +110,7 @@ pub async fn list_audit_events(
                 operation: &e.record.operation,
                 target: e.record.target.as_deref(),
                 outcome: &e.outcome,
+                detail: e.record.detail.as_deref(),
             })
             .collect(),
         next_token: page.next_token.as_deref(),
@@ -135,4 +136,6 @@ struct AuditEventOutput<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<&'a str>,
     outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod authenticate;
+mod client_address;
 mod credentials;
 mod error;
 mod groups;
@@ -19,6 +20,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use governor::DefaultKeyedRateLimiter;
 
+pub use client_address::{BadProxy, ClientAddresses};
 pub use error::ApiError;
 pub use input::BodyLimits;
 pub use request_context::request_context;
@@ -27,6 +29,7 @@ use crate::config::AuthMode;
 use crate::domain::{Caller, SharedClock};
 use crate::service::audit::AuditService;
 use crate::service::credentials::CredentialService;
+use crate::service::failures::FailedAuthentications;
 use crate::service::{GroupService, PasswordService, UserService};
 
 /// How requests are authenticated.
@@ -51,6 +54,10 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Checks SigV4 signatures (and keeps the derived signing keys).
     pub signatures: sigv4::Verifier,
+    /// Who the client is, behind trusted proxies.
+    pub clients: ClientAddresses,
+    /// Failed authentications per client address.
+    pub failures: Arc<FailedAuthentications>,
 }
 
 /// The operation a method and route pattern serve, for the audit trail.

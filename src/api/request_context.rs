@@ -13,7 +13,7 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use tracing::Instrument;
 use ulid::Ulid;
 
-use super::authenticate::ClaimedKey;
+use super::authenticate::{ClaimedKey, Unrecorded};
 use super::invocation::RequestId;
 use super::{AppState, operation_name};
 use crate::domain::Caller;
@@ -57,17 +57,20 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(request_id.array_to_str(&mut text)) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
+    let unrecorded = request.extensions().contains::<Unrecorded>();
     {
         let _entered = span.enter();
         match res.response().error() {
             Some(error) if status.is_server_error() => {
                 tracing::error!(error = %error, "request failed")
             }
+            // Only counted: an attack would otherwise fill the log as it would the trail.
+            Some(error) if unrecorded => tracing::debug!(error = %error, "request refused"),
             Some(error) => tracing::info!(error = %error, "request refused"),
             None => tracing::info!("request completed"),
         }
     }
-    if status.is_client_error() || status.is_server_error() {
+    if (status.is_client_error() || status.is_server_error()) && !unrecorded {
         audit_refusal(&request, &res, request_id.to_string())
             .instrument(span)
             .await;
@@ -88,17 +91,21 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
     let caller = request.extensions().get::<Caller>().cloned();
     let authentication_failed =
         caller.is_none() && res.status() == actix_web::http::StatusCode::FORBIDDEN;
-    if *request.method() == Method::GET && !authentication_failed {
-        return;
-    }
-    let Some(state) = request.app_data::<web::Data<AppState>>() else {
-        return;
-    };
     let pattern = request.match_pattern();
     let operation = if authentication_failed {
         "Authenticate"
     } else {
         operation_name(request.method().as_str(), pattern.as_deref().unwrap_or(""))
+    };
+    // Reads are not audited, except a request for credentials: who was refused keys matters.
+    if *request.method() == Method::GET
+        && !authentication_failed
+        && operation != "GetProgrammaticAccessCredentials"
+    {
+        return;
+    }
+    let Some(state) = request.app_data::<web::Data<AppState>>() else {
+        return;
     };
     let caller = match (caller, claimed) {
         (Some(caller), _) => caller.to_string(),
@@ -115,6 +122,7 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
         caller,
         operation: operation.to_owned(),
         target,
+        detail: None,
     };
     state.audit.record_refusal(record, &outcome).await;
 }

@@ -32,6 +32,14 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub throttle: ThrottleSettings,
     pub limits: LimitSettings,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    /// 0: keep every entry.
+    pub retention_days: u32,
+    pub summary_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -51,6 +59,8 @@ pub struct AuthSettings {
     pub max_clock_skew_secs: u64,
     pub environment_id: String,
     pub principals: Vec<PrincipalSettings>,
+    pub failures_per_client_per_minute: u32,
+    pub failures_audited_per_second: u32,
 }
 
 #[derive(Clone, Deserialize)]
@@ -69,6 +79,14 @@ impl std::fmt::Debug for AuthSettings {
             .field("root_credentials_file", &self.root_credentials_file)
             .field("max_clock_skew_secs", &self.max_clock_skew_secs)
             .field("environment_id", &self.environment_id)
+            .field(
+                "failures_per_client_per_minute",
+                &self.failures_per_client_per_minute,
+            )
+            .field(
+                "failures_audited_per_second",
+                &self.failures_audited_per_second,
+            )
             .field(
                 "principals",
                 &self.principals.iter().map(|p| &p.arn).collect::<Vec<_>>(),
@@ -108,6 +126,7 @@ pub struct ServerSettings {
     pub keep_alive_secs: u64,
     pub tls_cert_file: PathBuf,
     pub tls_key_file: PathBuf,
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,13 +1,20 @@
 //! The audit trail: successful writes are recorded by the store in their own transaction; this
-//! records the calls that had no effect and lists the trail for those allowed to see it.
+//! records the calls that had no effect, summarises the failed authentications that were only
+//! counted, deletes entries past their retention, and lists the trail for those allowed to see it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::access::{Access, Need};
 use super::error::{ServiceError, Subject};
+use super::failures::{FailedAuthentications, Tally};
 use super::idempotency::error_chain;
 use super::pagination::{Listing, Page, PageTokens};
-use crate::domain::{ApplicationPermission, Invocation, PageSize};
+use crate::domain::{ApplicationPermission, Invocation, PageSize, SharedClock, Timestamp};
 use crate::store::{AuditEvent, AuditRecord, AuditStore};
 
 #[derive(Clone)]
@@ -31,6 +38,45 @@ impl AuditService {
     pub async fn record_refusal(&self, record: AuditRecord, outcome: &str) {
         if let Err(error) = self.store.append_audit(&record, outcome).await {
             tracing::error!(error = %error_chain(&error), "could not append to the audit trail");
+        }
+    }
+
+    /// Writes one entry for each address whose failed authentications were only counted.
+    pub async fn write_summaries(&self, tally: Vec<(Option<IpAddr>, Tally)>, now: Timestamp) {
+        for (address, tally) in tally {
+            let from = address.map_or("other addresses".to_owned(), |a| a.to_string());
+            let record = AuditRecord {
+                time: now,
+                request_id: ulid::Ulid::generate().to_string(),
+                caller: "unauthenticated".into(),
+                operation: "Authenticate".into(),
+                target: None,
+                detail: Some(format!(
+                    "{} failed authentications from {from} between {} and {}, counted, not \
+                     recorded one by one",
+                    tally.count,
+                    rfc3339(tally.first),
+                    rfc3339(tally.last)
+                )),
+            };
+            self.record_refusal(record, COALESCED).await;
+        }
+    }
+
+    /// Deletes the entries made before `before`, in slices that keep other writes moving.
+    pub async fn prune(&self, before: Timestamp) -> Result<u64, ServiceError> {
+        const SLICE: u32 = 5000;
+        let mut deleted = 0;
+        loop {
+            let n = self
+                .store
+                .prune_audit(before, SLICE)
+                .await
+                .map_err(|e| Subject::new("PruneAuditTrail").error(e))?;
+            deleted += n;
+            if n < u64::from(SLICE) {
+                return Ok(deleted);
+            }
         }
     }
 
@@ -70,4 +116,67 @@ impl AuditService {
             next_token: page.next_token,
         })
     }
+}
+
+/// The outcome of a summary entry.
+pub const COALESCED: &str = "Coalesced";
+
+fn rfc3339(time: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_millis(time.as_millis())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// How the audit keeper runs.
+#[derive(Debug, Clone)]
+pub struct Upkeep {
+    /// How often counted failures are summarised (and retention looked at).
+    pub interval: Duration,
+    /// Entries older than this are deleted; `None` keeps them all.
+    pub retention: Option<Duration>,
+}
+
+/// Every `interval`: writes the summaries of counted failures and forgets recovered addresses;
+/// about hourly (by `clock`), deletes entries past their retention. On shutdown, writes the last
+/// summaries.
+pub fn spawn_audit_keeper(
+    audit: AuditService,
+    failures: Arc<FailedAuthentications>,
+    clock: SharedClock,
+    upkeep: Upkeep,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(upkeep.interval.max(Duration::from_millis(100)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned_at: Option<Timestamp> = None;
+        loop {
+            let stopping = tokio::select! {
+                _ = ticks.tick() => false,
+                _ = shutdown.changed() => true,
+            };
+            let now = clock.now();
+            audit.write_summaries(failures.take_tally(), now).await;
+            if stopping {
+                break;
+            }
+            failures.forget_recovered();
+            let Some(retention) = upkeep.retention else {
+                continue;
+            };
+            if pruned_at.is_some_and(|at| now.minus(PRUNE_EVERY).as_millis() < at.as_millis()) {
+                continue;
+            }
+            pruned_at = Some(now);
+            match audit.prune(now.minus(retention)).await {
+                Ok(0) => {}
+                Ok(deleted) => {
+                    tracing::info!(deleted, "audit entries past their retention deleted")
+                }
+                Err(error) => tracing::error!(%error, "deleting old audit entries failed"),
+            }
+        }
+        tracing::debug!("audit keeper stopped");
+    })
 }

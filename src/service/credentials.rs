@@ -1,9 +1,11 @@
 //! Who holds which key: the root key, principal keys from configuration, and temporary credentials
 //! issued by GetProgrammaticAccessCredentials.
 //!
-//! Temporary credentials are derived, not stored: the session token carries the user and the
-//! expiry under a MAC, and the access key id and secret are HMACs of the token's payload under a
-//! server key. Nothing usable is kept in the database, and a forged token fails the MAC.
+//! Temporary credentials are derived, not stored: the session token carries the user, the expiry
+//! and the user's credential generation under a MAC, and the access key id and secret are HMACs of
+//! the token's payload under a server key. Nothing usable is kept in the database, and a forged
+//! token fails the MAC. Disabling a user (or taking its API access or principal) moves its
+//! generation on, which ends every credential issued before, for good.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,11 +20,12 @@ use tracing::instrument;
 
 use super::access::{Access, Need};
 use super::error::{ServiceError, Subject};
+use super::idempotency::audit_record;
 use crate::domain::{
     ApiAccess, ApplicationPermission, Caller, Invocation, RoleArn, SharedClock, Timestamp, UserId,
     UserStatus, UserType,
 };
-use crate::store::UserStore;
+use crate::store::{AuditStore, UserStore};
 
 const TOKEN_VERSION: &str = "v1";
 const TOKEN_MAC_LEN: usize = 16;
@@ -49,8 +52,9 @@ pub struct KeyPair {
 pub struct SigningKey {
     pub secret: String,
     pub caller: Caller,
-    /// Set for temporary credentials: the user must still be allowed API access.
-    session_of: Option<UserId>,
+    /// Set for temporary credentials: the user must still be allowed API access, under the
+    /// credential generation the credentials were issued in.
+    session_of: Option<(UserId, i64)>,
 }
 
 /// Temporary credentials as issued.
@@ -67,6 +71,7 @@ pub struct CredentialService {
     principals: Arc<HashMap<String, (RoleArn, String)>>,
     sessions: Hmac<Sha256>,
     store: Arc<dyn UserStore>,
+    audit: Arc<dyn AuditStore>,
     access: Access,
     environment_id: String,
     clock: SharedClock,
@@ -78,6 +83,7 @@ impl CredentialService {
         principals: Vec<(RoleArn, KeyPair)>,
         session_key: &[u8; 32],
         store: Arc<dyn UserStore>,
+        audit: Arc<dyn AuditStore>,
         environment_id: String,
         clock: SharedClock,
     ) -> Result<Self, hmac::digest::InvalidLength> {
@@ -92,6 +98,7 @@ impl CredentialService {
             sessions: <Hmac<Sha256> as KeyInit>::new_from_slice(session_key)?,
             access: Access::new(store.clone()),
             store,
+            audit,
             environment_id,
             clock,
         })
@@ -171,26 +178,24 @@ impl CredentialService {
         if tag.len() != TOKEN_MAC_LEN || !bool::from(expected[..TOKEN_MAC_LEN].ct_eq(&tag)) {
             return Err(KeyFailure::UnknownKey);
         }
-        let (user, expires) = payload.split_once(':').ok_or(KeyFailure::UnknownKey)?;
-        let user = UserId::parse(user).map_err(|_| KeyFailure::UnknownKey)?;
-        let expires: i64 = expires.parse().map_err(|_| KeyFailure::UnknownKey)?;
+        let session = SessionPayload::parse(&payload).ok_or(KeyFailure::UnknownKey)?;
         if self.derived_key_id(&payload) != access_key_id {
             return Err(KeyFailure::UnknownKey);
         }
-        if expires <= now.as_millis() {
+        if session.expires <= now.as_millis() {
             return Err(KeyFailure::Expired);
         }
         Ok(SigningKey {
             secret: self.derived_secret(&payload),
-            caller: Caller::User(user.clone()),
-            session_of: Some(user),
+            caller: Caller::User(session.user.clone()),
+            session_of: Some((session.user, session.generation)),
         })
     }
 
     /// After the signature verified: temporary credentials stop working at once when their user
-    /// is disabled or loses API access.
+    /// is disabled or loses API access, and for good once its credential generation moved on.
     pub async fn confirm(&self, key: &SigningKey) -> Result<(), ServiceError> {
-        let Some(user) = &key.session_of else {
+        let Some((user, generation)) = &key.session_of else {
             return Ok(());
         };
         let profile = self
@@ -199,7 +204,11 @@ impl CredentialService {
             .await
             .map_err(|e| Subject::new("Authenticate").error(e))?;
         match profile {
-            Some(p) if p.status == UserStatus::Enabled && p.api_access == ApiAccess::Enabled => {
+            Some(p)
+                if p.status == UserStatus::Enabled
+                    && p.api_access == ApiAccess::Enabled
+                    && p.credential_generation == *generation =>
+            {
                 Ok(())
             }
             _ => Err(ServiceError::CredentialsRevoked),
@@ -270,8 +279,28 @@ impl CredentialService {
             .clock
             .now()
             .plus(Duration::from_secs(u64::from(duration_minutes) * 60));
-        let payload = format!("{user}:{}", expires.as_millis());
+        let payload = SessionPayload {
+            user: user.clone(),
+            expires: expires.as_millis(),
+            generation: profile.credential_generation,
+        }
+        .to_string();
         let tag = self.tag(b"session-token", &payload);
+        let mut record = audit_record(
+            invocation,
+            "GetProgrammaticAccessCredentials",
+            Some(user.as_str()),
+            self.clock.now(),
+        );
+        record.detail = Some(format!(
+            "durationInMinutes={duration_minutes} expiresAt={}",
+            expires.as_millis()
+        ));
+        // Credentials nobody could account for are not handed out.
+        self.audit
+            .append_audit(&record, "SUCCESS")
+            .await
+            .map_err(|e| subject.error(e))?;
         Ok(TemporaryCredentials {
             access_key_id: self.derived_key_id(&payload),
             secret_access_key: self.derived_secret(&payload),
@@ -282,5 +311,34 @@ impl CredentialService {
             ),
             duration_minutes,
         })
+    }
+}
+
+/// What a session token vouches for: `user:expiresMillis:generation`.
+struct SessionPayload {
+    user: UserId,
+    expires: i64,
+    generation: i64,
+}
+
+impl SessionPayload {
+    fn parse(payload: &str) -> Option<Self> {
+        let mut parts = payload.split(':');
+        let (Some(user), Some(expires), Some(generation), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        Some(Self {
+            user: UserId::parse(user).ok()?,
+            expires: expires.parse().ok()?,
+            generation: generation.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for SessionPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.user, self.expires, self.generation)
     }
 }

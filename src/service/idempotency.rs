@@ -94,6 +94,7 @@ pub fn audit_record(
         caller: invocation.caller.to_string(),
         operation: operation.to_owned(),
         target: target.map(str::to_owned),
+        detail: None,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod audit;
 pub mod credentials;
 mod error;
+pub mod failures;
 mod groups;
 pub mod idempotency;
 pub mod lifecycle;

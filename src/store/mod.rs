@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use sqlite::{DirectoryLock, LockError, SqliteStore, StoreSettings, WriteStats, database_dir};
+pub use sqlite::{
+    DirectoryLock, LockError, MigrationReport, NoDatabase, SqliteStore, StoreSettings, WriteStats,
+    database_dir, migrate, read_audit,
+};
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,
@@ -43,6 +46,8 @@ pub enum StoreError {
     TokenMismatch,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    NoDatabase(#[from] NoDatabase),
     #[error("cannot prepare the database location")]
     Io(#[from] std::io::Error),
     #[error("database error")]
@@ -88,6 +93,8 @@ pub struct AuditRecord {
     pub caller: String,
     pub operation: String,
     pub target: Option<String>,
+    /// Written by the server, never taken from request input (e.g. issued credentials' expiry).
+    pub detail: Option<String>,
 }
 
 /// An audit-trail entry as stored.
@@ -210,12 +217,18 @@ pub struct CallerProfile {
     pub status: UserStatus,
     pub api_access: ApiAccess,
     pub permissions: ApplicationPermissions,
+    /// Moves on when the user is disabled, loses API access or changes principal; temporary
+    /// credentials issued under an earlier generation are refused.
+    pub credential_generation: i64,
 }
 
 #[async_trait]
 pub trait AuditStore: Send + Sync + 'static {
     /// Appends a record of a call that had no effect (refused, failed, or not authenticated).
     async fn append_audit(&self, record: &AuditRecord, outcome: &str) -> Result<(), StoreError>;
+
+    /// Deletes up to `limit` of the oldest entries made before `before`; returns how many.
+    async fn prune_audit(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
 
     /// Up to `limit` entries after sequence number `after`, oldest first.
     async fn list_audit(

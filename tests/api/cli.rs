@@ -79,9 +79,12 @@ fn a_reader_that_stops_early_ends_the_listing_quietly() {
     let database = dir.path().join("userdir.db");
     let database = database.to_str().expect("a Unicode path");
     assert!(
-        userdir(&["migrate"], &[("USERDIR__DATABASE__PATH", database)])
-            .status
-            .success()
+        userdir(
+            &["migrate", "--create"],
+            &[("USERDIR__DATABASE__PATH", database)]
+        )
+        .status
+        .success()
     );
     for command in ["config", "audit"] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_userdir"))
@@ -130,4 +133,53 @@ fn a_failed_start_says_why_on_stderr_without_colour_codes() {
     for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         assert!(!bytes.contains(&0x1b), "{name} has escape codes");
     }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a start that cannot listen creates nothing: {left:?}"
+    );
+}
+
+/// `audit` and `migrate` pointed at a database that is not there say so, and create nothing;
+/// `migrate --create` does, and says what it applied.
+#[test]
+fn maintenance_commands_never_create_a_database_by_accident() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = dir.path().join("userdir.db");
+    let path = database.to_str().expect("a Unicode path");
+    let env = [("USERDIR__DATABASE__PATH", path)];
+    for args in [&["audit"][..], &["migrate"][..]] {
+        let out = userdir(args, &env);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("no database at {path}"))
+                && stderr.contains("USERDIR__DATABASE__PATH"),
+            "{args:?}: {stderr}"
+        );
+        assert!(std::fs::read_dir(dir.path()).expect("dir").next().is_none());
+    }
+    assert!(
+        userdir(&["migrate"], &env)
+            .stderr
+            .ends_with(b"--create to make a new one there\n"),
+        "migrate names its way out"
+    );
+
+    let created = userdir(&["migrate", "--create"], &env);
+    assert_eq!(
+        String::from_utf8_lossy(&created.stdout),
+        format!("{path}: applied 4 migrations (0001, 0002, 0003, 0004), now at 0004\n")
+    );
+    let again = userdir(&["migrate"], &env);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        format!("{path}: up to date, at 0004\n")
+    );
+    let jsonl = userdir(&["audit", "--format", "jsonl"], &env);
+    assert!(jsonl.status.success(), "{jsonl:?}");
+    assert!(jsonl.stdout.is_empty(), "an empty trail prints nothing");
 }

@@ -41,19 +41,23 @@ async fn users_survive_a_restart_and_pending_ones_are_enabled_after_it() {
 }
 
 #[tokio::test]
-async fn migrate_creates_the_schema_and_is_repeatable() {
+async fn migrate_creates_only_when_told_says_what_it_applied_and_is_repeatable() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let settings = crate::helpers::test_settings(&dir);
+    let path = dir.path().join("nested").join("userdir.db");
 
-    userdir::startup::migrate(&settings)
+    let refused = userdir::store::migrate(&path, false)
         .await
-        .expect("first migration");
-    userdir::startup::migrate(&settings)
-        .await
-        .expect("migrating again is a no-op");
-
+        .expect_err("no database, no --create");
     assert!(
-        settings.database.path.exists(),
-        "the database file was created"
+        refused.to_string().contains(&path.display().to_string()),
+        "{refused}"
     );
+    assert!(!path.exists(), "nothing was created");
+
+    let first = userdir::store::migrate(&path, true).await.expect("created");
+    assert_eq!(first.applied, vec![1, 2, 3, 4]);
+    assert_eq!(first.now_at, Some(4));
+    let again = userdir::store::migrate(&path, false).await.expect("again");
+    assert!(again.applied.is_empty(), "migrating again is a no-op");
+    assert_eq!(again.now_at, Some(4));
 }

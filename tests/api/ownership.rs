@@ -107,6 +107,19 @@ async fn audit_reads_beside_a_running_server() {
             .any(|line| line.contains("CreateUser") && line.contains(&id)),
         "the running server's write is listed: {listing}"
     );
+
+    // Migrating changes the schema under the server's feet: refused while it runs.
+    let migrate = userdir_command(dir.path())
+        .arg("migrate")
+        .output()
+        .await
+        .expect("migrate runs");
+    assert_eq!(migrate.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&migrate.stderr);
+    assert!(
+        stderr.contains("already served by another userdir process"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -247,7 +247,7 @@ async fn temporary_credentials_act_as_their_user_and_stop_when_it_is_disabled_or
         .await
         .expect("ListUsers as a SUPER_USER");
 
-    // Disabled: refused at once; enabled again: works again.
+    // Disabled: refused at once (the rest of the lifecycle is in the revocation tests).
     app.sdk
         .disable_user()
         .user_id(&user_id)
@@ -260,35 +260,6 @@ async fn temporary_credentials_act_as_their_user_and_stop_when_it_is_disabled_or
         .send()
         .await
         .expect_err("disabled")
-        .into_service_error();
-    assert_eq!(code(&err), "UnrecognizedClientException");
-    app.sdk
-        .enable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("EnableUser");
-    as_user
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("works again");
-
-    // API access off: refused at once.
-    app.sdk
-        .update_user()
-        .user_id(&user_id)
-        .api_access(ApiAccess::Disabled)
-        .send()
-        .await
-        .expect("UpdateUser");
-    let err = as_user
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect_err("no API access")
         .into_service_error();
     assert_eq!(code(&err), "UnrecognizedClientException");
 
@@ -305,6 +276,191 @@ async fn temporary_credentials_act_as_their_user_and_stop_when_it_is_disabled_or
         .expect_err("forged")
         .into_service_error();
     assert_eq!(code(&err), "UnrecognizedClientException");
+}
+
+/// Sends one GetUser with `session`'s credentials; the error code if it was refused.
+async fn get_user_as(app: &TestApp, session: &Session, user_id: &str) -> Result<(), String> {
+    sdk_client_with(&app.address, session.key(), |c| c)
+        .get_user()
+        .user_id(user_id)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| code(&e.into_service_error()))
+}
+
+/// Obtains fresh credentials for the user bound to the test principal.
+async fn fresh_session(app: &TestApp) -> Session {
+    let issued = sdk_client_with(&app.address, PRINCIPAL, |c| c)
+        .get_programmatic_access_credentials()
+        .environment_id("userdir")
+        .send()
+        .await
+        .expect("GetProgrammaticAccessCredentials");
+    let credentials = issued.credentials().expect("credentials");
+    Session {
+        access_key_id: credentials.access_key_id().expect("key id").to_owned(),
+        secret: credentials.secret_access_key().expect("secret").to_owned(),
+        token: credentials.session_token().expect("token").to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_its_earlier_credentials_for_good() {
+    let app = spawn_app_with(with_principal).await;
+    let (user_id, old) = user_session(&app, UserType::SuperUser, 30).await;
+    assert_eq!(get_user_as(&app, &old, &user_id).await, Ok(()));
+
+    app.sdk
+        .disable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("DisableUser");
+    app.sdk
+        .enable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("EnableUser");
+    assert_eq!(
+        get_user_as(&app, &old, &user_id).await,
+        Err("UnrecognizedClientException".into()),
+        "credentials issued before the disable stay revoked after the enable"
+    );
+    let new = fresh_session(&app).await;
+    assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
+
+    // An enable of an enabled user, or an update that changes nothing about access, revokes
+    // nothing.
+    app.sdk
+        .enable_user()
+        .user_id(&user_id)
+        .send()
+        .await
+        .expect("EnableUser");
+    app.sdk
+        .update_user()
+        .user_id(&user_id)
+        .first_name("Renamed")
+        .api_access(ApiAccess::Enabled)
+        .api_access_principal_arn(ARN)
+        .send()
+        .await
+        .expect("UpdateUser");
+    assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
+}
+
+#[tokio::test]
+async fn turning_api_access_off_ends_earlier_credentials_for_good() {
+    let app = spawn_app_with(with_principal).await;
+    let (user_id, old) = user_session(&app, UserType::SuperUser, 30).await;
+    for access in [ApiAccess::Disabled, ApiAccess::Enabled] {
+        app.sdk
+            .update_user()
+            .user_id(&user_id)
+            .api_access(access)
+            .send()
+            .await
+            .expect("UpdateUser");
+    }
+    assert_eq!(
+        get_user_as(&app, &old, &user_id).await,
+        Err("UnrecognizedClientException".into())
+    );
+    let new = fresh_session(&app).await;
+    assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
+}
+
+#[tokio::test]
+async fn binding_a_user_to_another_principal_ends_earlier_credentials_for_good() {
+    let app = spawn_app_with(with_principal).await;
+    let (user_id, old) = user_session(&app, UserType::SuperUser, 30).await;
+    for arn in ["arn:aws:iam::123456789012:role/Elsewhere", ARN] {
+        app.sdk
+            .update_user()
+            .user_id(&user_id)
+            .api_access_principal_arn(arn)
+            .send()
+            .await
+            .expect("UpdateUser");
+    }
+    assert_eq!(
+        get_user_as(&app, &old, &user_id).await,
+        Err("UnrecognizedClientException".into())
+    );
+    let new = fresh_session(&app).await;
+    assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
+}
+
+#[tokio::test]
+async fn issued_credentials_are_in_the_audit_trail_without_their_secrets() {
+    let app = spawn_app_with(with_principal).await;
+    let (user_id, session) = user_session(&app, UserType::SuperUser, 15).await;
+    let trail: Value = app
+        .request(Method::GET, "/audit?maxResults=100")
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    let issued: Vec<&Value> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["operation"] == "GetProgrammaticAccessCredentials")
+        .collect();
+    let [issued] = issued.as_slice() else {
+        panic!("one issuance is recorded: {trail}");
+    };
+    assert_eq!(issued["caller"], format!("principal:{ARN}"));
+    assert_eq!(issued["target"], user_id.as_str());
+    assert_eq!(issued["outcome"], "SUCCESS");
+    let detail = issued["detail"].as_str().expect("detail");
+    assert!(
+        detail.starts_with("durationInMinutes=15 expiresAt="),
+        "{detail}"
+    );
+    let text = trail.to_string();
+    for secret in [&session.secret, &session.token, &session.access_key_id] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{secret} must not be recorded"
+        );
+    }
+
+    // A refused issuance is recorded too.
+    app.sdk
+        .update_user()
+        .user_id(&user_id)
+        .api_access(ApiAccess::Disabled)
+        .send()
+        .await
+        .expect("UpdateUser");
+    sdk_client_with(&app.address, PRINCIPAL, |c| c)
+        .get_programmatic_access_credentials()
+        .environment_id("userdir")
+        .send()
+        .await
+        .expect_err("no API access");
+    let trail: Value = app
+        .request(Method::GET, "/audit?maxResults=100")
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        trail["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["operation"] == "GetProgrammaticAccessCredentials"
+                && e["outcome"] == "AccessDeniedException"),
+        "{trail}"
+    );
 }
 
 #[tokio::test]

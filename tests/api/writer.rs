@@ -41,6 +41,7 @@ fn context(token: Option<&str>, fingerprint: &str) -> WriteContext {
             caller: "root".into(),
             operation: "CreateUser".into(),
             target: None,
+            detail: None,
         },
     }
 }

@@ -25,11 +25,13 @@ mod credentials;
 mod groups;
 mod lock;
 mod lookups;
+mod maintenance;
 mod writer;
 
 use cache::UserCache;
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
+pub use maintenance::{MigrationReport, NoDatabase, migrate, read_audit};
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
@@ -291,35 +293,67 @@ impl AuditStore for SqliteStore {
             .await
     }
 
+    async fn prune_audit(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let before = before.as_millis();
+        self.writer
+            .write(Isolation::SingleStatement, None, move |tx, _| {
+                Box::pin(async move {
+                    // Entries are appended in time order, so the oldest are the first by seq:
+                    // the scan stops after `limit` of them rather than reading the whole trail.
+                    let deleted = sqlx::query!(
+                        "DELETE FROM audit_events WHERE seq IN (
+                             SELECT seq FROM audit_events WHERE time < ?1
+                             ORDER BY seq LIMIT CAST(?2 AS INTEGER))",
+                        before,
+                        limit,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    Ok(deleted.rows_affected())
+                })
+            })
+            .await
+    }
+
     async fn list_audit(
         &self,
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let after = after.unwrap_or(0);
-        let rows = sqlx::query!(
-            "SELECT seq, time, request_id, caller, operation, target, outcome
-             FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT CAST(?2 AS INTEGER)",
-            after,
-            limit,
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| AuditEvent {
-                seq: row.seq,
-                record: AuditRecord {
-                    time: Timestamp::from_millis(row.time),
-                    request_id: row.request_id,
-                    caller: row.caller,
-                    operation: row.operation,
-                    target: row.target,
-                },
-                outcome: row.outcome,
-            })
-            .collect())
+        let mut conn = self.reader.acquire().await?;
+        audit_page(&mut conn, after.unwrap_or(0), limit).await
     }
+}
+
+/// Up to `limit` audit entries after sequence number `after`, oldest first.
+async fn audit_page(
+    conn: &mut SqliteConnection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let rows = sqlx::query!(
+        "SELECT seq, time, request_id, caller, operation, target, outcome, detail
+         FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT CAST(?2 AS INTEGER)",
+        after,
+        limit,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| AuditEvent {
+            seq: row.seq,
+            record: AuditRecord {
+                time: Timestamp::from_millis(row.time),
+                request_id: row.request_id,
+                caller: row.caller,
+                operation: row.operation,
+                target: row.target,
+                detail: row.detail,
+            },
+            outcome: row.outcome,
+        })
+        .collect())
 }
 
 #[async_trait]
@@ -419,6 +453,9 @@ impl UserStore for SqliteStore {
                          user_type = COALESCE(?2, user_type),
                          first_name = COALESCE(?3, first_name),
                          last_name = COALESCE(?4, last_name),
+                         credential_generation = credential_generation + (
+                             (?5 IS 'DISABLED' AND api_access IS NOT 'DISABLED')
+                             OR (?6 IS NOT NULL AND ?6 IS NOT api_access_principal_arn)),
                          api_access = COALESCE(?5, api_access),
                          api_access_principal_arn = COALESCE(?6, api_access_principal_arn),
                          last_modified_time = ?7
@@ -583,7 +620,8 @@ impl UserStore for SqliteStore {
                         Some(UserStatus::Disabled) => {
                             sqlx::query!(
                                 "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
-                                 last_modified_time = ?2
+                                 last_modified_time = ?2,
+                                 credential_generation = credential_generation + 1
                              WHERE user_id = ?1",
                                 id.as_str(),
                                 now,
@@ -607,6 +645,7 @@ impl UserStore for SqliteStore {
         let row = sqlx::query!(
             r#"SELECT u.user_type AS "user_type!", u.status AS "status!",
                       u.api_access AS "api_access!",
+                      u.credential_generation AS "credential_generation!",
                       group_concat(g.application_permissions) AS "permissions: String"
                FROM users u
                LEFT JOIN permission_group_members m ON m.user_id = u.user_id
@@ -628,6 +667,7 @@ impl UserStore for SqliteStore {
                     row.permissions.as_deref().unwrap_or(""),
                 )
                 .map_err(|v| corrupt("permission_groups.application_permissions", v))?,
+                credential_generation: row.credential_generation,
             })
         })
         .transpose()

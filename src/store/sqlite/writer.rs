@@ -135,6 +135,7 @@ impl Batch {
             "operation": record.operation,
             "target": record.target,
             "outcome": outcome,
+            "detail": record.detail,
         }));
     }
 
@@ -162,9 +163,11 @@ impl Batch {
         if !self.audit.is_empty() {
             let rows = serde_json::Value::Array(std::mem::take(&mut self.audit)).to_string();
             sqlx::query!(
-                "INSERT INTO audit_events (time, request_id, caller, operation, target, outcome)
+                "INSERT INTO audit_events
+                     (time, request_id, caller, operation, target, outcome, detail)
                  SELECT value ->> '$.time', value ->> '$.request_id', value ->> '$.caller',
-                        value ->> '$.operation', value ->> '$.target', value ->> '$.outcome'
+                        value ->> '$.operation', value ->> '$.target', value ->> '$.outcome',
+                        value ->> '$.detail'
                  FROM jsonb_each(?1)",
                 rows
             )
