@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use userdir::config::{Effective, Settings};
+use userdir::config::Effective;
 use userdir::startup::{self, Application, AuditFormat};
 use userdir::telemetry;
 
@@ -34,6 +34,11 @@ enum Command {
     /// Print the effective configuration, one setting a line, with where each value came from
     /// (default, file or environment variable); secrets are masked.
     Config,
+    /// Manage the generated root key.
+    RootKey {
+        #[command(subcommand)]
+        action: RootKeyAction,
+    },
     /// Print the audit trail, oldest first (works beside a running server; never creates a
     /// database).
     Audit {
@@ -47,6 +52,13 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum RootKeyAction {
+    /// Generate a new root key into auth.root_credentials_file, replacing the old one (audited;
+    /// refused while a server runs on the database).
+    Rotate,
 }
 
 #[tokio::main]
@@ -67,9 +79,12 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
+        Command::Serve => serve(&effective).await,
         Command::Migrate { create } => startup::migrate(settings, create).await,
         Command::Config => startup::print_lines(effective.listing()),
+        Command::RootKey {
+            action: RootKeyAction::Rotate,
+        } => startup::rotate_root_key(settings).await,
         Command::Audit {
             format,
             after,
@@ -80,16 +95,52 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Logged for the log's readers, and said on stderr for the person at the terminal.
-            tracing::error!("{error:#}");
-            eprintln!("userdir: {error:#}");
+            let hint = hint(&error).map(|h| format!(" — {h}")).unwrap_or_default();
+            tracing::error!("{error:#}{hint}");
+            eprintln!("userdir: {error:#}{hint}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
+async fn serve(effective: &Effective) -> anyhow::Result<()> {
+    let settings = &effective.settings;
+    let files: Vec<String> = effective
+        .files()
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    tracing::info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        database = %settings.database.path.display(),
+        config_files = %if files.is_empty() { "none (built-in defaults)".into() } else { files.join(", ") },
+        "userdir starting"
+    );
     Application::build(settings)
         .await?
         .run_until_stopped()
         .await
+}
+
+/// What to do about an error whose cause is a common operating-system refusal.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    let io = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())?;
+    match io.kind() {
+        ErrorKind::PermissionDenied => Some(
+            "permission denied: the database's directory must be writable by the user running \
+             userdir (or set database.path / USERDIR__DATABASE__PATH elsewhere)",
+        ),
+        ErrorKind::AddrInUse => Some(
+            "another process listens on that address: stop it, or set server.port \
+             (USERDIR__SERVER__PORT)",
+        ),
+        ErrorKind::ReadOnlyFilesystem => Some(
+            "the filesystem is read-only: set database.path (USERDIR__DATABASE__PATH) to a \
+             writable place",
+        ),
+        _ => None,
+    }
 }

@@ -209,6 +209,18 @@ impl Effective {
     pub fn listing(&self) -> Vec<String> {
         listing::lines(&self.layers)
     }
+
+    /// The configuration files read besides the built-in defaults (the `--config` file, if any).
+    pub fn files(&self) -> Vec<&Path> {
+        self.layers
+            .overrides()
+            .iter()
+            .filter_map(|layer| match &layer.origin {
+                Origin::File(path) => Some(path.as_path()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The process environment. A variable whose name is not Unicode cannot be a setting; a setting

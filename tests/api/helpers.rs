@@ -129,7 +129,8 @@ pub fn sdk_client_with(
 
 /// A raw HTTP request, signed with SigV4 as the SDKs sign (unless told otherwise).
 pub struct RawRequest<'a> {
-    app: &'a TestApp,
+    address: &'a str,
+    http: &'a reqwest::Client,
     method: reqwest::Method,
     path: String,
     content_type: Option<String>,
@@ -189,7 +190,7 @@ impl<'a> RawRequest<'a> {
     }
 
     pub async fn send(self) -> reqwest::Result<reqwest::Response> {
-        let url = self.app.url(&self.path);
+        let url = format!("{}{}", self.address, self.path);
         let mut headers: Vec<(String, String)> = Vec::new();
         if let Some(content_type) = &self.content_type {
             headers.push(("content-type".into(), content_type.clone()));
@@ -228,7 +229,7 @@ impl<'a> RawRequest<'a> {
             }
         }
         headers.extend(self.extra_headers);
-        let mut request = self.app.http.request(self.method, &url);
+        let mut request = self.http.request(self.method, &url);
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -264,18 +265,7 @@ impl TestApp {
 
     /// A raw request to `path`, signed with the root key.
     pub fn request(&self, method: reqwest::Method, path: &str) -> RawRequest<'_> {
-        RawRequest {
-            app: self,
-            method,
-            path: path.to_owned(),
-            content_type: None,
-            body: Vec::new(),
-            key: Some(ROOT),
-            time: SystemTime::now(),
-            sent_body: None,
-            chunked: false,
-            extra_headers: Vec::new(),
-        }
+        raw_request(&self.address, &self.http, method, path)
     }
 
     /// Creates an APP_USER with just an email and returns its id.
@@ -372,20 +362,72 @@ impl ServeProcess {
             .spawn()
             .expect("the binary starts");
         let address = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !http
-            .get(format!("{address}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the binary did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_ready(&address).await;
         Self { child, address }
+    }
+}
+
+/// A server started elsewhere (a `userdir serve` process), reached over HTTP.
+pub struct RemoteApp {
+    pub address: String,
+    pub http: reqwest::Client,
+}
+
+impl RemoteApp {
+    /// Waits (bounded) until the server at `address` is ready.
+    pub async fn wait_ready(address: String) -> Self {
+        wait_ready(&address).await;
+        Self {
+            address,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A raw request to `path`, signed with the root key.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> RawRequest<'_> {
+        raw_request(&self.address, &self.http, method, path)
+    }
+}
+
+async fn wait_ready(address: &str) {
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !http
+        .get(format!("{address}/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the binary did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A raw request to `path` of the server at `address`, signed with the root key.
+pub fn raw_request<'a>(
+    address: &'a str,
+    http: &'a reqwest::Client,
+    method: reqwest::Method,
+    path: &str,
+) -> RawRequest<'a> {
+    RawRequest {
+        address,
+        http,
+        method,
+        path: path.to_owned(),
+        content_type: None,
+        body: Vec::new(),
+        key: Some(ROOT),
+        time: SystemTime::now(),
+        sent_body: None,
+        chunked: false,
+        extra_headers: Vec::new(),
     }
 }

@@ -11,6 +11,7 @@ mod create_user;
 mod get_user;
 mod groups;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod lifecycle;
 mod list_users;

@@ -834,6 +834,114 @@ async fn generated_root_credentials_are_kept_owner_only_and_reused() {
         .expect("the same key after a restart");
 }
 
+/// The key pair in a generated root-credentials file.
+fn root_key_in(file: &std::path::Path) -> (String, String) {
+    let text = std::fs::read_to_string(file).expect("credentials file");
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.split_once('=')
+                    .filter(|(k, _)| k.trim() == key)
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .expect("key present")
+    };
+    (value("aws_access_key_id"), value("aws_secret_access_key"))
+}
+
+#[tokio::test]
+async fn a_lost_root_key_file_is_not_silently_replaced_and_rotation_is_audited() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
+    let clear = |s: &mut userdir::config::Settings| {
+        s.auth.root_access_key_id.clear();
+        s.auth.root_secret_access_key.clear();
+    };
+    let app = crate::helpers::spawn_app_in(dir.clone(), clear).await;
+    let file = dir.path().join("root-credentials");
+    let (old_id, old_secret) = root_key_in(&file);
+    let old = Key {
+        access_key_id: &old_id,
+        secret: &old_secret,
+        session_token: None,
+    };
+    sdk_client_with(&app.address, old, |c| c)
+        .create_user()
+        .email_address(unique_email("kept"))
+        .r#type(UserType::AppUser)
+        .send()
+        .await
+        .expect("CreateUser with the generated key");
+    let dir = app.stop().await;
+
+    std::fs::remove_file(&file).expect("the file is lost");
+    let mut settings = crate::helpers::test_settings(&dir);
+    clear(&mut settings);
+    let refused = userdir::startup::Application::build(&settings)
+        .await
+        .err()
+        .expect("no new key is invented for a database with users");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("is missing") && message.contains("userdir root-key rotate"),
+        "{message}"
+    );
+    assert!(!file.exists(), "nothing was written");
+
+    // The explicit way out: a new key, recorded in the audit trail.
+    let rotated = tokio::process::Command::new(env!("CARGO_BIN_EXE_userdir"))
+        .args(["root-key", "rotate"])
+        .env("USERDIR__DATABASE__PATH", dir.path().join("userdir.db"))
+        .env("USERDIR__LOG__FILTER", "warn")
+        .env_remove("USERDIR__AUTH__ROOT_ACCESS_KEY_ID")
+        .env_remove("USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY")
+        .output()
+        .await
+        .expect("the command runs");
+    assert!(rotated.status.success(), "{rotated:?}");
+    let (new_id, new_secret) = root_key_in(&file);
+    assert_ne!(new_id, old_id);
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains(&new_id));
+
+    let app = crate::helpers::spawn_app_in(dir, clear).await;
+    let new = Key {
+        access_key_id: &new_id,
+        secret: &new_secret,
+        session_token: None,
+    };
+    let err = sdk_client_with(&app.address, old, |c| c)
+        .list_users()
+        .max_results(1)
+        .send()
+        .await
+        .expect_err("the old key is gone")
+        .into_service_error();
+    assert_eq!(code(&err), "UnrecognizedClientException");
+    let trail = tokio::process::Command::new(env!("CARGO_BIN_EXE_userdir"))
+        .args(["audit", "--format", "jsonl"])
+        .env("USERDIR__DATABASE__PATH", &app.db_path)
+        .output()
+        .await
+        .expect("audit runs");
+    let rotation: Value = String::from_utf8_lossy(&trail.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
+        .find(|event| event["operation"] == "RotateRootKey")
+        .expect("the rotation is in the audit trail");
+    assert_eq!(rotation["caller"], "operator:cli");
+    assert_eq!(
+        rotation["detail"],
+        format!("new root access key id {new_id}")
+    );
+    assert!(!String::from_utf8_lossy(&trail.stdout).contains(&new_secret));
+    let listed = sdk_client_with(&app.address, new, |c| c)
+        .list_users()
+        .max_results(1)
+        .send()
+        .await
+        .expect("the new key works");
+    assert_eq!(listed.users().len(), 1);
+}
+
 #[tokio::test]
 async fn the_anonymous_mode_serves_loopback_only() {
     let dir = tempfile::tempdir().expect("dir");
