@@ -57,6 +57,10 @@ pub enum ApiError {
     /// Anything the client cannot fix. Its detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The service cannot take writes for now (its disk is full); the detail is logged, never
+    /// sent. Answered 503 with Retry-After, which the SDKs retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -80,7 +84,7 @@ impl ApiError {
             ApiError::Unauthenticated { error_type, .. } => error_type,
             ApiError::LimitExceeded(_) => "LimitExceededException",
             ApiError::Throttling { .. } => "ThrottlingException",
-            ApiError::Internal(_) => "InternalServerException",
+            ApiError::Internal(_) | ApiError::Unavailable(_) => "InternalServerException",
         }
     }
 
@@ -98,6 +102,9 @@ impl ApiError {
             ApiError::Internal(_) => {
                 "The request processing has failed because of an unknown error, exception or failure."
                     .to_owned()
+            }
+            ApiError::Unavailable(_) => {
+                "The service cannot take writes for now; retry later".to_owned()
             }
             other => other.to_string(),
         }
@@ -128,20 +135,22 @@ impl ResponseError for ApiError {
             ApiError::LimitExceeded(_) => StatusCode::BAD_REQUEST,
             ApiError::Throttling { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header(("x-amzn-ErrorType", self.error_type()));
-        if let ApiError::Throttling {
-            retry_after_secs, ..
-        } = self
-        {
-            response.insert_header((
-                actix_web::http::header::RETRY_AFTER,
-                retry_after_secs.to_string(),
-            ));
+        let retry_after = match self {
+            ApiError::Throttling {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            ApiError::Unavailable(_) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
         response.json(ErrorBody {
             message: self.public_message(),
@@ -195,6 +204,7 @@ impl From<ServiceError> for ApiError {
                 error_type: "UnrecognizedClientException",
                 message,
             },
+            ServiceError::Unavailable(detail) => ApiError::Unavailable(detail.clone()),
             ServiceError::Store(_) | ServiceError::Internal(_) => {
                 ApiError::Internal(crate::service::idempotency::error_chain(&error))
             }

@@ -52,6 +52,8 @@ pub enum ServiceError {
     CredentialsRevoked,
     #[error("storage failure")]
     Store(#[source] StoreError),
+    #[error("The service cannot take writes for now; retry later")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -110,6 +112,7 @@ impl<'a> Subject<'a> {
                 group: group.clone(),
             },
             (StoreError::LimitExceeded(limit), _, _) => ServiceError::LimitExceeded(limit),
+            (StoreError::Unwritable(reason), _, _) => ServiceError::Unavailable(reason.to_string()),
             (other, _, _) => ServiceError::Store(other),
         }
     }

@@ -38,6 +38,10 @@ pub enum StoreError {
     LimitExceeded(u64),
     #[error("the write's batch failed to commit: {0}")]
     BatchFailed(std::sync::Arc<str>),
+    /// The database cannot take writes for now (its disk is full, or failing); reads go on, and
+    /// writes resume by themselves once it can.
+    #[error("the database cannot take writes: {0}")]
+    Unwritable(std::sync::Arc<str>),
     #[error("reading users failed: {0}")]
     ReadFailed(std::sync::Arc<str>),
     #[error("the store is closed")]

@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod concurrency;
 mod create_user;
+mod full_disk;
 mod get_user;
 mod groups;
 mod helpers;

@@ -63,6 +63,8 @@ pub struct SqliteStore {
     writer: Writer,
     reader: SqlitePool,
     lookups: Lookups,
+    /// The database's directory, whose filesystem must have room for writes.
+    dir: PathBuf,
 }
 
 impl SqliteStore {
@@ -98,6 +100,7 @@ impl SqliteStore {
             writer,
             lookups: Lookups::start(reader.clone()),
             reader,
+            dir: database_dir(&settings.path).to_owned(),
         })
     }
 
@@ -167,6 +170,24 @@ fn restrict_to_owner(path: &std::path::Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Below this much free space on its filesystem, the database is not ready: a write may fail any
+/// moment (SQLite needs room for WAL frames, and the checkpoint for the main file).
+const MIN_FREE_BYTES: u64 = 1 << 20;
+
+/// The space an unprivileged writer may still use on the filesystem holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let stats = rustix::fs::statvfs(dir).ok()?;
+        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -544,10 +565,29 @@ impl UserStore for SqliteStore {
             .await
     }
 
+    /// Reads work, the database's filesystem has room, and writes work unless the last batch
+    /// failed for want of disk; then a probe write tells whether they work again.
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query_scalar!("SELECT 1 AS one")
             .fetch_one(&self.reader)
             .await?;
+        if let Some(free) = free_bytes(&self.dir).filter(|free| *free < MIN_FREE_BYTES) {
+            return Err(StoreError::Unwritable(
+                format!("{free} bytes free on {}", self.dir.display()).into(),
+            ));
+        }
+        if self.writer.stats().unwritable() {
+            self.writer
+                .write(Isolation::SingleStatement, None, |tx, _| {
+                    Box::pin(async move {
+                        sqlx::query!("UPDATE entity_counts SET n = n WHERE kind = 'users'")
+                            .execute(&mut *tx)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await?;
+        }
         Ok(())
     }
 

@@ -7,12 +7,16 @@
 //! answered only after its batch has committed; if the commit itself fails, every write of the
 //! batch is answered with that failure and none took effect. On shutdown the writes already
 //! queued are committed and answered before the writer stops; later ones are refused.
+//!
+//! A batch that fails because the disk is full (or failing) is answered `Unwritable`, and the
+//! writer says so (`WriteStats::unwritable`) until a batch commits again: readiness fails
+//! meanwhile, and reads go on.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, Sqlite, SqliteConnection};
@@ -30,14 +34,38 @@ const QUEUE: usize = 4096;
 
 type JobFuture<'c> = Pin<Box<dyn Future<Output = Finished> + Send + 'c>>;
 type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c mut Batch) -> JobFuture<'c> + Send>;
-type Deliver = Box<dyn FnOnce(Result<(), Arc<str>>) + Send>;
+type Deliver = Box<dyn FnOnce(Result<(), BatchFailure>) + Send>;
+
+/// Why a batch did not commit.
+#[derive(Debug, Clone)]
+struct BatchFailure {
+    reason: Arc<str>,
+    /// The disk is full or failing: the database cannot take writes for now.
+    unwritable: bool,
+}
 
 /// A write's own outcome, waiting for the outcome of its batch.
 struct Finished {
     /// The write failed in a way that may have ended the transaction (I/O, disk full, ...): the
     /// batch must not go on.
     fatal: bool,
+    /// It failed because the disk is full or failing.
+    unwritable: bool,
     deliver: Deliver,
+}
+
+/// SQLITE_FULL, SQLITE_IOERR (and their extended codes), or an I/O error of the driver's own.
+pub(super) fn is_unwritable(error: &sqlx::Error) -> bool {
+    const SQLITE_IOERR: i32 = 10;
+    const SQLITE_FULL: i32 = 13;
+    match error {
+        sqlx::Error::Io(_) => true,
+        other => other
+            .as_database_error()
+            .and_then(|e| e.code())
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, SQLITE_IOERR | SQLITE_FULL)),
+    }
 }
 
 /// What the writes of one batch leave to be written at its end, in the same transaction: their
@@ -197,6 +225,7 @@ enum Message {
 pub struct WriteStats {
     batches: AtomicU64,
     writes: AtomicU64,
+    unwritable: AtomicBool,
 }
 
 impl WriteStats {
@@ -208,6 +237,11 @@ impl WriteStats {
     /// Writes committed (including writes that failed alone inside a committed batch).
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// The last batch failed because the disk is full or failing.
+    pub fn unwritable(&self) -> bool {
+        self.unwritable.load(Ordering::Relaxed)
     }
 }
 
@@ -287,10 +321,15 @@ impl Writer {
                 }
                 Finished {
                     fatal: matches!(outcome, Err(StoreError::Database(_) | StoreError::Io(_))),
-                    deliver: Box::new(move |batch: Result<(), Arc<str>>| {
+                    unwritable: matches!(&outcome, Err(StoreError::Database(e)) if is_unwritable(e))
+                        || matches!(outcome, Err(StoreError::Io(_))),
+                    deliver: Box::new(move |batch: Result<(), BatchFailure>| {
                         let _ = answer.send(match batch {
                             Ok(()) => outcome,
-                            Err(reason) => Err(StoreError::BatchFailed(reason)),
+                            Err(failure) if failure.unwritable => {
+                                Err(StoreError::Unwritable(failure.reason))
+                            }
+                            Err(failure) => Err(StoreError::BatchFailed(failure.reason)),
                         });
                     }),
                 }
@@ -385,14 +424,27 @@ async fn commit_batch(
         Ok(()) => {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(size as u64, Ordering::Relaxed);
+            if stats.unwritable.swap(false, Ordering::Relaxed) {
+                tracing::info!("the database takes writes again");
+            }
             Ok(())
         }
         Err(error) => {
+            let unwritable = is_unwritable(&error) || finished.iter().any(|f| f.unwritable);
             let reason = error_chain(&error);
-            tracing::error!(error = %reason, size, "a write batch failed; none of it took effect");
+            tracing::error!(
+                error = %reason,
+                size,
+                unwritable,
+                "a write batch failed; none of it took effect"
+            );
+            stats.unwritable.store(unwritable, Ordering::Relaxed);
             // Leave no transaction open; there may be none if BEGIN itself failed.
             let _ = conn.execute("ROLLBACK").await;
-            Err(Arc::<str>::from(reason))
+            Err(BatchFailure {
+                reason: Arc::from(reason),
+                unwritable,
+            })
         }
     };
     // Before any write of the batch is answered: no stale read after an acknowledgement.
