@@ -18,6 +18,7 @@ mod lifecycle;
 mod list_users;
 mod ownership;
 mod passwords;
+mod readme;
 mod security;
 mod status;
 mod update_user;
