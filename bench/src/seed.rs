@@ -52,13 +52,24 @@ impl Plan {
 /// Creates `db` with `server`'s migrations and fills it as `plan` says; returns the time taken.
 pub async fn seed(server: &Path, db: &Path, plan: &Plan) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let status = tokio::process::Command::new(server)
-        .arg("migrate")
-        .env("USERDIR__DATABASE__PATH", db)
-        .env("USERDIR__LOG__FILTER", "warn")
-        .status()
+    let migrate = |args: &'static [&'static str]| {
+        tokio::process::Command::new(server)
+            .args(args)
+            .env("USERDIR__DATABASE__PATH", db)
+            .env("USERDIR__LOG__FILTER", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+    };
+    // Builds from before `migrate --create` created a missing database without being asked.
+    let mut status = migrate(&["migrate", "--create"])
         .await
         .with_context(|| format!("running {} migrate", server.display()))?;
+    if !status.success() {
+        status = migrate(&["migrate"])
+            .await
+            .with_context(|| format!("running {} migrate", server.display()))?;
+    }
     ensure!(
         status.success(),
         "{} migrate failed: {status}",

@@ -23,10 +23,10 @@ use crate::service::failures::Verdict;
 #[derive(Debug, Clone)]
 pub struct ClaimedKey(pub String);
 
-/// Marks a failed authentication that is only counted, not recorded on its own in the audit
-/// trail (its address, or all addresses together, failed too often).
+/// How a request refused before it had a caller was charged to its client address's failure
+/// budget (see `FailedAuthentications`): recorded in the audit trail, or only counted.
 #[derive(Debug, Clone, Copy)]
-pub struct Unrecorded;
+pub struct FailureCharged(pub Verdict);
 
 pub async fn authenticate(
     mut req: ServiceRequest,
@@ -43,11 +43,16 @@ pub async fn authenticate(
             req.extensions_mut().insert(caller);
             Ok(next.call(req).await?.map_into_left_body())
         }
-        Err(refusal @ ApiError::Unauthenticated { .. }) => {
+        // A known caller over its rate: not a failure of authentication.
+        Err(refusal @ ApiError::Throttling { .. }) => {
+            Ok(req.error_response(refusal).map_into_right_body())
+        }
+        // Anything else was refused before the request had a caller (a bad signature, a body
+        // too large or too slow): it costs an audit entry only within the address's budget.
+        Err(refusal) => {
             let refusal = charge_failure(&state, &req, refusal);
             Ok(req.error_response(refusal).map_into_right_body())
         }
-        Err(refusal) => Ok(req.error_response(refusal).map_into_right_body()),
     }
 }
 
@@ -58,10 +63,11 @@ fn charge_failure(state: &AppState, req: &ServiceRequest, refusal: ApiError) -> 
     let client = state
         .clients
         .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
-    match state.failures.charge(client, state.clock.now()) {
+    let verdict = state.failures.charge(client, state.clock.now());
+    req.extensions_mut().insert(FailureCharged(verdict));
+    match verdict {
         Verdict::Record => refusal,
         Verdict::Count { limited } => {
-            req.extensions_mut().insert(Unrecorded);
             if limited {
                 ApiError::Throttling {
                     message: "Too many failed authentications from this address".into(),

@@ -13,10 +13,11 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use tracing::Instrument;
 use ulid::Ulid;
 
-use super::authenticate::{ClaimedKey, Unrecorded};
+use super::authenticate::{ClaimedKey, FailureCharged};
 use super::invocation::RequestId;
 use super::{AppState, operation_name};
 use crate::domain::Caller;
+use crate::service::failures::Verdict;
 use crate::store::AuditRecord;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
@@ -57,7 +58,10 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(request_id.array_to_str(&mut text)) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
-    let unrecorded = request.extensions().contains::<Unrecorded>();
+    let unrecorded = matches!(
+        request.extensions().get::<FailureCharged>(),
+        Some(FailureCharged(Verdict::Count { .. }))
+    );
     {
         let _entered = span.enter();
         match res.response().error() {
@@ -107,6 +111,16 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
     let Some(state) = request.app_data::<web::Data<AppState>>() else {
         return;
     };
+    // A refusal without a caller (a failed sign-in, say) that authentication did not charge yet
+    // is charged now: anonymous requests never cost more than the failure budget allows.
+    if caller.is_none() && request.extensions().get::<FailureCharged>().is_none() {
+        let client = state
+            .clients
+            .resolve(request.peer_addr().map(|a| a.ip()), request.headers());
+        if state.failures.charge(client, state.clock.now()) != Verdict::Record {
+            return;
+        }
+    }
     let caller = match (caller, claimed) {
         (Some(caller), _) => caller.to_string(),
         (None, Some(key)) => format!("unauthenticated:{}", key.0),

@@ -346,3 +346,51 @@ async fn request_input_cannot_forge_log_lines_or_audit_rows() {
         );
     }
 }
+
+#[tokio::test]
+async fn failed_sign_ins_cost_an_audit_entry_only_within_the_failure_budget() {
+    let app = spawn_app_with(|s| {
+        s.auth.failures_per_client_per_minute = 5;
+        s.audit.summary_interval_secs = 1;
+    })
+    .await;
+    // Malformed, wrong and throttled sign-ins alike: none has a caller.
+    for i in 0..300 {
+        let body = if i % 2 == 0 {
+            json!({"emailAddress": "not an email"})
+        } else {
+            json!({"emailAddress": unique_email("guess"), "password": "Wrong-Password-1"})
+        };
+        let status = app
+            .http
+            .post(app.url("/auth/sign-in"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answered")
+            .status();
+        assert!(status.is_client_error(), "{status}");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let trail = audit_trail(&app).await;
+        let recorded = trail.iter().filter(|e| e["operation"] == "SignIn").count();
+        assert!(
+            recorded <= 5,
+            "{recorded} sign-in refusals recorded one by one"
+        );
+        let counted: u64 = trail
+            .iter()
+            .filter(|e| e["outcome"] == "Coalesced")
+            .filter_map(|e| e["detail"].as_str()?.split(' ').next()?.parse::<u64>().ok())
+            .sum();
+        if counted + recorded as u64 == 300 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every refusal is accounted for: {recorded} recorded, {counted} counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
