@@ -74,6 +74,17 @@ impl Application {
         let store = SqliteStore::open(&settings.database.store_settings())
             .await
             .with_context(|| format!("opening database {}", database.display()))?;
+        // Refused starts close the database before they return, so that nothing of it lingers.
+        let root = match settings.auth.mode {
+            AuthMode::Sigv4 => match root_for(&store, settings).await {
+                Ok(root) => Some(root),
+                Err(error) => {
+                    store.close().await;
+                    return Err(error);
+                }
+            },
+            AuthMode::Anonymous => None,
+        };
         let shared: Arc<dyn UserStore> = Arc::new(store.clone());
         let pages = PageTokens::new(&server_key(shared.as_ref(), "pagination").await?)?;
         let temporary =
@@ -110,13 +121,6 @@ impl Application {
             ),
             attempts_per_email_per_minute: settings.sign_in.attempts_per_email_per_minute,
             attempts_per_client_per_minute: settings.sign_in.attempts_per_client_per_minute,
-        };
-        let root = match settings.auth.mode {
-            AuthMode::Sigv4 => {
-                let has_users = !shared.list_users(None, 1).await?.is_empty();
-                Some(root_credentials(settings, has_users)?)
-            }
-            AuthMode::Anonymous => None,
         };
         let principals = settings
             .auth
@@ -331,6 +335,13 @@ fn check_listen_policy(settings: &Settings) -> anyhow::Result<()> {
 
 /// The root key pair: from configuration if set there, else from the credentials file beside the
 /// database, which the first start creates (readable by its owner only).
+/// The root key pair: configured, kept in the generated file, or generated now for a database
+/// without users.
+async fn root_for(store: &SqliteStore, settings: &Settings) -> anyhow::Result<KeyPair> {
+    let has_users = !store.list_users(None, 1).await?.is_empty();
+    root_credentials(settings, has_users)
+}
+
 fn root_credentials(settings: &Settings, has_users: bool) -> anyhow::Result<KeyPair> {
     if let Some(pair) = configured_root(settings)? {
         return Ok(pair);

@@ -47,3 +47,15 @@ impl<'writer> FormatFields<'writer> for EscapedFields {
         self.0.format_fields(Writer::new(&mut escaping), fields)
     }
 }
+
+/// Renders an error with all its causes, for the one log line that reports it.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

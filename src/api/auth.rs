@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::input::{Members, read_body};
+use super::input::{Members, all_valid, read_body};
 use super::invocation::request_id;
 use crate::domain::{Email, Password};
 use crate::service::SignedIn;
@@ -19,14 +19,10 @@ pub async fn sign_in(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
-    let email = members.required("emailAddress", Email::parse);
-    let password = members.required("password", Password::parse_offered);
-    members.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal(
-            "credentials absent after validation".into(),
-        ));
-    };
+    let (email, password) = all_valid((
+        members.required("emailAddress", Email::parse),
+        members.required("password", Password::parse_offered),
+    ))?;
     let client = state
         .clients
         .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
@@ -45,15 +41,11 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
-    let email = members.required("emailAddress", Email::parse);
-    let current = members.required("password", Password::parse_offered);
-    let chosen = members.required("newPassword", Password::parse_chosen);
-    members.finish()?;
-    let (Some(email), Some(current), Some(chosen)) = (email, current, chosen) else {
-        return Err(ApiError::Internal(
-            "credentials absent after validation".into(),
-        ));
-    };
+    let (email, current, chosen) = all_valid((
+        members.required("emailAddress", Email::parse),
+        members.required("password", Password::parse_offered),
+        members.required("newPassword", Password::parse_chosen),
+    ))?;
     let client = state
         .clients
         .resolve(req.peer_addr().map(|a| a.ip()), req.headers());

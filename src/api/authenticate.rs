@@ -40,6 +40,8 @@ pub async fn authenticate(
     // middleware sees them as ordinary responses.
     match admit(&state, &mut req).await {
         Ok(caller) => {
+            // Who made the request, on every line logged while it is served.
+            tracing::Span::current().record("caller", tracing::field::display(&caller));
             req.extensions_mut().insert(caller);
             Ok(next.call(req).await?.map_into_left_body())
         }
@@ -209,7 +211,7 @@ impl From<SignatureFailure> for ApiError {
 impl From<KeyFailure> for ApiError {
     fn from(failure: KeyFailure) -> Self {
         let error_type = match failure {
-            KeyFailure::UnknownKey | KeyFailure::Revoked => "UnrecognizedClientException",
+            KeyFailure::UnknownKey => "UnrecognizedClientException",
             KeyFailure::Expired => "ExpiredTokenException",
         };
         ApiError::Unauthenticated {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::input::Members;
+use super::input::{Members, all_valid};
 use crate::domain::{Invocation, Violation};
 
 /// `durationInMinutes`: 1–60.
@@ -47,12 +47,11 @@ pub async fn get_programmatic_access_credentials(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let environment = members.query("environmentId", true, environment_id);
-    let duration = members.query("durationInMinutes", false, duration_minutes);
-    members.finish()?;
-    let environment = environment
-        .ok_or_else(|| ApiError::Internal("environmentId absent after validation".into()))?;
+    let members = Members::new().with_query(&req)?;
+    let (environment, duration) = all_valid((
+        members.required_query("environmentId", environment_id),
+        members.optional_query("durationInMinutes", duration_minutes),
+    ))?;
     let issued = state
         .credentials
         .issue(&invocation, &environment, duration)
@@ -89,11 +88,7 @@ pub async fn list_audit_events(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let (size, next_token) = members.page();
-    members.finish()?;
-    let size =
-        size.ok_or_else(|| ApiError::Internal("maxResults absent after validation".into()))?;
+    let (size, next_token) = all_valid(Members::new().with_query(&req)?.page())?;
     let page = state
         .audit
         .list(&invocation, size, next_token.as_deref())

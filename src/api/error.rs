@@ -206,7 +206,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::Unavailable(detail) => ApiError::Unavailable(detail.clone()),
             ServiceError::Store(_) | ServiceError::Internal(_) => {
-                ApiError::Internal(crate::service::idempotency::error_chain(&error))
+                ApiError::Internal(crate::telemetry::error_chain(&error))
             }
         }
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::input::{Members, read_body};
+use super::input::{Checked, Members, all_valid, read_body};
 use super::users::UserOutput;
 use crate::domain::Invocation;
 use crate::domain::{
@@ -14,8 +14,9 @@ use crate::domain::{
     UserId,
 };
 
-fn absent(member: &str) -> ApiError {
-    ApiError::Internal(format!("{member} absent after validation"))
+/// The `permissionGroupId` path member.
+fn group_id(members: &Members, value: &str) -> Checked<PermissionGroupId> {
+    members.path("permissionGroupId", value, PermissionGroupId::parse)
 }
 
 /// `POST /permission-group`
@@ -27,14 +28,12 @@ pub async fn create_permission_group(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
-    let name = members.required("name", PermissionGroupName::parse);
-    let description = members.optional("description", PermissionGroupDescription::parse);
-    let permissions = members.required_list("applicationPermissions", ApplicationPermission::parse);
-    let client_token = members.optional("clientToken", ClientToken::parse);
-    members.finish()?;
-    let (Some(name), Some(permissions)) = (name, permissions) else {
-        return Err(absent("name or applicationPermissions"));
-    };
+    let (name, description, permissions, client_token) = all_valid((
+        members.required("name", PermissionGroupName::parse),
+        members.optional("description", PermissionGroupDescription::parse),
+        members.required_list("applicationPermissions", ApplicationPermission::parse),
+        members.optional("clientToken", ClientToken::parse),
+    ))?;
     let id = state
         .groups
         .create_group(
@@ -56,10 +55,7 @@ pub async fn get_permission_group(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new();
-    let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
-    members.finish()?;
-    let id = id.ok_or_else(|| absent("permissionGroupId"))?;
+    let (id,) = all_valid((group_id(&Members::new(), &path),))?;
     let group = state.groups.get_group(&invocation, &id).await?;
     Ok(HttpResponse::Ok().json(GetGroupOutput {
         permission_group: GroupOutput::from(&group),
@@ -76,17 +72,19 @@ pub async fn update_permission_group(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
-    let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
+    let (id, name, description, permissions, client_token) = all_valid((
+        group_id(&members, &path),
+        members.optional("name", PermissionGroupName::parse),
+        members.optional("description", PermissionGroupDescription::parse),
+        members.optional_list("applicationPermissions", ApplicationPermission::parse),
+        members.optional("clientToken", ClientToken::parse),
+    ))?;
     let changes = PermissionGroupChanges {
-        name: members.optional("name", PermissionGroupName::parse),
-        description: members.optional("description", PermissionGroupDescription::parse),
-        application_permissions: members
-            .optional_list("applicationPermissions", ApplicationPermission::parse)
+        name,
+        description,
+        application_permissions: permissions
             .map(|list| list.into_iter().collect::<ApplicationPermissions>()),
     };
-    let client_token = members.optional("clientToken", ClientToken::parse);
-    members.finish()?;
-    let id = id.ok_or_else(|| absent("permissionGroupId"))?;
     let id = state
         .groups
         .update_group(&invocation, &id, changes, client_token)
@@ -103,11 +101,11 @@ pub async fn delete_permission_group(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let id = members.path("permissionGroupId", &path, PermissionGroupId::parse);
-    let client_token = members.query("clientToken", false, ClientToken::parse);
-    members.finish()?;
-    let id = id.ok_or_else(|| absent("permissionGroupId"))?;
+    let members = Members::new().with_query(&req)?;
+    let (id, client_token) = all_valid((
+        group_id(&members, &path),
+        members.optional_query("clientToken", ClientToken::parse),
+    ))?;
     let id = state
         .groups
         .delete_group(&invocation, &id, client_token)
@@ -123,10 +121,7 @@ pub async fn list_permission_groups(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let (size, next_token) = members.page();
-    members.finish()?;
-    let size = size.ok_or_else(|| absent("maxResults"))?;
+    let (size, next_token) = all_valid(Members::new().with_query(&req)?.page())?;
     let page = state
         .groups
         .list_groups(&invocation, size, next_token.as_deref())
@@ -148,7 +143,7 @@ pub async fn associate_user(
     let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
     let client_token = members.optional("clientToken", ClientToken::parse);
-    change_membership(&invocation, members, &path, client_token, &state, true).await
+    change_membership(&invocation, &members, &path, client_token, &state, true).await
 }
 
 /// `DELETE /permission-group/{permissionGroupId}/users/{userId}?clientToken`
@@ -158,25 +153,24 @@ pub async fn disassociate_user(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let client_token = members.query("clientToken", false, ClientToken::parse);
-    change_membership(&invocation, members, &path, client_token, &state, false).await
+    let members = Members::new().with_query(&req)?;
+    let client_token = members.optional_query("clientToken", ClientToken::parse);
+    change_membership(&invocation, &members, &path, client_token, &state, false).await
 }
 
 async fn change_membership(
     invocation: &Invocation,
-    mut members: Members,
+    members: &Members,
     (group, user): &(String, String),
-    client_token: Option<ClientToken>,
+    client_token: Checked<Option<ClientToken>>,
     state: &AppState,
     add: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let group = members.path("permissionGroupId", group, PermissionGroupId::parse);
-    let user = members.path("userId", user, UserId::parse);
-    members.finish()?;
-    let (Some(group), Some(user)) = (group, user) else {
-        return Err(absent("permissionGroupId or userId"));
-    };
+    let (group, user, client_token) = all_valid((
+        group_id(members, group),
+        members.path("userId", user, UserId::parse),
+        client_token,
+    ))?;
     state
         .groups
         .change_membership(invocation, &group, &user, add, client_token)
@@ -192,13 +186,13 @@ pub async fn list_permission_groups_by_user(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let user = members.path("userId", &path, UserId::parse);
+    let members = Members::new().with_query(&req)?;
     let (size, next_token) = members.page();
-    members.finish()?;
-    let (Some(user), Some(size)) = (user, size) else {
-        return Err(absent("userId or maxResults"));
-    };
+    let (user, size, next_token) = all_valid((
+        members.path("userId", &path, UserId::parse),
+        size,
+        next_token,
+    ))?;
     let page = state
         .groups
         .groups_of_user(&invocation, &user, size, next_token.as_deref())
@@ -224,13 +218,9 @@ pub async fn list_users_by_permission_group(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let group = members.path("permissionGroupId", &path, PermissionGroupId::parse);
+    let members = Members::new().with_query(&req)?;
     let (size, next_token) = members.page();
-    members.finish()?;
-    let (Some(group), Some(size)) = (group, size) else {
-        return Err(absent("permissionGroupId or maxResults"));
-    };
+    let (group, size, next_token) = all_valid((group_id(&members, &path), size, next_token))?;
     let page = state
         .groups
         .members_of_group(&invocation, &group, size, next_token.as_deref())

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
-use crate::service::idempotency::error_chain;
+use crate::telemetry::error_chain;
 
 /// `GET /health/live`
 pub async fn live() -> HttpResponse {

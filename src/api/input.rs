@@ -80,11 +80,78 @@ where
     Ok(body.freeze())
 }
 
+/// A member parsed into its type, or the constraints it broke.
+pub type Checked<T> = Result<T, Violations>;
+
+/// Broken constraints, each with the member that broke it, in the order the members were read.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<(&'static str, Violation)>);
+
+impl Violations {
+    fn one(name: &'static str, violation: Violation) -> Self {
+        Self(vec![(name, violation)])
+    }
+
+    /// The ValidationException that lists them all, as AWS words it.
+    fn into_error(self) -> ApiError {
+        let count = self.0.len();
+        let details = self
+            .0
+            .iter()
+            .map(|(name, v)| format!("Value at '{name}' failed to satisfy constraint: {v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let noun = if count == 1 { "error" } else { "errors" };
+        ApiError::validation(
+            "FIELD_VALIDATION_FAILED",
+            format!("{count} validation {noun} detected: {details}"),
+        )
+    }
+}
+
+/// A tuple of checked members that is either every value or every violation.
+pub trait AllValid {
+    type Values;
+    fn all_valid(self) -> Result<Self::Values, Violations>;
+}
+
+macro_rules! all_valid_tuple {
+    ($($member:ident),+) => {
+        impl<$($member),+> AllValid for ($(Checked<$member>,)+) {
+            type Values = ($($member,)+);
+
+            #[allow(non_snake_case)]
+            fn all_valid(self) -> Result<Self::Values, Violations> {
+                let ($($member,)+) = self;
+                let mut broken = Violations::default();
+                $(let $member = $member.map_err(|v| broken.0.extend(v.0)).ok();)+
+                match ($($member,)+) {
+                    ($(Some($member),)+) => Ok(($($member,)+)),
+                    _ => Err(broken),
+                }
+            }
+        }
+    };
+}
+
+all_valid_tuple!(A);
+all_valid_tuple!(A, B);
+all_valid_tuple!(A, B, C);
+all_valid_tuple!(A, B, C, D);
+all_valid_tuple!(A, B, C, D, E);
+all_valid_tuple!(A, B, C, D, E, F);
+all_valid_tuple!(A, B, C, D, E, F, G);
+
+/// The values of a request's members, all of them, or a ValidationException naming every
+/// violation: past this point no member can be missing or invalid.
+pub fn all_valid<T: AllValid>(checked: T) -> Result<T::Values, ApiError> {
+    checked.all_valid().map_err(Violations::into_error)
+}
+
 /// The members of one request (path, query and body), parsed one by one.
 pub struct Members {
     body: Map<String, Value>,
     query: Vec<(String, String)>,
-    violations: Vec<(&'static str, Violation)>,
 }
 
 impl Members {
@@ -93,7 +160,6 @@ impl Members {
         Self {
             body: Map::new(),
             query: Vec::new(),
-            violations: Vec::new(),
         }
     }
 
@@ -108,39 +174,44 @@ impl Members {
         Ok(self)
     }
 
-    /// A member bound to the query string; a repeated one is refused rather than guessed at.
-    pub fn query<T>(
-        &mut self,
+    /// A required member bound to the query string; a repeated one is refused rather than
+    /// guessed at.
+    pub fn required_query<T>(
+        &self,
         name: &'static str,
-        required: bool,
         parse: impl FnOnce(&str) -> Result<T, Violation>,
-    ) -> Option<T> {
+    ) -> Checked<T> {
+        self.optional_query(name, parse)?
+            .ok_or_else(|| Violations::one(name, Violation::new("Member must not be null")))
+    }
+
+    /// An optional member bound to the query string.
+    pub fn optional_query<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, Violation>,
+    ) -> Checked<Option<T>> {
         let mut values = self
             .query
             .iter()
             .filter(|(key, _)| key == name)
             .map(|(_, v)| v.as_str());
         match (values.next(), values.next()) {
-            (Some(_), Some(_)) => self.record(
+            (Some(_), Some(_)) => Err(Violations::one(
                 name,
-                Err(Violation::new("Member must be given at most once")),
-            ),
-            (Some(value), None) => {
-                let parsed = parse(value);
-                self.record(name, parsed)
-            }
-            (None, _) if required => {
-                self.record(name, Err(Violation::new("Member must not be null")))
-            }
-            (None, _) => None,
+                Violation::new("Member must be given at most once"),
+            )),
+            (Some(value), None) => checked(name, parse(value)).map(Some),
+            (None, _) => Ok(None),
         }
     }
 
     /// The paging members of a list operation: `maxResults` (required) and `nextToken`.
-    pub fn page(&mut self) -> (Option<PageSize>, Option<String>) {
-        let size = self.query("maxResults", true, PageSize::parse);
-        let next_token = self.query("nextToken", false, |t| Ok(t.to_owned()));
-        (size, next_token)
+    pub fn page(&self) -> (Checked<PageSize>, Checked<Option<String>>) {
+        (
+            self.required_query("maxResults", PageSize::parse),
+            self.optional_query("nextToken", |t| Ok(t.to_owned())),
+        )
     }
 
     /// A required list-of-strings member of the body, each item parsed.
@@ -148,13 +219,9 @@ impl Members {
         &mut self,
         name: &'static str,
         parse: impl Fn(&str) -> Result<T, Violation>,
-    ) -> Option<Vec<T>> {
-        match self.body.remove(name) {
-            None | Some(Value::Null) => {
-                self.record(name, Err(Violation::new("Member must not be null")))
-            }
-            Some(value) => self.list_items(name, value, parse),
-        }
+    ) -> Checked<Vec<T>> {
+        self.optional_list(name, parse)?
+            .ok_or_else(|| Violations::one(name, Violation::new("Member must not be null")))
     }
 
     /// An optional list-of-strings member of the body.
@@ -162,25 +229,17 @@ impl Members {
         &mut self,
         name: &'static str,
         parse: impl Fn(&str) -> Result<T, Violation>,
-    ) -> Option<Vec<T>> {
-        match self.body.remove(name) {
-            None | Some(Value::Null) => None,
-            Some(value) => self.list_items(name, value, parse),
-        }
-    }
-
-    fn list_items<T>(
-        &mut self,
-        name: &'static str,
-        value: Value,
-        parse: impl Fn(&str) -> Result<T, Violation>,
-    ) -> Option<Vec<T>> {
+    ) -> Checked<Option<Vec<T>>> {
+        let value = match self.body.remove(name) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(value) => value,
+        };
         let Value::Array(items) = value else {
             let kind = json_kind(&value);
-            return self.record(
+            return Err(Violations::one(
                 name,
-                Err(Violation::new(format!("Member must be a list, not {kind}"))),
-            );
+                Violation::new(format!("Member must be a list, not {kind}")),
+            ));
         };
         let parsed: Result<Vec<T>, Violation> = items
             .iter()
@@ -192,7 +251,7 @@ impl Members {
                 ))),
             })
             .collect();
-        self.record(name, parsed)
+        checked(name, parsed).map(Some)
     }
 
     /// Parses a JSON object body. An empty body is an empty object.
@@ -233,12 +292,12 @@ impl Members {
 
     /// A member bound to the URI path.
     pub fn path<T>(
-        &mut self,
+        &self,
         name: &'static str,
         value: &str,
         parse: impl FnOnce(&str) -> Result<T, Violation>,
-    ) -> Option<T> {
-        self.record(name, parse(value))
+    ) -> Checked<T> {
+        checked(name, parse(value))
     }
 
     /// A required string member of the body.
@@ -246,12 +305,9 @@ impl Members {
         &mut self,
         name: &'static str,
         parse: impl FnOnce(&str) -> Result<T, Violation>,
-    ) -> Option<T> {
-        match self.string(name) {
-            Ok(Some(value)) => self.record(name, parse(&value)),
-            Ok(None) => self.record(name, Err(Violation::new("Member must not be null"))),
-            Err(violation) => self.record(name, Err(violation)),
-        }
+    ) -> Checked<T> {
+        self.optional(name, parse)?
+            .ok_or_else(|| Violations::one(name, Violation::new("Member must not be null")))
     }
 
     /// An optional string member of the body; absent and `null` are the same.
@@ -259,11 +315,17 @@ impl Members {
         &mut self,
         name: &'static str,
         parse: impl FnOnce(&str) -> Result<T, Violation>,
-    ) -> Option<T> {
-        match self.string(name) {
-            Ok(Some(value)) => self.record(name, parse(&value)),
-            Ok(None) => None,
-            Err(violation) => self.record(name, Err(violation)),
+    ) -> Checked<Option<T>> {
+        match self.body.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) => checked(name, parse(&value)).map(Some),
+            Some(other) => Err(Violations::one(
+                name,
+                Violation::new(format!(
+                    "Member must be a string, not {}",
+                    json_kind(&other)
+                )),
+            )),
         }
     }
 
@@ -274,60 +336,28 @@ impl Members {
         name: &'static str,
         alias: &'static str,
         parse: impl Fn(&str) -> Result<T, Violation>,
-    ) -> Option<T> {
+    ) -> Checked<Option<T>> {
         let primary = self.optional(name, &parse);
         let legacy = self.optional(alias, &parse);
         match (primary, legacy) {
-            (Some(a), Some(b)) if a != b => self.record(
-                name,
-                Err(Violation::new(format!(
-                    "Member must not be given twice with different values (as {name} and {alias})"
-                ))),
-            ),
-            (Some(value), _) | (None, Some(value)) => Some(value),
-            (None, None) => None,
-        }
-    }
-
-    /// Fails with every violation found, if any.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.violations.is_empty() {
-            return Ok(());
-        }
-        let count = self.violations.len();
-        let details = self
-            .violations
-            .iter()
-            .map(|(name, v)| format!("Value at '{name}' failed to satisfy constraint: {v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let noun = if count == 1 { "error" } else { "errors" };
-        Err(ApiError::validation(
-            "FIELD_VALIDATION_FAILED",
-            format!("{count} validation {noun} detected: {details}"),
-        ))
-    }
-
-    fn string(&mut self, name: &str) -> Result<Option<String>, Violation> {
-        match self.body.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(value)) => Ok(Some(value)),
-            Some(other) => Err(Violation::new(format!(
-                "Member must be a string, not {}",
-                json_kind(&other)
-            ))),
-        }
-    }
-
-    fn record<T>(&mut self, name: &'static str, parsed: Result<T, Violation>) -> Option<T> {
-        match parsed {
-            Ok(value) => Some(value),
-            Err(violation) => {
-                self.violations.push((name, violation));
-                None
+            (Err(mut a), Err(b)) => {
+                a.0.extend(b.0);
+                Err(a)
             }
+            (Err(broken), _) | (_, Err(broken)) => Err(broken),
+            (Ok(Some(a)), Ok(Some(b))) if a != b => Err(Violations::one(
+                name,
+                Violation::new(format!(
+                    "Member must not be given twice with different values (as {name} and {alias})"
+                )),
+            )),
+            (Ok(primary), Ok(legacy)) => Ok(primary.or(legacy)),
         }
     }
+}
+
+fn checked<T>(name: &'static str, parsed: Result<T, Violation>) -> Checked<T> {
+    parsed.map_err(|violation| Violations::one(name, violation))
 }
 
 fn json_kind(value: &Value) -> &'static str {

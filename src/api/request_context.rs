@@ -32,6 +32,8 @@ pub async fn request_context(
         request_id = %request_id,
         method = %req.method(),
         route = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        caller = tracing::field::Empty,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
@@ -47,9 +49,12 @@ pub async fn request_context(
     let status = res.status();
     // The route pattern is built on demand: only for a span that is recorded.
     if !span.is_disabled() {
+        let pattern = request.match_pattern();
+        let route = pattern.as_deref().unwrap_or("unmatched");
+        span.record("route", route);
         span.record(
-            "route",
-            request.match_pattern().as_deref().unwrap_or("unmatched"),
+            "operation",
+            operation_name(request.method().as_str(), route),
         );
         span.record("status", status.as_u16());
         span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::input::{Members, read_body};
+use super::input::{Members, all_valid, read_body};
 use crate::domain::Invocation;
 use crate::domain::{
     ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, RoleArn, StatusChange, Timestamp,
@@ -21,21 +21,17 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
-    let email = members.required("emailAddress", Email::parse);
-    let user_type = members.required("type", UserType::parse);
-    let first_name = members.optional("firstName", FirstName::parse);
-    let last_name = members.optional("lastName", LastName::parse);
-    // Older documentation and SDKs spell this member "ApiAccess".
-    let api_access = members.optional_aliased("apiAccess", "ApiAccess", ApiAccess::parse);
-    let api_access_principal_arn = members.optional("apiAccessPrincipalArn", RoleArn::parse);
-    let client_token = members.optional("clientToken", ClientToken::parse);
-    members.finish()?;
-    // `finish` has refused the request if a required member was missing or invalid.
-    let (Some(email), Some(user_type)) = (email, user_type) else {
-        return Err(ApiError::Internal(
-            "required members absent after validation".into(),
-        ));
-    };
+    let (email, user_type, first_name, last_name, api_access, api_access_principal_arn, token) =
+        all_valid((
+            members.required("emailAddress", Email::parse),
+            members.required("type", UserType::parse),
+            members.optional("firstName", FirstName::parse),
+            members.optional("lastName", LastName::parse),
+            // Older documentation and SDKs spell this member "ApiAccess".
+            members.optional_aliased("apiAccess", "ApiAccess", ApiAccess::parse),
+            members.optional("apiAccessPrincipalArn", RoleArn::parse),
+            members.optional("clientToken", ClientToken::parse),
+        ))?;
 
     let new_user = NewUser {
         email,
@@ -47,7 +43,7 @@ pub async fn create_user(
     };
     let user_id = state
         .users
-        .create_user(&invocation, new_user, client_token)
+        .create_user(&invocation, new_user, token)
         .await?;
     Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
 }
@@ -58,12 +54,7 @@ pub async fn get_user(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new();
-    let user_id = members.path("userId", &path, UserId::parse);
-    members.finish()?;
-    let Some(user_id) = user_id else {
-        return Err(ApiError::Internal("userId absent after validation".into()));
-    };
+    let (user_id,) = all_valid((Members::new().path("userId", &path, UserId::parse),))?;
     let user = state.users.get_user(&invocation, &user_id).await?;
     Ok(HttpResponse::Ok().json(UserOutput::from(user.as_ref())))
 }
@@ -78,23 +69,27 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
     let mut members = Members::from_json(&req, &body)?;
-    let user_id = members.path("userId", &path, UserId::parse);
+    let (user_id, user_type, first_name, last_name, api_access, api_access_principal_arn, token) =
+        all_valid((
+            members.path("userId", &path, UserId::parse),
+            members.optional("type", UserType::parse),
+            members.optional("firstName", FirstName::parse),
+            members.optional("lastName", LastName::parse),
+            members.optional("apiAccess", ApiAccess::parse),
+            members.optional("apiAccessPrincipalArn", RoleArn::parse),
+            members.optional("clientToken", ClientToken::parse),
+        ))?;
     let changes = UserChanges {
-        user_type: members.optional("type", UserType::parse),
-        first_name: members.optional("firstName", FirstName::parse),
-        last_name: members.optional("lastName", LastName::parse),
-        api_access: members.optional("apiAccess", ApiAccess::parse),
-        api_access_principal_arn: members.optional("apiAccessPrincipalArn", RoleArn::parse),
-    };
-    let client_token = members.optional("clientToken", ClientToken::parse);
-    members.finish()?;
-    let Some(user_id) = user_id else {
-        return Err(ApiError::Internal("userId absent after validation".into()));
+        user_type,
+        first_name,
+        last_name,
+        api_access,
+        api_access_principal_arn,
     };
 
     let user_id = state
         .users
-        .update_user(&invocation, &user_id, changes, client_token)
+        .update_user(&invocation, &user_id, changes, token)
         .await?;
     Ok(HttpResponse::Ok().json(UserIdOutput::new(&user_id)))
 }
@@ -105,14 +100,7 @@ pub async fn list_users(
     invocation: Invocation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut members = Members::new().with_query(&req)?;
-    let (size, next_token) = members.page();
-    members.finish()?;
-    let Some(size) = size else {
-        return Err(ApiError::Internal(
-            "maxResults absent after validation".into(),
-        ));
-    };
+    let (size, next_token) = all_valid(Members::new().with_query(&req)?.page())?;
     let page = state
         .users
         .list_users(&invocation, size, next_token.as_deref())
@@ -189,13 +177,10 @@ async fn user_and_token(
 ) -> Result<(UserId, Option<ClientToken>), ApiError> {
     let body = read_body(req, payload, state.body).await?;
     let mut members = Members::from_json(req, &body)?;
-    let user_id = members.path("userId", path, UserId::parse);
-    let client_token = members.optional("clientToken", ClientToken::parse);
-    members.finish()?;
-    let Some(user_id) = user_id else {
-        return Err(ApiError::Internal("userId absent after validation".into()));
-    };
-    Ok((user_id, client_token))
+    all_valid((
+        members.path("userId", path, UserId::parse),
+        members.optional("clientToken", ClientToken::parse),
+    ))
 }
 
 #[derive(Serialize)]

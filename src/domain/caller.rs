@@ -33,13 +33,3 @@ pub struct Invocation {
     pub caller: Caller,
     pub request_id: String,
 }
-
-impl Invocation {
-    /// For work the service does on its own behalf (tests, the command line).
-    pub fn internal(request_id: impl Into<String>) -> Self {
-        Self {
-            caller: Caller::Root,
-            request_id: request_id.into(),
-        }
-    }
-}

@@ -1,6 +1,4 @@
-use std::fmt;
-
-use super::rule::{Pattern, Violation, anchored, check_text};
+use super::rule::{Pattern, Violation, anchored, check_text, redacted_debug};
 
 static EMAIL: Pattern = Pattern::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,4}", || {
     anchored(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,4}")
@@ -23,11 +21,7 @@ impl Email {
 }
 
 // Emails are sensitive in the model: keep them out of Debug output and therefore out of logs.
-impl fmt::Debug for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Email(<redacted>)")
-    }
-}
+redacted_debug!(Email);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use ulid::Ulid;
 
 use super::Timestamp;
 use super::enums::wire_enum;
-use super::rule::{NOT_BLANK, Pattern, Violation, anchored, check_text};
+use super::rule::{NOT_BLANK, Pattern, Violation, anchored, check_text, redacted_debug};
 
 /// A permission group's identifier: 1–26 non-blank characters in the model; issued as ULIDs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,11 +52,7 @@ impl PermissionGroupName {
     }
 }
 
-impl fmt::Debug for PermissionGroupName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PermissionGroupName(<redacted>)")
-    }
-}
+redacted_debug!(PermissionGroupName, PermissionGroupDescription);
 
 static ANY_TEXT: Pattern = Pattern::new(r"[\s\S]*", || anchored(r"[\s\S]*"));
 
@@ -72,12 +68,6 @@ impl PermissionGroupDescription {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for PermissionGroupDescription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PermissionGroupDescription(<redacted>)")
     }
 }
 

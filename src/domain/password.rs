@@ -1,6 +1,4 @@
-use std::fmt;
-
-use super::rule::{NOT_BLANK, Violation, check_text};
+use super::rule::{NOT_BLANK, Violation, check_text, redacted_debug};
 
 /// A password as it crosses the wire. Never printed: Debug is redacted and there is no Display.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,11 +46,7 @@ impl Password {
     }
 }
 
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
+redacted_debug!(Password);
 
 #[cfg(test)]
 mod tests {

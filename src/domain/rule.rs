@@ -98,6 +98,20 @@ pub(crate) fn check_text(
     Ok(())
 }
 
+/// Debug output that names the type and never its value, so that personal data and secrets cannot
+/// reach a log line through `{:?}`.
+macro_rules! redacted_debug {
+    ($($name:ident),+ $(,)?) => {$(
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    )+};
+}
+
+pub(crate) use redacted_debug;
+
 #[cfg(test)]
 mod tests {
     use super::*;

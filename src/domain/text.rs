@@ -1,6 +1,4 @@
-use std::fmt;
-
-use super::rule::{NOT_BLANK, Pattern, Violation, anchored, check_text};
+use super::rule::{NOT_BLANK, Pattern, Violation, anchored, check_text, redacted_debug};
 
 /// Declares a bounded, sensitive text member: its Debug output is redacted so that personal data
 /// never reaches a log line through `{:?}`.
@@ -21,11 +19,7 @@ macro_rules! sensitive_text {
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(concat!(stringify!($name), "(<redacted>)"))
-            }
-        }
+        redacted_debug!($name);
     };
 }
 

@@ -12,10 +12,10 @@ use tokio::task::JoinHandle;
 use super::access::{Access, Need};
 use super::error::{ServiceError, Subject};
 use super::failures::{FailedAuthentications, Tally};
-use super::idempotency::error_chain;
 use super::pagination::{Listing, Page, PageTokens};
 use crate::domain::{ApplicationPermission, Invocation, PageSize, SharedClock, Timestamp};
 use crate::store::{AuditEvent, AuditRecord, AuditStore};
+use crate::telemetry::error_chain;
 
 #[derive(Clone)]
 pub struct AuditService {

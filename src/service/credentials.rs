@@ -37,8 +37,6 @@ pub enum KeyFailure {
     UnknownKey,
     #[error("The security token included in the request is expired")]
     Expired,
-    #[error("The security token included in the request is no longer valid")]
-    Revoked,
 }
 
 /// A long-lived key pair.
@@ -114,8 +112,7 @@ impl CredentialService {
 
     fn derived_key_id(&self, payload: &str) -> String {
         let tag = self.tag(b"access-key-id", payload);
-        let id: String = tag.iter().take(8).map(|b| format!("{b:02X}")).collect();
-        format!("ASIA{id}")
+        format!("ASIA{}", hex::encode_upper(&tag[..8]))
     }
 
     fn derived_secret(&self, payload: &str) -> String {

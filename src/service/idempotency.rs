@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::domain::{ClientToken, Invocation, SharedClock, Timestamp};
 use crate::store::{AuditRecord, TokenClaim, UserStore, WriteContext};
+use crate::telemetry::error_chain;
 
 /// Builds the fingerprint of a request's parameters. Each member is written with its name and
 /// length, so that no two different requests can produce the same byte stream.
@@ -32,11 +33,7 @@ impl Fingerprint {
     }
 
     pub fn finish(self) -> String {
-        self.0
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(self.0.finalize())
     }
 }
 
@@ -124,18 +121,6 @@ pub fn spawn_token_purger(
         }
         tracing::debug!("token purger stopped");
     })
-}
-
-/// Renders an error with all its causes, for the one log line that reports it.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::domain::SharedClock;
-use crate::service::idempotency::error_chain;
 use crate::store::UserStore;
+use crate::telemetry::error_chain;
 
 /// Pause after a failed pass, so that a broken database is not hammered.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);

@@ -51,7 +51,7 @@ impl TemporaryPasswords {
     pub fn fresh_seed() -> String {
         let mut seed = [0u8; 16];
         rand::rng().fill_bytes(&mut seed);
-        seed.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(seed)
     }
 
     /// 16 characters with at least one upper case letter, lower case letter, digit and symbol

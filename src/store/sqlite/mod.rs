@@ -1,9 +1,11 @@
 //! The SQLite implementation of the store.
 //!
-//! SQLite allows one writer at a time, so all writes go through a pool of exactly one connection:
-//! transactions queue in the pool instead of spinning on SQLITE_BUSY, and an idempotency token's
-//! check and record share the write's transaction. Reads use a separate pool of query-only
-//! connections, which WAL lets run beside the writer.
+//! SQLite allows one writer at a time, so one writer task owns the one write connection and commits
+//! whatever writes are waiting as one transaction (`writer.rs`): nothing spins on SQLITE_BUSY, and
+//! an idempotency token's check and record share the write's transaction. Reads use a separate
+//! pool of query-only connections, which WAL lets run beside the writer; GetUser reads go through
+//! a cache the writer keeps coherent (`cache.rs`), and concurrent misses share one statement
+//! (`lookups.rs`).
 //!
 //! Limits are bound as `LIMIT CAST(?n AS INTEGER)`: SQLite's planner reads a bare bound LIMIT's
 //! value, and then prepares the statement afresh every time the value is bound again.

@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cache::UserCache;
 use crate::domain::UserId;
-use crate::service::idempotency::error_chain;
 use crate::store::{AuditRecord, StoreError, TokenClaim};
+use crate::telemetry::error_chain;
 
 /// How many writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
