@@ -71,7 +71,7 @@ impl Application {
             None => lock_database(database)?,
         };
 
-        let store = SqliteStore::open(&settings.database.store_settings())
+        let store = SqliteStore::open(&settings.database.store_settings(), clock.clone())
             .await
             .with_context(|| format!("opening database {}", database.display()))?;
         // Refused starts close the database before they return, so that nothing of it lingers.
@@ -457,14 +457,15 @@ pub async fn rotate_root_key(settings: &Settings) -> anyhow::Result<()> {
         .into());
     }
     let lock = lock_database(database)?;
-    let store = SqliteStore::open(&settings.database.store_settings())
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = SqliteStore::open(&settings.database.store_settings(), clock.clone())
         .await
         .with_context(|| format!("opening database {}", database.display()))?;
     let file = root_credentials_path(settings);
     let rotated = async {
         let pair = write_root_credentials(&file)?;
         let record = store::AuditRecord {
-            time: crate::domain::Timestamp::now(),
+            time: clock.now(),
             request_id: ulid::Ulid::generate().to_string(),
             caller: "operator:cli".into(),
             operation: "RotateRootKey".into(),

@@ -112,7 +112,9 @@ impl<'a> Subject<'a> {
                 group: group.clone(),
             },
             (StoreError::LimitExceeded(limit), _, _) => ServiceError::LimitExceeded(limit),
-            (StoreError::Unwritable(reason), _, _) => ServiceError::Unavailable(reason.to_string()),
+            (StoreError::Unavailable(reason), _, _) => {
+                ServiceError::Unavailable(reason.to_string())
+            }
             (other, _, _) => ServiceError::Store(other),
         }
     }

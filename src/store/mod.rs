@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use sqlite::{
-    DirectoryLock, LockError, MigrationReport, NoDatabase, SqliteStore, StoreSettings, WriteStats,
+    DirectoryLock, LockError, MigrationReport, SqliteStore, StoreSettings, WriteStats,
     database_dir, migrate, read_audit,
 };
 
@@ -18,6 +18,8 @@ use crate::domain::{
     Timestamp, User, UserChanges, UserId, UserStatus, UserType,
 };
 
+/// What a store answers besides success: the domain's outcomes, and two opaque failures whose
+/// detail is the backend's, kept for the log. No backend type appears here.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("no such {0:?}")]
@@ -36,28 +38,66 @@ pub enum StoreError {
     PasswordChanged,
     #[error("the limit of {0} is reached")]
     LimitExceeded(u64),
-    #[error("the write's batch failed to commit: {0}")]
-    BatchFailed(std::sync::Arc<str>),
-    /// The database cannot take writes for now (its disk is full, or failing); reads go on, and
-    /// writes resume by themselves once it can.
-    #[error("the database cannot take writes: {0}")]
-    Unwritable(std::sync::Arc<str>),
-    #[error("reading users failed: {0}")]
-    ReadFailed(std::sync::Arc<str>),
-    #[error("the store is closed")]
-    Closed,
     #[error("the idempotency token was used before with different parameters")]
     TokenMismatch,
-    #[error("stored data is invalid: {0}")]
-    Corrupt(String),
+    /// A command was pointed at a database that is not there.
     #[error(transparent)]
     NoDatabase(#[from] NoDatabase),
-    #[error("cannot prepare the database location")]
-    Io(#[from] std::io::Error),
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store cannot serve the call for now (its disk is full, it is closing, it cannot be
+    /// reached); nothing of the call took effect, and a later one may succeed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(BackendError),
+    /// The store failed for a reason no caller can fix (or holds data it cannot read).
+    #[error("the store failed: {0}")]
+    Internal(BackendError),
+}
+
+/// A backend's failure, opaque above the store: its message with every cause, for the log.
+#[derive(Debug, Clone)]
+pub struct BackendError(Arc<str>);
+
+impl BackendError {
+    pub fn new(detail: impl std::fmt::Display) -> Self {
+        Self(detail.to_string().into())
+    }
+
+    /// The error and its causes, as one line.
+    pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        Self(crate::telemetry::error_chain(error).into())
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StoreError {
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(BackendError::new(detail))
+    }
+
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        Self::Unavailable(BackendError::new(detail))
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Internal(BackendError::from_error(&error))
+    }
+}
+
+/// A command was pointed at a database that is not there.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no database at {path}: set database.path (USERDIR__DATABASE__PATH) or --config to point at \
+     the right one{hint}"
+)]
+pub struct NoDatabase {
+    pub path: std::path::PathBuf,
+    pub hint: &'static str,
 }
 
 /// What a `NotFound` is about.

@@ -107,11 +107,15 @@ async fn the_quickstart_runs_as_written() {
         return;
     }
     for block in blocks(&readme, "Quickstart", "python") {
-        let out = fresh("python3", root.path())
-            .args(["-c", &here(block)])
-            .output()
-            .await
-            .expect("python runs");
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            fresh("python3", root.path())
+                .args(["-c", &here(block)])
+                .output(),
+        )
+        .await
+        .expect("the Python block finishes")
+        .expect("python runs");
         assert!(
             out.status.success(),
             "the Python block failed:\n{}",

@@ -22,7 +22,12 @@ async fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
         read_connections: 2,
         cached_users: 1000,
     };
-    Arc::new(SqliteStore::open(&settings).await.expect("store opens"))
+    let clock = Arc::new(userdir::domain::SystemClock);
+    Arc::new(
+        SqliteStore::open(&settings, clock)
+            .await
+            .expect("store opens"),
+    )
 }
 
 fn context(token: Option<&str>, fingerprint: &str) -> WriteContext {
@@ -222,7 +227,7 @@ async fn shutdown_commits_what_was_acknowledged_and_refuses_the_rest() {
     while let Some(done) = writes.join_next().await {
         match done.expect("joins") {
             Ok(id) => acknowledged.push(id),
-            Err(StoreError::Closed | StoreError::BatchFailed(_)) => {}
+            Err(StoreError::Unavailable(_) | StoreError::Internal(_)) => {}
             Err(other) => panic!("unexpected: {other:?}"),
         }
     }

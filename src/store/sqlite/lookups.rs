@@ -35,11 +35,13 @@ impl Lookups {
         let (answer, answered) = oneshot::channel();
         self.queue
             .send((id.clone(), answer))
-            .map_err(|_| StoreError::Closed)?;
+            .map_err(|_| StoreError::unavailable("the store is closed"))?;
         match answered.await {
             Ok(Ok(user)) => Ok(user),
-            Ok(Err(reason)) => Err(StoreError::ReadFailed(reason)),
-            Err(_) => Err(StoreError::Closed),
+            Ok(Err(reason)) => Err(StoreError::internal(format!(
+                "reading users failed: {reason}"
+            ))),
+            Err(_) => Err(StoreError::unavailable("the store is closed")),
         }
     }
 }

@@ -1,14 +1,14 @@
 //! What the `migrate` and `audit` commands do to a database file: never create one by accident,
 //! say what changed, and read beside a serving process without writing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sqlx::migrate::Migrate;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
 use super::{MIGRATOR, audit_page};
-use crate::store::{AuditEvent, StoreError};
+use crate::store::{AuditEvent, NoDatabase, StoreError};
 
 /// What `migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,17 +17,6 @@ pub struct MigrationReport {
     pub applied: Vec<i64>,
     /// The newest version the database is at afterwards.
     pub now_at: Option<i64>,
-}
-
-/// A command was pointed at a database file that is not there.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "no database at {path}: set database.path (USERDIR__DATABASE__PATH) or --config to point at \
-     the right one{hint}"
-)]
-pub struct NoDatabase {
-    pub path: PathBuf,
-    pub hint: &'static str,
 }
 
 /// Brings the schema of the database at `path` up to date; creates the file only if `create`.

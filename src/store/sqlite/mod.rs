@@ -33,7 +33,7 @@ mod writer;
 use cache::UserCache;
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
-pub use maintenance::{MigrationReport, NoDatabase, migrate, read_audit};
+pub use maintenance::{MigrationReport, migrate, read_audit};
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
@@ -42,8 +42,8 @@ use super::{
     UserStore, WriteContext, Written,
 };
 use crate::domain::{
-    ApiAccess, ApplicationPermissions, Email, FirstName, LastName, RoleArn, StatusChange,
-    Timestamp, User, UserChanges, UserId, UserStatus, UserType, Violation,
+    ApiAccess, ApplicationPermissions, Email, FirstName, LastName, RoleArn, SharedClock,
+    StatusChange, Timestamp, User, UserChanges, UserId, UserStatus, UserType, Violation,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -67,11 +67,13 @@ pub struct SqliteStore {
     lookups: Lookups,
     /// The database's directory, whose filesystem must have room for writes.
     dir: PathBuf,
+    clock: SharedClock,
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file and brings its schema up to date.
-    pub async fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+    /// Opens (creating if missing) the database file and brings its schema up to date; `clock`
+    /// is the time every write is made at.
+    pub async fn open(settings: &StoreSettings, clock: SharedClock) -> Result<Self, StoreError> {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -89,7 +91,7 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&write_pool).await?;
         let cache = Arc::new(UserCache::new(settings.cached_users));
-        let writer = Writer::start(write_pool.acquire().await?, cache.clone());
+        let writer = Writer::start(write_pool.acquire().await?, cache.clone(), clock.clone());
         restrict_to_owner(&settings.path)?;
 
         let reader = SqlitePoolOptions::new()
@@ -103,6 +105,7 @@ impl SqliteStore {
             lookups: Lookups::start(reader.clone()),
             reader,
             dir: database_dir(&settings.path).to_owned(),
+            clock,
         })
     }
 
@@ -231,7 +234,26 @@ fn parse_user_id(result: String) -> Result<UserId, StoreError> {
 }
 
 fn corrupt(column: &str, violation: Violation) -> StoreError {
-    StoreError::Corrupt(format!("{column}: {violation}"))
+    StoreError::internal(format!("stored data is invalid: {column}: {violation}"))
+}
+
+// SQLite's failures become the store's: a full or failing disk is Unavailable (writes resume
+// when it recovers), anything else Internal. Above the store no sqlx type is seen.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        let detail = super::BackendError::from_error(&error);
+        if writer::is_unwritable(&error) {
+            StoreError::Unavailable(detail)
+        } else {
+            StoreError::Internal(detail)
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Internal(super::BackendError::from_error(&error))
+    }
 }
 
 /// A `users` row: from `query_as!`, or (for pages) from a JSON array of the same columns in the
@@ -256,8 +278,8 @@ struct UserRow {
 /// Users from a JSON array of `UserRow`s (as `json_group_array(json_array(...))` gives them),
 /// in user id order.
 fn users_from_json(json: &str, what: &str) -> Result<Vec<User>, StoreError> {
-    let mut rows: Vec<UserRow> =
-        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
+    let mut rows: Vec<UserRow> = serde_json::from_str(json)
+        .map_err(|e| StoreError::internal(format!("stored data is invalid: {what}: {e}")))?;
     rows.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
     rows.into_iter().map(User::try_from).collect()
 }
@@ -574,9 +596,10 @@ impl UserStore for SqliteStore {
             .fetch_one(&self.reader)
             .await?;
         if let Some(free) = free_bytes(&self.dir).filter(|free| *free < MIN_FREE_BYTES) {
-            return Err(StoreError::Unwritable(
-                format!("{free} bytes free on {}", self.dir.display()).into(),
-            ));
+            return Err(StoreError::unavailable(format!(
+                "{free} bytes free on {}",
+                self.dir.display()
+            )));
         }
         if self.writer.stats().unwritable() {
             self.writer
@@ -740,7 +763,7 @@ impl UserStore for SqliteStore {
 
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
         let purpose = purpose.to_owned();
-        let now = Timestamp::now().as_millis();
+        let now = self.clock.now().as_millis();
         let key = self
             .writer
             .write(Isolation::SingleStatement, None, move |tx, _| {
@@ -766,7 +789,10 @@ impl UserStore for SqliteStore {
             })
             .await?;
         let (purpose, key) = key;
-        <[u8; 32]>::try_from(key.as_slice())
-            .map_err(|_| StoreError::Corrupt(format!("server_keys.key of {purpose}: not 32 bytes")))
+        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
+            StoreError::internal(format!(
+                "stored data is invalid: server_keys.key of {purpose}"
+            ))
+        })
     }
 }

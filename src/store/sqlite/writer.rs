@@ -23,7 +23,7 @@ use sqlx::{Executor, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cache::UserCache;
-use crate::domain::UserId;
+use crate::domain::{SharedClock, Timestamp, UserId};
 use crate::store::{AuditRecord, StoreError, TokenClaim};
 use crate::telemetry::error_chain;
 
@@ -98,6 +98,7 @@ impl Batch {
         &mut self,
         conn: &mut SqliteConnection,
         keys: &[&TokenKey],
+        now: Timestamp,
     ) -> Result<(), sqlx::Error> {
         if keys.is_empty() {
             return Ok(());
@@ -108,7 +109,7 @@ impl Batch {
                 .collect(),
         )
         .to_string();
-        let now = crate::domain::Timestamp::now().as_millis();
+        let now = now.as_millis();
         // CROSS JOIN keeps jsonb_each as the outer loop: one primary-key probe per wanted token.
         let rows = sqlx::query!(
             r#"SELECT t.operation AS "operation!", t.client_token AS "client_token!",
@@ -267,10 +268,14 @@ pub(super) enum Isolation {
 }
 
 impl Writer {
-    pub(super) fn start(connection: PoolConnection<Sqlite>, cache: Arc<UserCache>) -> Self {
+    pub(super) fn start(
+        connection: PoolConnection<Sqlite>,
+        cache: Arc<UserCache>,
+        clock: SharedClock,
+    ) -> Self {
         let (queue, inbox) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriteStats::default());
-        tokio::spawn(run(connection, inbox, stats.clone(), cache));
+        tokio::spawn(run(connection, inbox, stats.clone(), cache, clock));
         Self { queue, stats }
     }
 
@@ -320,16 +325,21 @@ impl Writer {
                     }
                 }
                 Finished {
-                    fatal: matches!(outcome, Err(StoreError::Database(_) | StoreError::Io(_))),
-                    unwritable: matches!(&outcome, Err(StoreError::Database(e)) if is_unwritable(e))
-                        || matches!(outcome, Err(StoreError::Io(_))),
+                    fatal: matches!(
+                        outcome,
+                        Err(StoreError::Unavailable(_) | StoreError::Internal(_))
+                    ),
+                    unwritable: matches!(outcome, Err(StoreError::Unavailable(_))),
                     deliver: Box::new(move |batch: Result<(), BatchFailure>| {
                         let _ = answer.send(match batch {
                             Ok(()) => outcome,
-                            Err(failure) if failure.unwritable => {
-                                Err(StoreError::Unwritable(failure.reason))
-                            }
-                            Err(failure) => Err(StoreError::BatchFailed(failure.reason)),
+                            Err(failure) if failure.unwritable => Err(StoreError::unavailable(
+                                format!("the write's batch failed: {}", failure.reason),
+                            )),
+                            Err(failure) => Err(StoreError::internal(format!(
+                                "the write's batch failed to commit: {}",
+                                failure.reason
+                            ))),
                         });
                     }),
                 }
@@ -338,10 +348,10 @@ impl Writer {
         self.queue
             .send(Message::Write(Queued { token, job }))
             .await
-            .map_err(|_| StoreError::Closed)?;
+            .map_err(|_| StoreError::unavailable("the store is closed"))?;
         answered
             .await
-            .map_err(|_| StoreError::BatchFailed("the write was not run".into()))?
+            .map_err(|_| StoreError::internal("the write was not run"))?
     }
 
     /// Commits what is queued, then stops the writer.
@@ -358,6 +368,7 @@ async fn run(
     mut inbox: mpsc::Receiver<Message>,
     stats: Arc<WriteStats>,
     cache: Arc<UserCache>,
+    clock: SharedClock,
 ) {
     let mut closing = None;
     while closing.is_none() {
@@ -377,11 +388,12 @@ async fn run(
                 Err(_) => break,
             }
             if closing.is_some() && batch.len() >= MAX_BATCH {
-                commit_batch(&mut connection, std::mem::take(&mut batch), &stats, &cache).await;
+                let batch = std::mem::take(&mut batch);
+                commit_batch(&mut connection, batch, &stats, &cache, &clock).await;
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut connection, batch, &stats, &cache).await;
+            commit_batch(&mut connection, batch, &stats, &cache, &clock).await;
         }
     }
     inbox.close();
@@ -397,6 +409,7 @@ async fn commit_batch(
     batch: Vec<Queued>,
     stats: &WriteStats,
     cache: &UserCache,
+    clock: &SharedClock,
 ) {
     let size = batch.len();
     let mut finished = Vec::with_capacity(size);
@@ -404,7 +417,7 @@ async fn commit_batch(
     let outcome = async {
         conn.execute("BEGIN IMMEDIATE").await?;
         let keys: Vec<&TokenKey> = batch.iter().filter_map(|q| q.token.as_ref()).collect();
-        pending.prefetch(&mut *conn, &keys).await?;
+        pending.prefetch(&mut *conn, &keys, clock.now()).await?;
         for queued in batch {
             let done = (queued.job)(&mut *conn, &mut pending).await;
             let fatal = done.fatal;
