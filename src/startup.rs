@@ -31,19 +31,15 @@ use crate::service::lifecycle::spawn_activator;
 use crate::service::pagination::PageTokens;
 use crate::service::passwords::{SignInSettings, TemporaryPasswords};
 use crate::service::{GroupService, PasswordService, UserService};
-use crate::store::{
-    self, AuditStore, CredentialStore, DirectoryLock, GroupStore, SqliteStore, UserStore,
-    database_dir,
-};
+use crate::store::{self, Backend, Opened, UserStore, database_dir};
 
 pub struct Application {
     port: u16,
     server: Server,
-    store: SqliteStore,
+    /// The store, and its claim on the database (for SQLite: no other process serves it).
+    store: Opened,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// Held until the store is closed: no other process serves this database meanwhile.
-    lock: DirectoryLock,
 }
 
 impl Application {
@@ -57,26 +53,20 @@ impl Application {
         // An existing database is locked before the port is bound, so that a second start on it
         // is refused for what it is rather than for a port conflict; nothing is created on disk
         // before the listener is held.
-        let database = &settings.database.path;
-        let early_lock = if database.exists() {
-            Some(lock_database(database)?)
-        } else {
-            None
-        };
+        let mut backend = backend(settings);
+        let database = backend.describe();
+        backend.claim_existing()?;
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
             .with_context(|| format!("binding {}:{}", address.0, address.1))?;
-        let lock = match early_lock {
-            Some(lock) => lock,
-            None => lock_database(database)?,
-        };
 
-        let store = SqliteStore::open(&settings.database.store_settings(), clock.clone())
+        let store = backend
+            .open(clock.clone())
             .await
-            .with_context(|| format!("opening database {}", database.display()))?;
+            .with_context(|| format!("opening database {database}"))?;
         // Refused starts close the database before they return, so that nothing of it lingers.
         let root = match settings.auth.mode {
-            AuthMode::Sigv4 => match root_for(&store, settings).await {
+            AuthMode::Sigv4 => match root_for(store.users.as_ref(), settings).await {
                 Ok(root) => Some(root),
                 Err(error) => {
                     store.close().await;
@@ -85,7 +75,7 @@ impl Application {
             },
             AuthMode::Anonymous => None,
         };
-        let shared: Arc<dyn UserStore> = Arc::new(store.clone());
+        let shared = store.users.clone();
         let pages = PageTokens::new(&server_key(shared.as_ref(), "pagination").await?)?;
         let temporary =
             TemporaryPasswords::new(&server_key(shared.as_ref(), "temporary-passwords").await?)?;
@@ -113,8 +103,8 @@ impl Application {
             ttl: Duration::from_secs(settings.idempotency.ttl_secs),
             clock: clock.clone(),
         };
-        let groups: Arc<dyn GroupStore> = Arc::new(store.clone());
-        let credentials: Arc<dyn CredentialStore> = Arc::new(store.clone());
+        let groups = store.groups.clone();
+        let credentials = store.credentials.clone();
         let sign_in = SignInSettings {
             temporary_password_ttl: Duration::from_secs(
                 settings.sign_in.temporary_password_ttl_secs,
@@ -139,7 +129,7 @@ impl Application {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let access = Access::new(shared.clone());
-        let audit: Arc<dyn AuditStore> = Arc::new(store.clone());
+        let audit = store.audit.clone();
         let session_key = server_key(shared.as_ref(), "session-credentials").await?;
         let clients = api::ClientAddresses::parse(&settings.server.trusted_proxies)?;
         let failures = Arc::new(FailedAuthentications::new(
@@ -237,7 +227,6 @@ impl Application {
             store,
             shutdown,
             tasks,
-            lock,
         })
     }
 
@@ -261,18 +250,14 @@ impl Application {
             }
         }
         self.store.close().await;
-        drop(self.lock);
         tracing::info!("userdir stopped");
         served.context("HTTP server failed")
     }
 }
 
-/// Takes the single-process lock of the database's directory, creating the directory if needed.
-fn lock_database(database: &Path) -> anyhow::Result<DirectoryLock> {
-    let dir = database_dir(database);
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the database directory {}", dir.display()))?;
-    Ok(DirectoryLock::acquire(database)?)
+/// The configured storage backend (SQLite, the only one yet).
+pub fn backend(settings: &Settings) -> Backend {
+    Backend::sqlite(settings.database.store_settings())
 }
 
 /// The TLS configuration, when a certificate and key are configured.
@@ -337,7 +322,7 @@ fn check_listen_policy(settings: &Settings) -> anyhow::Result<()> {
 /// database, which the first start creates (readable by its owner only).
 /// The root key pair: configured, kept in the generated file, or generated now for a database
 /// without users.
-async fn root_for(store: &SqliteStore, settings: &Settings) -> anyhow::Result<KeyPair> {
+async fn root_for(store: &dyn UserStore, settings: &Settings) -> anyhow::Result<KeyPair> {
     let has_users = !store.list_users(None, 1).await?.is_empty();
     root_credentials(settings, has_users)
 }
@@ -448,19 +433,17 @@ pub async fn rotate_root_key(settings: &Settings) -> anyhow::Result<()> {
             "the root key comes from configuration (auth.root_access_key_id): change it there"
         );
     }
-    let database = &settings.database.path;
-    if !database.exists() {
-        return Err(store::StoreError::NoDatabase(store::NoDatabase {
-            path: database.clone(),
-            hint: "",
-        })
-        .into());
+    let mut backend = backend(settings);
+    if !backend.exists() {
+        return Err(backend.missing("").into());
     }
-    let lock = lock_database(database)?;
+    backend.claim_existing()?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let store = SqliteStore::open(&settings.database.store_settings(), clock.clone())
+    let database = backend.describe();
+    let store = backend
+        .open(clock.clone())
         .await
-        .with_context(|| format!("opening database {}", database.display()))?;
+        .with_context(|| format!("opening database {database}"))?;
     let file = root_credentials_path(settings);
     let rotated = async {
         let pair = write_root_credentials(&file)?;
@@ -472,12 +455,11 @@ pub async fn rotate_root_key(settings: &Settings) -> anyhow::Result<()> {
             target: None,
             detail: Some(format!("new root access key id {}", pair.access_key_id)),
         };
-        store.append_audit(&record, "SUCCESS").await?;
+        store.audit.append_audit(&record, "SUCCESS").await?;
         anyhow::Ok(pair)
     }
     .await;
     store.close().await;
-    drop(lock);
     let pair = rotated?;
     print_lines([format!(
         "new root key {} written to {}; the old key stops working when userdir next starts",
@@ -521,25 +503,20 @@ async fn server_key(store: &dyn UserStore, purpose: &str) -> anyhow::Result<[u8;
 
 /// Opens the database and applies pending migrations, then closes it (`userdir migrate`).
 pub async fn migrate(settings: &Settings, create: bool) -> anyhow::Result<()> {
-    let database = &settings.database.path;
     // A server running on the database migrated it when it started; a newer schema under it
-    // would not be what it expects.
-    let lock = if database.exists() {
-        Some(lock_database(database)?)
-    } else {
-        None
-    };
-    let report = store::migrate(database, create)
+    // would not be what it expects: the backend refuses while another process holds it.
+    let backend = backend(settings);
+    let database = backend.describe();
+    let report = backend
+        .migrate(create)
         .await
-        .with_context(|| format!("migrating database {}", database.display()))?;
-    drop(lock);
+        .with_context(|| format!("migrating database {database}"))?;
     let version = |v: &i64| format!("{v:04}");
     let now_at = report.now_at.as_ref().map_or("none".into(), version);
     let line = match report.applied.as_slice() {
-        [] => format!("{}: up to date, at {now_at}", database.display()),
+        [] => format!("{database}: up to date, at {now_at}"),
         applied => format!(
-            "{}: applied {} migration{} ({}), now at {now_at}",
-            database.display(),
+            "{database}: applied {} migration{} ({}), now at {now_at}",
             applied.len(),
             if applied.len() == 1 { "" } else { "s" },
             applied.iter().map(version).collect::<Vec<_>>().join(", ")
@@ -564,10 +541,11 @@ pub async fn print_audit(
     limit: u32,
     format: AuditFormat,
 ) -> anyhow::Result<()> {
-    let database = &settings.database.path;
-    let events = store::read_audit(database, after, limit)
+    let backend = backend(settings);
+    let events = backend
+        .read_audit(after, limit)
         .await
-        .with_context(|| format!("reading the audit trail of {}", database.display()))?;
+        .with_context(|| format!("reading the audit trail of {}", backend.describe()))?;
     match format {
         AuditFormat::Table => {
             let header = "seq\ttime\trequest_id\tcaller\toperation\ttarget\toutcome\tdetail";

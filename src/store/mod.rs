@@ -1,15 +1,16 @@
 //! Persistence behind a trait, so that the service never sees SQL and a second backend can be added
 //! beside the SQLite one.
 
+mod backend;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use backend::{Backend, Opened};
 pub use sqlite::{
-    DirectoryLock, LockError, MigrationReport, SqliteStore, StoreSettings, WriteStats,
-    database_dir, migrate, read_audit,
+    DirectoryLock, LockError, MigrationReport, SqliteStore, StoreSettings, WriteStats, database_dir,
 };
 
 use crate::domain::{
@@ -43,6 +44,12 @@ pub enum StoreError {
     /// A command was pointed at a database that is not there.
     #[error(transparent)]
     NoDatabase(#[from] NoDatabase),
+    /// Another process holds the database (a backend that allows one process at a time).
+    #[error("{0}")]
+    InUse(String),
+    /// The database's files could not be used (permissions, a full or read-only filesystem).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     /// The store cannot serve the call for now (its disk is full, it is closing, it cannot be
     /// reached); nothing of the call took effect, and a later one may succeed.
     #[error("the store is unavailable: {0}")]
@@ -80,12 +87,6 @@ impl StoreError {
 
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
         Self::Unavailable(BackendError::new(detail))
-    }
-}
-
-impl From<std::io::Error> for StoreError {
-    fn from(error: std::io::Error) -> Self {
-        Self::Internal(BackendError::from_error(&error))
     }
 }
 

@@ -45,7 +45,14 @@ async fn migrate_creates_only_when_told_says_what_it_applied_and_is_repeatable()
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("nested").join("userdir.db");
 
-    let refused = userdir::store::migrate(&path, false)
+    let backend = || {
+        let dir = tempfile::TempDir::new().expect("unused");
+        let mut settings = crate::helpers::test_settings(&dir);
+        settings.database.path = path.clone();
+        userdir::startup::backend(&settings)
+    };
+    let refused = backend()
+        .migrate(false)
         .await
         .expect_err("no database, no --create");
     assert!(
@@ -54,10 +61,10 @@ async fn migrate_creates_only_when_told_says_what_it_applied_and_is_repeatable()
     );
     assert!(!path.exists(), "nothing was created");
 
-    let first = userdir::store::migrate(&path, true).await.expect("created");
+    let first = backend().migrate(true).await.expect("created");
     assert_eq!(first.applied, vec![1, 2, 3, 4]);
     assert_eq!(first.now_at, Some(4));
-    let again = userdir::store::migrate(&path, false).await.expect("again");
+    let again = backend().migrate(false).await.expect("again");
     assert!(again.applied.is_empty(), "migrating again is a no-op");
     assert_eq!(again.now_at, Some(4));
 }

@@ -13,7 +13,7 @@
 //! Durability: WAL with `synchronous = FULL` syncs the log on every commit, so an acknowledged write
 //! survives a crash of the process and a power loss (NORMAL would survive only the former).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,6 +157,27 @@ impl SqliteStore {
         self.reader.close().await;
         self.write_pool.close().await;
     }
+}
+
+/// Claims the database at `path` for this process: creates its directory if needed and takes
+/// the directory's lock, or says which process holds it.
+pub fn claim(path: &Path) -> Result<DirectoryLock, StoreError> {
+    let dir = database_dir(path);
+    std::fs::create_dir_all(dir).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("creating the database directory {}: {e}", dir.display()),
+        )
+    })?;
+    DirectoryLock::acquire(path).map_err(|error| {
+        let message = error.to_string();
+        match error {
+            LockError::Held { .. } => StoreError::InUse(message),
+            LockError::Io { source, .. } => {
+                StoreError::Io(std::io::Error::new(source.kind(), message))
+            }
+        }
+    })
 }
 
 /// The database holds password hashes and the server's keys: only its owner may read it.

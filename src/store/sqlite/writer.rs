@@ -327,9 +327,14 @@ impl Writer {
                 Finished {
                     fatal: matches!(
                         outcome,
-                        Err(StoreError::Unavailable(_) | StoreError::Internal(_))
+                        Err(StoreError::Unavailable(_)
+                            | StoreError::Internal(_)
+                            | StoreError::Io(_))
                     ),
-                    unwritable: matches!(outcome, Err(StoreError::Unavailable(_))),
+                    unwritable: matches!(
+                        outcome,
+                        Err(StoreError::Unavailable(_) | StoreError::Io(_))
+                    ),
                     deliver: Box::new(move |batch: Result<(), BatchFailure>| {
                         let _ = answer.send(match batch {
                             Ok(()) => outcome,

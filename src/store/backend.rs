@@ -1,0 +1,148 @@
+//! The one place a storage backend is chosen and opened. Serve, migrate, audit and every later
+//! command go through a [`Backend`]: it claims the database for this process (where the backend
+//! needs that), opens it as the store traits, and does the maintenance commands. Only this module
+//! and the backend's own know which backend it is.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::sqlite::{self, DirectoryLock, SqliteStore, StoreSettings};
+use super::{
+    AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase, StoreError,
+    UserStore,
+};
+use crate::domain::SharedClock;
+
+/// The configured backend, before anything is opened.
+#[derive(Debug)]
+pub struct Backend {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// One process per database: it holds the directory's lock from `claim` until it closes.
+    Sqlite {
+        settings: StoreSettings,
+        lock: Option<DirectoryLock>,
+    },
+}
+
+/// The store, opened: every trait it serves, and what must be released when it closes.
+pub struct Opened {
+    pub users: Arc<dyn UserStore>,
+    pub groups: Arc<dyn GroupStore>,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub audit: Arc<dyn AuditStore>,
+    inner: OpenedKind,
+}
+
+enum OpenedKind {
+    Sqlite {
+        store: SqliteStore,
+        _lock: DirectoryLock,
+    },
+}
+
+impl Backend {
+    pub fn sqlite(settings: StoreSettings) -> Self {
+        Self {
+            kind: Kind::Sqlite {
+                settings,
+                lock: None,
+            },
+        }
+    }
+
+    /// Where the data is, for the log and for messages (a path; a URL would be redacted).
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => settings.path.display().to_string(),
+        }
+    }
+
+    /// Whether the database exists already.
+    pub fn exists(&self) -> bool {
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => settings.path.exists(),
+        }
+    }
+
+    /// Claims the database for this process, or says who holds it; creates nothing if the
+    /// database does not exist yet (then `open` claims it). Serve calls this before binding its
+    /// port, so that a second start is refused for what it is.
+    pub fn claim_existing(&mut self) -> Result<(), StoreError> {
+        match &mut self.kind {
+            Kind::Sqlite { settings, lock } => {
+                if lock.is_none() && settings.path.exists() {
+                    *lock = Some(sqlite::claim(&settings.path)?);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens the store (creating the database if it is missing) with its schema up to date.
+    pub async fn open(self, clock: SharedClock) -> Result<Opened, StoreError> {
+        match self.kind {
+            Kind::Sqlite { settings, lock } => {
+                let lock = match lock {
+                    Some(lock) => lock,
+                    None => sqlite::claim(&settings.path)?,
+                };
+                let store = SqliteStore::open(&settings, clock).await?;
+                Ok(Opened {
+                    users: Arc::new(store.clone()),
+                    groups: Arc::new(store.clone()),
+                    credentials: Arc::new(store.clone()),
+                    audit: Arc::new(store.clone()),
+                    inner: OpenedKind::Sqlite { store, _lock: lock },
+                })
+            }
+        }
+    }
+
+    /// Brings an existing database's schema up to date (creates one only if `create`); refused
+    /// while another process serves it.
+    pub async fn migrate(mut self, create: bool) -> Result<MigrationReport, StoreError> {
+        self.claim_existing()?;
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => sqlite::migrate(&settings.path, create).await,
+        }
+    }
+
+    /// Up to `limit` audit entries after `after`, read beside a serving process if there is one;
+    /// creates nothing.
+    pub async fn read_audit(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => sqlite::read_audit(&settings.path, after, limit).await,
+        }
+    }
+
+    /// The error for a command that needs an existing database and found none.
+    pub fn missing(&self, hint: &'static str) -> StoreError {
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => StoreError::NoDatabase(NoDatabase {
+                path: PathBuf::from(&settings.path),
+                hint,
+            }),
+        }
+    }
+}
+
+impl Opened {
+    /// Finishes the writes already accepted, closes the database and releases the claim.
+    pub async fn close(self) {
+        match self.inner {
+            OpenedKind::Sqlite { store, _lock } => store.close().await,
+        }
+    }
+
+    /// The SQLite store itself, for what only it offers (write statistics, for the tests and the
+    /// benchmark).
+    pub fn sqlite(&self) -> Option<&SqliteStore> {
+        match &self.inner {
+            OpenedKind::Sqlite { store, .. } => Some(store),
+        }
+    }
+}
