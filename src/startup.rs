@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use std::net::IpAddr;
@@ -82,13 +82,12 @@ impl Application {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shutdown_rx_audit = shutdown_rx.clone();
-        let new_user_created = Arc::new(Notify::new());
         let tasks = vec![
             spawn_activator(
                 shared.clone(),
                 clock.clone(),
                 Duration::from_millis(settings.lifecycle.activation_delay_ms),
-                new_user_created.clone(),
+                shared.creations(),
                 shutdown_rx.clone(),
             ),
             spawn_token_purger(
@@ -157,7 +156,6 @@ impl Application {
                 shared.clone(),
                 tokens.clone(),
                 pages.clone(),
-                new_user_created,
                 settings.limits.max_users,
             ),
             groups: GroupService::new(

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::domain::SharedClock;
-use crate::store::UserStore;
+use crate::store::{Creations, UserStore};
 use crate::telemetry::error_chain;
 
 /// Pause after a failed pass, so that a broken database is not hammered.
@@ -20,7 +20,7 @@ pub fn spawn_activator(
     store: Arc<dyn UserStore>,
     clock: SharedClock,
     delay: Duration,
-    wake: Arc<Notify>,
+    creations: Arc<dyn Creations>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -40,7 +40,7 @@ pub fn spawn_activator(
                     _ = shutdown.changed() => break,
                 },
                 None => tokio::select! {
-                    _ = wake.notified() => {}
+                    _ = creations.created() => {}
                     _ = shutdown.changed() => break,
                 },
             }

@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use tokio::sync::Notify;
 use tracing::instrument;
 
 use super::access::{Access, Need};
@@ -22,7 +21,6 @@ pub struct UserService {
     access: Access,
     tokens: TokenPolicy,
     pages: PageTokens,
-    new_user_created: Arc<Notify>,
     max_users: u64,
 }
 
@@ -31,7 +29,6 @@ impl UserService {
         store: Arc<dyn UserStore>,
         tokens: TokenPolicy,
         pages: PageTokens,
-        new_user_created: Arc<Notify>,
         max_users: u64,
     ) -> Self {
         Self {
@@ -39,7 +36,6 @@ impl UserService {
             store,
             tokens,
             pages,
-            new_user_created,
             max_users,
         }
     }
@@ -67,9 +63,6 @@ impl UserService {
             .insert_user(&user, self.max_users, &ctx)
             .await
             .map_err(|e| Subject::new(OPERATION).error(e))?;
-        if let Written::Applied(_) = written {
-            self.new_user_created.notify_one();
-        }
         Ok(written.into_inner())
     }
 

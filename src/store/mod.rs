@@ -237,12 +237,43 @@ pub trait UserStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<UserId>, StoreError>;
 
+    /// Where the lifecycle task learns that users were created, by this process or (on a shared
+    /// backend) by another.
+    fn creations(&self) -> Arc<dyn Creations>;
+
     /// The key stored for `purpose`; `fresh` is stored first if there is none yet.
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError>;
 
     /// How the GetUser cache is doing, for a store that keeps one.
     fn cache_stats(&self) -> Option<CacheStats> {
         None
+    }
+}
+
+/// Wakes the lifecycle task when users may have been created. A backend served by one process
+/// (SQLite) signals its own inserts; a shared one must also hear other processes' (PostgreSQL:
+/// LISTEN/NOTIFY), and the task scans on a timer besides.
+#[async_trait]
+pub trait Creations: Send + Sync + 'static {
+    /// Returns once a user was created since the last call (at once if one was meanwhile).
+    async fn created(&self);
+}
+
+/// Creations signalled within this process.
+#[derive(Debug, Default)]
+pub struct LocalCreations(tokio::sync::Notify);
+
+impl LocalCreations {
+    pub fn signal(&self) {
+        // One stored permit: creations while nobody waits wake the next wait once.
+        self.0.notify_one();
+    }
+}
+
+#[async_trait]
+impl Creations for LocalCreations {
+    async fn created(&self) {
+        self.0.notified().await;
     }
 }
 

@@ -38,8 +38,8 @@ pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
 use super::{
-    AuditEvent, AuditRecord, AuditStore, CacheStats, CallerProfile, Resource, StoreError,
-    UserStore, WriteContext, Written,
+    AuditEvent, AuditRecord, AuditStore, CacheStats, CallerProfile, Creations, LocalCreations,
+    Resource, StoreError, UserStore, WriteContext, Written,
 };
 use crate::domain::{
     ApiAccess, ApplicationPermissions, Email, FirstName, LastName, RoleArn, SharedClock,
@@ -68,6 +68,8 @@ pub struct SqliteStore {
     /// The database's directory, whose filesystem must have room for writes.
     dir: PathBuf,
     clock: SharedClock,
+    /// One process writes the database, so its own inserts are every creation there is.
+    creations: Arc<LocalCreations>,
 }
 
 impl SqliteStore {
@@ -106,6 +108,7 @@ impl SqliteStore {
             reader,
             dir: database_dir(&settings.path).to_owned(),
             clock,
+            creations: Arc::default(),
         })
     }
 
@@ -432,56 +435,61 @@ impl UserStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
         let user = user.clone();
-        self.write_once(
-            Isolation::SingleStatement,
-            ctx,
-            parse_user_id,
-            move |tx, _| {
-                Box::pin(async move {
-                    let max_users = i64::try_from(max_users).unwrap_or(i64::MAX);
-                    // The limit is checked by the INSERT itself: one statement, one round trip.
-                    let inserted = sqlx::query!(
-                        "INSERT INTO users (
+        let written = self
+            .write_once(
+                Isolation::SingleStatement,
+                ctx,
+                parse_user_id,
+                move |tx, _| {
+                    Box::pin(async move {
+                        let max_users = i64::try_from(max_users).unwrap_or(i64::MAX);
+                        // The limit is checked by the INSERT itself: one statement, one round trip.
+                        let inserted = sqlx::query!(
+                            "INSERT INTO users (
                              user_id, email, user_type, status, api_access,
                              api_access_principal_arn, first_name, last_name, create_time,
                              last_enabled_time, last_disabled_time, last_modified_time,
                              last_login_time)
                          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
                          WHERE (SELECT n FROM entity_counts WHERE kind = 'users') < ?14",
-                        user.id.as_str(),
-                        user.email.as_str(),
-                        user.user_type.as_str(),
-                        user.status.as_str(),
-                        user.api_access.as_str(),
-                        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
-                        user.first_name.as_ref().map(FirstName::as_str),
-                        user.last_name.as_ref().map(LastName::as_str),
-                        user.create_time.as_millis(),
-                        user.last_enabled_time.map(Timestamp::as_millis),
-                        user.last_disabled_time.map(Timestamp::as_millis),
-                        user.last_modified_time.as_millis(),
-                        user.last_login_time.map(Timestamp::as_millis),
-                        max_users,
-                    )
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(StoreError::EmailTaken);
-                        }
-                        Ok(done) if done.rows_affected() == 0 => {
-                            return Err(StoreError::LimitExceeded(
-                                u64::try_from(max_users).unwrap_or(0),
-                            ));
-                        }
-                        other => other?,
-                    };
+                            user.id.as_str(),
+                            user.email.as_str(),
+                            user.user_type.as_str(),
+                            user.status.as_str(),
+                            user.api_access.as_str(),
+                            user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+                            user.first_name.as_ref().map(FirstName::as_str),
+                            user.last_name.as_ref().map(LastName::as_str),
+                            user.create_time.as_millis(),
+                            user.last_enabled_time.map(Timestamp::as_millis),
+                            user.last_disabled_time.map(Timestamp::as_millis),
+                            user.last_modified_time.as_millis(),
+                            user.last_login_time.map(Timestamp::as_millis),
+                            max_users,
+                        )
+                        .execute(&mut *tx)
+                        .await;
+                        match inserted {
+                            Err(e) if is_unique_violation(&e) => {
+                                return Err(StoreError::EmailTaken);
+                            }
+                            Ok(done) if done.rows_affected() == 0 => {
+                                return Err(StoreError::LimitExceeded(
+                                    u64::try_from(max_users).unwrap_or(0),
+                                ));
+                            }
+                            other => other?,
+                        };
 
-                    Ok((user.id.clone(), user.id.as_str().to_owned()))
-                })
-            },
-        )
-        .await
+                        Ok((user.id.clone(), user.id.as_str().to_owned()))
+                    })
+                },
+            )
+            .await;
+        if let Ok(Written::Applied(_)) = &written {
+            self.creations.signal();
+        }
+        written
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -780,6 +788,10 @@ impl UserStore for SqliteStore {
 
     fn cache_stats(&self) -> Option<CacheStats> {
         Some(self.cache.stats())
+    }
+
+    fn creations(&self) -> Arc<dyn Creations> {
+        self.creations.clone()
     }
 
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
