@@ -34,6 +34,9 @@ enum Command {
     /// Print the effective configuration, one setting a line, with where each value came from
     /// (default, file or environment variable); secrets are masked.
     Config,
+    /// Check the database's consistency (SQLite's integrity and foreign-key checks); works beside
+    /// a running server. Exits 1 if it finds a problem.
+    Check,
     /// Manage the generated root key.
     RootKey {
         #[command(subcommand)]
@@ -82,6 +85,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(&effective).await,
         Command::Migrate { create } => startup::migrate(settings, create).await,
         Command::Config => startup::print_lines(effective.listing()),
+        Command::Check => startup::check(settings).await,
         Command::RootKey {
             action: RootKeyAction::Rotate,
         } => startup::rotate_root_key(settings).await,

@@ -523,6 +523,25 @@ pub async fn migrate(settings: &Settings, create: bool) -> anyhow::Result<()> {
     print_lines([line])
 }
 
+/// `userdir check`: the backend's consistency check; each problem a line, and a failure if any.
+pub async fn check(settings: &Settings) -> anyhow::Result<()> {
+    let backend = backend(settings);
+    let database = backend.describe();
+    let problems = backend
+        .check()
+        .await
+        .with_context(|| format!("checking database {database}"))?;
+    if problems.is_empty() {
+        return print_lines([format!("{database}: ok")]);
+    }
+    print_lines(
+        problems
+            .iter()
+            .map(|p| format!("{database}: {}", escape(p))),
+    )?;
+    anyhow::bail!("{database}: {} problem(s) found", problems.len())
+}
+
 /// How `userdir audit` prints the trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuditFormat {

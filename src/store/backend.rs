@@ -119,6 +119,14 @@ impl Backend {
         }
     }
 
+    /// Every problem the backend finds in the database's own consistency (empty: none), read
+    /// beside a serving process if there is one.
+    pub async fn check(&self) -> Result<Vec<String>, StoreError> {
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => sqlite::check(&settings.path).await,
+        }
+    }
+
     /// The error for a command that needs an existing database and found none.
     pub fn missing(&self, hint: &'static str) -> StoreError {
         match &self.kind {

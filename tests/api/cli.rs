@@ -183,3 +183,44 @@ fn maintenance_commands_never_create_a_database_by_accident() {
     assert!(jsonl.status.success(), "{jsonl:?}");
     assert!(jsonl.stdout.is_empty(), "an empty trail prints nothing");
 }
+
+/// `userdir check` says ok for a sound database and names what is wrong with a broken one
+/// (broken here behind userdir's back, with foreign keys off: a membership of a missing group).
+#[tokio::test]
+async fn check_reports_a_sound_database_and_names_the_problems_of_a_broken_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = dir.path().join("userdir.db");
+    let path = database.to_str().expect("a Unicode path");
+    let env = [("USERDIR__DATABASE__PATH", path)];
+    assert!(userdir(&["migrate", "--create"], &env).status.success());
+    let sound = userdir(&["check"], &env);
+    assert_eq!(sound.status.code(), Some(0), "{sound:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&sound.stdout),
+        format!("{path}: ok\n")
+    );
+
+    let db = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&database)
+            .foreign_keys(false),
+    )
+    .await
+    .expect("open");
+    sqlx::query(
+        "INSERT INTO permission_group_members VALUES \
+         ('01ARZ3NDEKTSV4RRFFQ69G5FAV', '01ARZ3NDEKTSV4RRFFQ69G5FAW', 'ADDITION_SUCCESS', 0)",
+    )
+    .execute(&db)
+    .await
+    .expect("an orphan membership");
+    db.close().await;
+
+    let broken = userdir(&["check"], &env);
+    assert_eq!(broken.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        stdout.contains("permission_group_members: a row refers to a missing"),
+        "{stdout}"
+    );
+}

@@ -76,10 +76,12 @@ async fn concurrent_creates_with_one_token_all_answer_the_same_user() {
         1,
         "all {CONCURRENT} answers name the same user: {ids:?}"
     );
-    let db = app.inspect_db().await;
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&db)
+    let stored = app
+        .sdk
+        .list_users()
+        .max_results(100)
+        .send()
         .await
-        .expect("count users");
-    assert_eq!(users, 1, "one user was stored");
+        .expect("ListUsers");
+    assert_eq!(stored.users().len(), 1, "one user was stored");
 }

@@ -306,6 +306,16 @@ impl TestApp {
     }
 
     /// Opens the database file directly, read-only, for checks the API cannot make.
+    /// The problems `userdir check` would report for this server's database (read beside it).
+    pub async fn integrity_problems(&self) -> Vec<String> {
+        let mut settings = test_settings(&self.dir);
+        settings.database.path = self.db_path.clone();
+        userdir::startup::backend(&settings)
+            .check()
+            .await
+            .expect("the check runs")
+    }
+
     pub async fn inspect_db(&self) -> sqlx::SqlitePool {
         let options = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(&self.db_path)

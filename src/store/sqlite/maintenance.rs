@@ -84,3 +84,38 @@ pub async fn read_audit(
     conn.close().await?;
     events
 }
+
+/// Every problem SQLite finds in the database at `path` (its own `integrity_check`, and rows
+/// whose foreign key names a missing parent); empty if there is none. Read-only: usable beside a
+/// serving process.
+pub async fn check(path: &Path) -> Result<Vec<String>, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::NoDatabase(NoDatabase {
+            path: path.to_owned(),
+            hint: "",
+        }));
+    }
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await?;
+    let mut problems: Vec<String> = sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
+        .fetch_all(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|line| line != "ok")
+        .collect();
+    let orphans = sqlx::query_as::<_, (String, String)>(
+        "SELECT \"table\", parent FROM pragma_foreign_key_check",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    problems.extend(
+        orphans
+            .into_iter()
+            .map(|(table, parent)| format!("{table}: a row refers to a missing {parent} row")),
+    );
+    conn.close().await?;
+    Ok(problems)
+}

@@ -33,7 +33,7 @@ mod writer;
 use cache::UserCache;
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
-pub use maintenance::{MigrationReport, migrate, read_audit};
+pub use maintenance::{MigrationReport, check, migrate, read_audit};
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
