@@ -24,8 +24,7 @@ impl CredentialStore for SqliteStore {
         let hash = hash.to_owned();
         let seed = seed.to_owned();
         self.write_once(Isolation::SingleStatement, ctx, Ok, move |tx, _| {
- Box::pin(async move {
-
+            Box::pin(async move {
                 let status =
                     sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
                         .fetch_optional(&mut *tx)
@@ -36,7 +35,8 @@ impl CredentialStore for SqliteStore {
                     return Err(StoreError::ForbiddenInStatus(status));
                 }
                 sqlx::query!(
-                    "INSERT INTO user_passwords (user_id, password_hash, temporary, expires_at, set_time)
+                    "INSERT INTO user_passwords
+                         (user_id, password_hash, temporary, expires_at, set_time)
                      VALUES (?1, ?2, 1, ?3, ?4)
                      ON CONFLICT (user_id) DO UPDATE SET
                          password_hash = excluded.password_hash,
@@ -51,9 +51,9 @@ impl CredentialStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
                 Ok((seed.to_owned(), seed.clone()))
-})
- })
- .await
+            })
+        })
+        .await
     }
 
     #[instrument(skip_all)]
@@ -124,7 +124,8 @@ impl CredentialStore for SqliteStore {
             |_| Ok(()),
             move |tx, batch| {
                 Box::pin(async move {
-                    // Compare-and-set on the hash: of two concurrent uses of one temporary password, one wins.
+                    // Compare-and-set on the hash: of two concurrent uses of one temporary
+                    // password, one wins.
                     let replaced = sqlx::query!(
                     "UPDATE user_passwords SET password_hash = ?3, temporary = 0, expires_at = NULL,
                          set_time = ?4

@@ -103,41 +103,48 @@ impl GroupStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let group = group.clone();
-        self.write_once(Isolation::SingleStatement, ctx, parse_group_id, move |tx, _| {
- Box::pin(async move {
-
-                let limit = i64::try_from(max_groups).unwrap_or(i64::MAX);
-                // The limit is checked by the INSERT itself: one statement, one round trip.
-                let inserted = sqlx::query!(
-                    "INSERT INTO permission_groups (permission_group_id, name, name_key, description,
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_group_id,
+            move |tx, _| {
+                Box::pin(async move {
+                    let limit = i64::try_from(max_groups).unwrap_or(i64::MAX);
+                    // The limit is checked by the INSERT itself: one statement, one round trip.
+                    let inserted = sqlx::query!(
+                        "INSERT INTO permission_groups (
+                         permission_group_id, name, name_key, description,
                          application_permissions, create_time, last_modified_time)
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
                      WHERE (SELECT n FROM entity_counts WHERE kind = 'permission_groups') < ?8",
-                    group.id.as_str(),
-                    group.name.as_str(),
-                    group.name.unique_key(),
-                    group
-                        .description
-                        .as_ref()
-                        .map(PermissionGroupDescription::as_str),
-                    group.application_permissions.to_stored(),
-                    group.create_time.as_millis(),
-                    group.last_modified_time.as_millis(),
-                    limit,
-                )
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
-                    Ok(done) if done.rows_affected() == 0 => {
-                        return Err(StoreError::LimitExceeded(max_groups));
-                    }
-                    other => other?,
-                };
-                Ok((group.id.clone(), group.id.as_str().to_owned()))
-})
- })
- .await
+                        group.id.as_str(),
+                        group.name.as_str(),
+                        group.name.unique_key(),
+                        group
+                            .description
+                            .as_ref()
+                            .map(PermissionGroupDescription::as_str),
+                        group.application_permissions.to_stored(),
+                        group.create_time.as_millis(),
+                        group.last_modified_time.as_millis(),
+                        limit,
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::GroupNameTaken);
+                        }
+                        Ok(done) if done.rows_affected() == 0 => {
+                            return Err(StoreError::LimitExceeded(max_groups));
+                        }
+                        other => other?,
+                    };
+                    Ok((group.id.clone(), group.id.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(group_id = %id))]
@@ -312,24 +319,29 @@ impl GroupStore for SqliteStore {
     ) -> Result<Written<PermissionGroupId>, StoreError> {
         let group = group.clone();
         let user = user.clone();
-        self.write_once(Isolation::SingleStatement, ctx, parse_group_id, move |tx, _| {
- Box::pin(async move {
-
-                require_both(&mut *tx, &group, &user).await?;
-                let deleted = sqlx::query!(
-                    "DELETE FROM permission_group_members WHERE permission_group_id = ?1 AND user_id = ?2",
-                    group.as_str(),
-                    user.as_str(),
-                )
-                .execute(&mut *tx)
-                .await?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotMember);
-                }
-                Ok((group.clone(), group.as_str().to_owned()))
-})
- })
- .await
+        self.write_once(
+            Isolation::SingleStatement,
+            ctx,
+            parse_group_id,
+            move |tx, _| {
+                Box::pin(async move {
+                    require_both(&mut *tx, &group, &user).await?;
+                    let deleted = sqlx::query!(
+                        "DELETE FROM permission_group_members
+                     WHERE permission_group_id = ?1 AND user_id = ?2",
+                        group.as_str(),
+                        user.as_str(),
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    if deleted.rows_affected() == 0 {
+                        return Err(StoreError::NotMember);
+                    }
+                    Ok((group.clone(), group.as_str().to_owned()))
+                })
+            },
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(user_id = %user))]

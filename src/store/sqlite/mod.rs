@@ -10,8 +10,8 @@
 //! Limits are bound as `LIMIT CAST(?n AS INTEGER)`: SQLite's planner reads a bare bound LIMIT's
 //! value, and then prepares the statement afresh every time the value is bound again.
 //!
-//! Durability: WAL with `synchronous = FULL` syncs the log on every commit, so an acknowledged write
-//! survives a crash of the process and a power loss (NORMAL would survive only the former).
+//! Durability: WAL with `synchronous = FULL` syncs the log on every commit, so an acknowledged
+//! write survives a crash of the process and a power loss (NORMAL would survive only the former).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -723,7 +723,8 @@ impl UserStore for SqliteStore {
                             .execute(&mut *tx)
                             .await?;
                         }
-                        // Already there (or CREATING, which `after` never yields): nothing to write.
+                        // Already there (or CREATING, which `after` never yields): nothing to
+                        // write.
                         Some(UserStatus::Creating) | None => {}
                     }
                     batch.touch(&id);

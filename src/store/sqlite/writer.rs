@@ -105,7 +105,9 @@ impl Batch {
         }
         let wanted = serde_json::Value::Array(
             keys.iter()
-                .map(|(operation, token)| serde_json::json!({"operation": operation, "token": token}))
+                .map(|(operation, token)| {
+                    serde_json::json!({"operation": operation, "token": token})
+                })
                 .collect(),
         )
         .to_string();
