@@ -222,6 +222,15 @@ async fn shutdown_commits_what_was_acknowledged_and_refuses_the_rest() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     store.close().await;
+    // Once closed, a write is refused, not queued to be lost.
+    let late = new_user(&unique_email("after-close"));
+    assert!(
+        matches!(
+            store.insert_user(&late, u64::MAX, &context(None, "")).await,
+            Err(StoreError::Unavailable(_))
+        ),
+        "a write after close is refused as unavailable"
+    );
 
     let mut acknowledged = Vec::new();
     while let Some(done) = writes.join_next().await {
