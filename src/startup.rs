@@ -137,6 +137,30 @@ impl Application {
         ));
         let audit_service = AuditService::new(audit.clone(), access.clone(), pages.clone());
         let mut tasks = tasks;
+        let passwords = PasswordService::new(
+            credentials,
+            access.clone(),
+            tokens.clone(),
+            temporary,
+            sign_in,
+        )?;
+        let throttle = Arc::new(RateLimiter::keyed(
+            Quota::per_second(nonzero(settings.throttle.requests_per_second))
+                .allow_burst(nonzero(settings.throttle.burst)),
+        ));
+        let limiters: Vec<Box<dyn Fn() + Send + Sync>> = vec![
+            Box::new({
+                let passwords = passwords.clone();
+                move || passwords.forget_recovered()
+            }),
+            Box::new({
+                let throttle = throttle.clone();
+                move || {
+                    throttle.retain_recent();
+                    throttle.shrink_to_fit();
+                }
+            }),
+        ];
         tasks.push(spawn_audit_keeper(
             audit_service.clone(),
             failures.clone(),
@@ -146,11 +170,10 @@ impl Application {
                 retention: (settings.audit.retention_days > 0).then(|| {
                     Duration::from_secs(u64::from(settings.audit.retention_days) * 86_400)
                 }),
+                limiters,
             },
             shutdown_rx_audit,
         ));
-        let throttle = Quota::per_second(nonzero(settings.throttle.requests_per_second))
-            .allow_burst(nonzero(settings.throttle.burst));
         let state = web::Data::new(AppState {
             users: UserService::new(
                 shared.clone(),
@@ -165,13 +188,7 @@ impl Application {
                 pages.clone(),
                 settings.limits.max_permission_groups,
             ),
-            passwords: PasswordService::new(
-                credentials,
-                access.clone(),
-                tokens,
-                temporary,
-                sign_in,
-            )?,
+            passwords,
             credentials: CredentialService::new(
                 root,
                 principals,
@@ -186,7 +203,7 @@ impl Application {
                 mode: settings.auth.mode,
                 max_skew_secs: settings.auth.max_clock_skew_secs,
             },
-            throttle: Arc::new(RateLimiter::keyed(throttle)),
+            throttle,
             body: BodyLimits {
                 max_bytes: settings.server.body_limit_bytes,
                 timeout: Duration::from_millis(settings.server.body_timeout_ms),

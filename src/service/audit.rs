@@ -128,12 +128,14 @@ fn rfc3339(time: Timestamp) -> String {
 }
 
 /// How the audit keeper runs.
-#[derive(Debug, Clone)]
 pub struct Upkeep {
     /// How often counted failures are summarised (and retention looked at).
     pub interval: Duration,
     /// Entries older than this are deleted; `None` keeps them all.
     pub retention: Option<Duration>,
+    /// Rate limiters whose recovered keys are forgotten at each tick, so that callers who come
+    /// once (a fresh address, a fresh email) do not hold memory for good.
+    pub limiters: Vec<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// Every `interval`: writes the summaries of counted failures and forgets recovered addresses;
@@ -162,6 +164,9 @@ pub fn spawn_audit_keeper(
                 break;
             }
             failures.forget_recovered();
+            for forget in &upkeep.limiters {
+                forget();
+            }
             let Some(retention) = upkeep.retention else {
                 continue;
             };

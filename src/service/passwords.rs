@@ -203,6 +203,15 @@ impl PasswordService {
         })
     }
 
+    /// Forgets the sign-in budgets of emails and addresses that have recovered: a caller trying
+    /// a fresh email each time would otherwise grow them for good.
+    pub fn forget_recovered(&self) {
+        self.per_email.retain_recent();
+        self.per_email.shrink_to_fit();
+        self.per_client.retain_recent();
+        self.per_client.shrink_to_fit();
+    }
+
     fn throttle(&self, email: &Email, client: Option<IpAddr>) -> Result<(), ServiceError> {
         let now = DefaultClock::default().now();
         let wait = |not_until: governor::NotUntil<_>| ServiceError::Throttled {
