@@ -54,7 +54,7 @@ impl DirectoryLock {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&path).map_err(io)?;
-        match file.try_lock() {
+        match try_lock_briefly(&file) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(LockError::Held {
@@ -79,6 +79,24 @@ impl DirectoryLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// How long a lock found held is tried again before it is reported held.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Tries the lock, and again for a moment if it is held: a process that just released it may
+/// still share it with a child it is starting (between fork and exec the child holds a copy of
+/// every descriptor, close-on-exec or not), and that copy goes away within milliseconds.
+fn try_lock_briefly(file: &File) -> Result<(), TryLockError> {
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) if started.elapsed() < RETRY_FOR => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
