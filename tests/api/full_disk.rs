@@ -30,7 +30,17 @@ impl SmallDisk {
         if !status.status.success() {
             return Err(String::from_utf8_lossy(&status.stderr).trim().to_owned());
         }
-        Ok(Self { _dir: dir, path })
+        let disk = Self { _dir: dir, path };
+        // Never fill anything but the small filesystem just mounted.
+        let stats = rustix::fs::statvfs(&disk.path).map_err(|e| e.to_string())?;
+        let size = stats.f_blocks.saturating_mul(stats.f_frsize);
+        if size > 64 << 20 {
+            return Err(format!(
+                "{} is {size} bytes, not the small tmpfs",
+                disk.path.display()
+            ));
+        }
+        Ok(disk)
     }
 }
 
@@ -43,13 +53,21 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Writes zeros to `file` until the filesystem refuses more.
+/// Writes zeros to `file` until the filesystem refuses more (at most 64 MiB: the disk is 8).
 fn fill(file: &Path) {
     let mut out = std::fs::File::create(file).expect("filler");
     let chunk = vec![0u8; 64 * 1024];
-    while out.write_all(&chunk).is_ok() {}
+    for _ in 0..1024 {
+        if out.write_all(&chunk).is_err() {
+            break;
+        }
+    }
     let small = [0u8; 512];
-    while out.write_all(&small).is_ok() {}
+    for _ in 0..1024 {
+        if out.write_all(&small).is_err() {
+            break;
+        }
+    }
     let _ = out.sync_all();
 }
 
