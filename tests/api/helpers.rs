@@ -306,6 +306,40 @@ impl TestApp {
     }
 
     /// Opens the database file directly, read-only, for checks the API cannot make.
+    /// Every audit-trail entry, oldest first, through `GET /audit`.
+    pub async fn audit_events(&self) -> Vec<serde_json::Value> {
+        self.audit_events_at(SystemTime::now()).await
+    }
+
+    /// As `audit_events`, asked with a signature made at `time` (the server's clock may have been
+    /// advanced).
+    pub async fn audit_events_at(&self, time: SystemTime) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let path = match &next {
+                Some(token) => format!("/audit?maxResults=100&nextToken={token}"),
+                None => "/audit?maxResults=100".to_owned(),
+            };
+            let mut page: serde_json::Value = self
+                .request(reqwest::Method::GET, &path)
+                .signed_at(time)
+                .send()
+                .await
+                .expect("answered")
+                .json()
+                .await
+                .expect("JSON");
+            if let Some(items) = page["events"].as_array_mut() {
+                events.append(items);
+            }
+            match page["nextToken"].as_str() {
+                Some(token) => next = Some(token.to_owned()),
+                None => return events,
+            }
+        }
+    }
+
     /// The problems `userdir check` would report for this server's database (read beside it).
     pub async fn integrity_problems(&self) -> Vec<String> {
         let mut settings = test_settings(&self.dir);

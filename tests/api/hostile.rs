@@ -19,33 +19,34 @@ fn database_bytes(app: &TestApp) -> u64 {
         .sum()
 }
 
-async fn audit_trail(app: &TestApp) -> Vec<Value> {
-    audit_trail_at(app, SystemTime::now()).await
+/// Failed authentications accounted for in the trail: (recorded one by one, counted in
+/// summaries), of `operation` (or every Authenticate entry).
+fn accounted(trail: &[Value], operation: &str) -> (u64, u64) {
+    let counted = trail
+        .iter()
+        .filter(|e| e["outcome"] == "Coalesced")
+        .filter_map(|e| e["detail"].as_str()?.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let recorded = trail
+        .iter()
+        .filter(|e| e["operation"] == operation && e["outcome"] != "Coalesced")
+        .count() as u64;
+    (recorded, counted)
 }
 
-/// The trail, asked for with a signature made at `time` (the server's clock may be advanced).
-async fn audit_trail_at(app: &TestApp, time: SystemTime) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut next: Option<String> = None;
+/// Polls the trail (bounded) until `total` failures are accounted for; returns (recorded, counted).
+async fn wait_accounted(app: &TestApp, operation: &str, total: u64) -> (u64, u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let path = match &next {
-            Some(token) => format!("/audit?maxResults=100&nextToken={token}"),
-            None => "/audit?maxResults=100".to_owned(),
-        };
-        let page: Value = app
-            .request(Method::GET, &path)
-            .signed_at(time)
-            .send()
-            .await
-            .expect("answered")
-            .json()
-            .await
-            .expect("JSON");
-        events.extend(page["events"].as_array().expect("events").iter().cloned());
-        match page["nextToken"].as_str() {
-            Some(token) => next = Some(token.to_owned()),
-            None => return events,
+        let (recorded, counted) = accounted(&app.audit_events().await, operation);
+        if recorded + counted == total {
+            return (recorded, counted);
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every failure is accounted for: {recorded} recorded + {counted} counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -104,28 +105,8 @@ async fn a_flood_of_failed_authentications_cannot_fill_the_disk_or_shut_out_sign
     assert!(limited > 4_000, "the address is limited: {limited} of 5000");
 
     // The counted failures are summarised once the keeper has run.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let summarised = loop {
-        let trail = audit_trail(&app).await;
-        let counted: u64 = trail
-            .iter()
-            .filter(|e| e["outcome"] == "Coalesced")
-            .filter_map(|e| e["detail"].as_str()?.split(' ').next()?.parse::<u64>().ok())
-            .sum();
-        let recorded = trail
-            .iter()
-            .filter(|e| e["operation"] == "Authenticate" && e["outcome"] != "Coalesced")
-            .count() as u64;
-        if counted + recorded == 5_000 {
-            break (counted, recorded);
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "every failure is accounted for: {counted} counted + {recorded} recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(summarised.1 <= 100, "recorded one by one: {}", summarised.1);
+    let (recorded, _) = wait_accounted(&app, "Authenticate", 5_000).await;
+    assert!(recorded <= 100, "recorded one by one: {recorded}");
     let grown = database_bytes(&app).saturating_sub(before);
     assert!(grown < 1_000_000, "the database grew by {grown} bytes");
 }
@@ -204,7 +185,7 @@ async fn old_audit_entries_are_deleted_past_their_retention() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let trail = audit_trail_at(&app, later).await;
+        let trail = app.audit_events_at(later).await;
         let targets: Vec<&str> = trail.iter().filter_map(|e| e["target"].as_str()).collect();
         assert!(targets.contains(&new.as_str()), "a recent entry stays");
         if !targets.contains(&old.as_str()) {
@@ -372,26 +353,9 @@ async fn failed_sign_ins_cost_an_audit_entry_only_within_the_failure_budget() {
             .status();
         assert!(status.is_client_error(), "{status}");
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let trail = audit_trail(&app).await;
-        let recorded = trail.iter().filter(|e| e["operation"] == "SignIn").count();
-        assert!(
-            recorded <= 5,
-            "{recorded} sign-in refusals recorded one by one"
-        );
-        let counted: u64 = trail
-            .iter()
-            .filter(|e| e["outcome"] == "Coalesced")
-            .filter_map(|e| e["detail"].as_str()?.split(' ').next()?.parse::<u64>().ok())
-            .sum();
-        if counted + recorded as u64 == 300 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "every refusal is accounted for: {recorded} recorded, {counted} counted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (recorded, _) = wait_accounted(&app, "SignIn", 300).await;
+    assert!(
+        recorded <= 5,
+        "{recorded} sign-in refusals recorded one by one"
+    );
 }

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_finspacedata::config::retry::RetryConfig;
+use aws_sdk_finspacedata::operation::update_user::builders::UpdateUserFluentBuilder;
 use aws_sdk_finspacedata::types::{ApiAccess, ApplicationPermission, UserStatus, UserType};
 use aws_smithy_async::time::StaticTimeSource;
 use reqwest::{Method, StatusCode};
@@ -305,49 +306,51 @@ async fn fresh_session(app: &TestApp) -> Session {
     }
 }
 
+/// The credentials issued before are refused for good, and fresh ones work; returns the fresh.
+async fn assert_revoked_for_good(app: &TestApp, user_id: &str, old: &Session) -> Session {
+    assert_eq!(
+        get_user_as(app, old, user_id).await,
+        Err("UnrecognizedClientException".into()),
+        "credentials issued before the change stay revoked after it is undone"
+    );
+    let new = fresh_session(app).await;
+    assert_eq!(get_user_as(app, &new, user_id).await, Ok(()));
+    new
+}
+
+/// An UpdateUser of the user, changed by `change`.
+async fn update(
+    app: &TestApp,
+    user_id: &str,
+    change: impl FnOnce(UpdateUserFluentBuilder) -> UpdateUserFluentBuilder,
+) {
+    change(app.sdk.update_user().user_id(user_id))
+        .send()
+        .await
+        .expect("UpdateUser");
+}
+
 #[tokio::test]
 async fn disabling_a_user_ends_its_earlier_credentials_for_good() {
     let app = spawn_app_with(with_principal).await;
     let (user_id, old) = user_session(&app, UserType::SuperUser, 30).await;
     assert_eq!(get_user_as(&app, &old, &user_id).await, Ok(()));
 
-    app.sdk
-        .disable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("DisableUser");
-    app.sdk
-        .enable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("EnableUser");
-    assert_eq!(
-        get_user_as(&app, &old, &user_id).await,
-        Err("UnrecognizedClientException".into()),
-        "credentials issued before the disable stay revoked after the enable"
-    );
-    let new = fresh_session(&app).await;
-    assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
+    let disable = app.sdk.disable_user().user_id(&user_id);
+    disable.send().await.expect("DisableUser");
+    let enable = app.sdk.enable_user().user_id(&user_id);
+    enable.clone().send().await.expect("EnableUser");
+    let new = assert_revoked_for_good(&app, &user_id, &old).await;
 
     // An enable of an enabled user, or an update that changes nothing about access, revokes
     // nothing.
-    app.sdk
-        .enable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("EnableUser");
-    app.sdk
-        .update_user()
-        .user_id(&user_id)
-        .first_name("Renamed")
-        .api_access(ApiAccess::Enabled)
-        .api_access_principal_arn(ARN)
-        .send()
-        .await
-        .expect("UpdateUser");
+    enable.send().await.expect("EnableUser");
+    update(&app, &user_id, |u| {
+        u.first_name("Renamed")
+            .api_access(ApiAccess::Enabled)
+            .api_access_principal_arn(ARN)
+    })
+    .await;
     assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
 }
 
@@ -356,20 +359,9 @@ async fn turning_api_access_off_ends_earlier_credentials_for_good() {
     let app = spawn_app_with(with_principal).await;
     let (user_id, old) = user_session(&app, UserType::SuperUser, 30).await;
     for access in [ApiAccess::Disabled, ApiAccess::Enabled] {
-        app.sdk
-            .update_user()
-            .user_id(&user_id)
-            .api_access(access)
-            .send()
-            .await
-            .expect("UpdateUser");
+        update(&app, &user_id, |u| u.api_access(access)).await;
     }
-    assert_eq!(
-        get_user_as(&app, &old, &user_id).await,
-        Err("UnrecognizedClientException".into())
-    );
-    let new = fresh_session(&app).await;
-    assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
+    assert_revoked_for_good(&app, &user_id, &old).await;
 }
 
 #[tokio::test]
@@ -377,42 +369,22 @@ async fn binding_a_user_to_another_principal_ends_earlier_credentials_for_good()
     let app = spawn_app_with(with_principal).await;
     let (user_id, old) = user_session(&app, UserType::SuperUser, 30).await;
     for arn in ["arn:aws:iam::123456789012:role/Elsewhere", ARN] {
-        app.sdk
-            .update_user()
-            .user_id(&user_id)
-            .api_access_principal_arn(arn)
-            .send()
-            .await
-            .expect("UpdateUser");
+        update(&app, &user_id, |u| u.api_access_principal_arn(arn)).await;
     }
-    assert_eq!(
-        get_user_as(&app, &old, &user_id).await,
-        Err("UnrecognizedClientException".into())
-    );
-    let new = fresh_session(&app).await;
-    assert_eq!(get_user_as(&app, &new, &user_id).await, Ok(()));
+    assert_revoked_for_good(&app, &user_id, &old).await;
 }
 
 #[tokio::test]
 async fn issued_credentials_are_in_the_audit_trail_without_their_secrets() {
     let app = spawn_app_with(with_principal).await;
     let (user_id, session) = user_session(&app, UserType::SuperUser, 15).await;
-    let trail: Value = app
-        .request(Method::GET, "/audit?maxResults=100")
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("JSON");
-    let issued: Vec<&Value> = trail["events"]
-        .as_array()
-        .expect("events")
+    let trail = app.audit_events().await;
+    let issued: Vec<&Value> = trail
         .iter()
         .filter(|e| e["operation"] == "GetProgrammaticAccessCredentials")
         .collect();
     let [issued] = issued.as_slice() else {
-        panic!("one issuance is recorded: {trail}");
+        panic!("one issuance is recorded: {trail:?}");
     };
     assert_eq!(issued["caller"], format!("principal:{ARN}"));
     assert_eq!(issued["target"], user_id.as_str());
@@ -422,7 +394,7 @@ async fn issued_credentials_are_in_the_audit_trail_without_their_secrets() {
         detail.starts_with("durationInMinutes=15 expiresAt="),
         "{detail}"
     );
-    let text = trail.to_string();
+    let text = Value::from(trail.clone()).to_string();
     for secret in [&session.secret, &session.token, &session.access_key_id] {
         assert!(
             !text.contains(secret.as_str()),
@@ -431,35 +403,20 @@ async fn issued_credentials_are_in_the_audit_trail_without_their_secrets() {
     }
 
     // A refused issuance is recorded too.
-    app.sdk
-        .update_user()
-        .user_id(&user_id)
-        .api_access(ApiAccess::Disabled)
-        .send()
-        .await
-        .expect("UpdateUser");
+    update(&app, &user_id, |u| u.api_access(ApiAccess::Disabled)).await;
     sdk_client_with(&app.address, PRINCIPAL, |c| c)
         .get_programmatic_access_credentials()
         .environment_id("userdir")
         .send()
         .await
         .expect_err("no API access");
-    let trail: Value = app
-        .request(Method::GET, "/audit?maxResults=100")
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("JSON");
+    let trail = app.audit_events().await;
     assert!(
-        trail["events"]
-            .as_array()
-            .expect("events")
+        trail
             .iter()
             .any(|e| e["operation"] == "GetProgrammaticAccessCredentials"
                 && e["outcome"] == "AccessDeniedException"),
-        "{trail}"
+        "{trail:?}"
     );
 }
 
@@ -1111,16 +1068,8 @@ async fn an_overlong_claimed_key_is_refused_and_never_stored() {
         Some("IncompleteSignatureException")
     );
 
-    let trail: Value = app
-        .request(Method::GET, "/audit?maxResults=100")
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("JSON");
-    let events = trail["events"].as_array().expect("events");
-    assert_eq!(events.len(), 1, "the refusal is audited: {trail}");
+    let events = app.audit_events().await;
+    assert_eq!(events.len(), 1, "the refusal is audited: {events:?}");
     let longest = events
         .iter()
         .filter_map(|e| e["caller"].as_str())

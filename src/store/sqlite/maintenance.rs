@@ -69,17 +69,7 @@ pub async fn read_audit(
     after: i64,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    if !path.exists() {
-        return Err(StoreError::NoDatabase(NoDatabase {
-            path: path.to_owned(),
-            hint: "",
-        }));
-    }
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .connect()
-        .await?;
+    let mut conn = open_read_only(path).await?;
     let events = audit_page(&mut conn, after, limit).await;
     conn.close().await?;
     events
@@ -89,17 +79,7 @@ pub async fn read_audit(
 /// whose foreign key names a missing parent); empty if there is none. Read-only: usable beside a
 /// serving process.
 pub async fn check(path: &Path) -> Result<Vec<String>, StoreError> {
-    if !path.exists() {
-        return Err(StoreError::NoDatabase(NoDatabase {
-            path: path.to_owned(),
-            hint: "",
-        }));
-    }
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .connect()
-        .await?;
+    let mut conn = open_read_only(path).await?;
     let mut problems: Vec<String> = sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
         .fetch_all(&mut conn)
         .await?
@@ -118,4 +98,19 @@ pub async fn check(path: &Path) -> Result<Vec<String>, StoreError> {
     );
     conn.close().await?;
     Ok(problems)
+}
+
+/// A read-only connection to an existing database: never creates one, never writes.
+async fn open_read_only(path: &Path) -> Result<SqliteConnection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::NoDatabase(NoDatabase {
+            path: path.to_owned(),
+            hint: "",
+        }));
+    }
+    Ok(SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await?)
 }
