@@ -1,7 +1,8 @@
 //! The lifecycle task: promotes users from CREATING to ENABLED once the activation delay has passed.
 //!
-//! It sleeps until the oldest pending user is due, is woken early by each new user, and on start
-//! picks up users left CREATING by a crash or restart. Shutdown stops it between two passes.
+//! It sleeps until the oldest pending user is due, is woken early by each new user (through the
+//! store's `Creations`), looks anyway every 30 seconds when idle, and on start picks up users left
+//! CREATING by a crash or restart. Shutdown stops it between two passes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,9 @@ use tokio::task::JoinHandle;
 use crate::domain::SharedClock;
 use crate::store::{Creations, UserStore};
 use crate::telemetry::error_chain;
+
+/// The longest the task sleeps without looking, when nobody is waiting.
+const IDLE_SCAN: Duration = Duration::from_secs(30);
 
 /// Pause after a failed pass, so that a broken database is not hammered.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
@@ -39,8 +43,12 @@ pub fn spawn_activator(
                     _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.changed() => break,
                 },
+                // Nobody is waiting: sleep until a creation is signalled, and scan now and then
+                // anyway, so that a signal lost on its way (another process's, on a shared
+                // backend) delays a user by a scan at most.
                 None => tokio::select! {
                     _ = creations.created() => {}
+                    _ = tokio::time::sleep(IDLE_SCAN) => {}
                     _ = shutdown.changed() => break,
                 },
             }
