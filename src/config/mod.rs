@@ -250,7 +250,6 @@ impl DatabaseSettings {
             path: self.path.clone(),
             busy_timeout: Duration::from_millis(self.busy_timeout_ms),
             read_connections: self.read_connections,
-            cached_users: self.cached_users,
         }
     }
 }

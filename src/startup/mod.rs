@@ -287,7 +287,10 @@ fn http_server(
 
 /// The configured storage backend (SQLite, the only one yet).
 pub fn backend(settings: &Settings) -> Backend {
-    Backend::sqlite(settings.database.store_settings())
+    Backend::sqlite(
+        settings.database.store_settings(),
+        settings.database.cached_users,
+    )
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {

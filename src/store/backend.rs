@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::sqlite::{self, DirectoryLock, SqliteStore, StoreSettings};
 use super::{
     AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase, StoreError,
-    UserStore,
+    UserCache, UserStore,
 };
 use crate::domain::SharedClock;
 
@@ -25,6 +25,8 @@ enum Kind {
     Sqlite {
         settings: StoreSettings,
         lock: Option<DirectoryLock>,
+        /// Users the GetUser cache may hold (0: none).
+        cached_users: usize,
     },
 }
 
@@ -45,11 +47,13 @@ enum OpenedKind {
 }
 
 impl Backend {
-    pub fn sqlite(settings: StoreSettings) -> Self {
+    /// SQLite at `settings.path`, with a GetUser cache of `cached_users` (0: none).
+    pub fn sqlite(settings: StoreSettings, cached_users: usize) -> Self {
         Self {
             kind: Kind::Sqlite {
                 settings,
                 lock: None,
+                cached_users,
             },
         }
     }
@@ -73,7 +77,7 @@ impl Backend {
     /// port, so that a second start is refused for what it is.
     pub fn claim_existing(&mut self) -> Result<(), StoreError> {
         match &mut self.kind {
-            Kind::Sqlite { settings, lock } => {
+            Kind::Sqlite { settings, lock, .. } => {
                 if lock.is_none() && settings.path.exists() {
                     *lock = Some(sqlite::claim(&settings.path)?);
                 }
@@ -85,12 +89,19 @@ impl Backend {
     /// Opens the store (creating the database if it is missing) with its schema up to date.
     pub async fn open(self, clock: SharedClock) -> Result<Opened, StoreError> {
         match self.kind {
-            Kind::Sqlite { settings, lock } => {
+            Kind::Sqlite {
+                settings,
+                lock,
+                cached_users,
+            } => {
                 let lock = match lock {
                     Some(lock) => lock,
                     None => sqlite::claim(&settings.path)?,
                 };
-                let store = SqliteStore::open(&settings, clock).await?;
+                // The cache is coherent only while this process is the database's only writer:
+                // the lock just taken (held by `Opened` until it closes) makes it so.
+                let cache = Arc::new(UserCache::new(cached_users));
+                let store = SqliteStore::open(&settings, clock, cache).await?;
                 Ok(Opened {
                     users: Arc::new(store.clone()),
                     groups: Arc::new(store.clone()),

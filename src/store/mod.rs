@@ -2,6 +2,7 @@
 //! beside the SQLite one.
 
 mod backend;
+mod cache;
 mod sqlite;
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use backend::{Backend, Opened};
+pub use cache::UserCache;
 pub use sqlite::{
     DirectoryLock, LockError, MigrationReport, SqliteStore, StoreSettings, WriteStats, database_dir,
 };

@@ -20,13 +20,16 @@ async fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
         path: dir.path().join("userdir.db"),
         busy_timeout: Duration::from_secs(5),
         read_connections: 2,
-        cached_users: 1000,
     };
     let clock = Arc::new(userdir::domain::SystemClock);
     Arc::new(
-        SqliteStore::open(&settings, clock)
-            .await
-            .expect("store opens"),
+        SqliteStore::open(
+            &settings,
+            clock,
+            Arc::new(userdir::store::UserCache::new(1000)),
+        )
+        .await
+        .expect("store opens"),
     )
 }
 

@@ -4,7 +4,8 @@
 //! whatever writes are waiting as one transaction (`writer.rs`): nothing spins on SQLITE_BUSY, and
 //! an idempotency token's check and record share the write's transaction. Reads use a separate
 //! pool of query-only connections, which WAL lets run beside the writer; GetUser reads go through
-//! a cache the writer keeps coherent (`cache.rs`), and concurrent misses share one statement
+//! the cache the backend hands in (`store/cache.rs`), which the writer keeps coherent, and
+//! concurrent misses share one statement
 //! (`lookups.rs`).
 //!
 //! Limits are bound as `LIMIT CAST(?n AS INTEGER)`: SQLite's planner reads a bare bound LIMIT's
@@ -21,7 +22,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 mod audit;
-mod cache;
 mod credentials;
 mod groups;
 mod lock;
@@ -32,7 +32,6 @@ mod users;
 mod writer;
 
 use audit::audit_page;
-use cache::UserCache;
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
 pub use maintenance::{MigrationReport, check, migrate, read_audit};
@@ -40,7 +39,7 @@ use rows::{UserRow, corrupt, parse_user_id, users_from_json};
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
-use super::{LocalCreations, StoreError, WriteContext, Written};
+use super::{LocalCreations, StoreError, UserCache, WriteContext, Written};
 use crate::domain::SharedClock;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -50,8 +49,6 @@ pub struct StoreSettings {
     pub path: PathBuf,
     pub busy_timeout: Duration,
     pub read_connections: u32,
-    /// How many users the GetUser cache holds (0: no cache).
-    pub cached_users: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +69,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database file and brings its schema up to date; `clock`
     /// is the time every write is made at.
-    pub async fn open(settings: &StoreSettings, clock: SharedClock) -> Result<Self, StoreError> {
+    pub async fn open(
+        settings: &StoreSettings,
+        clock: SharedClock,
+        cache: Arc<UserCache>,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -89,7 +90,6 @@ impl SqliteStore {
             .connect_with(options.clone().create_if_missing(true))
             .await?;
         MIGRATOR.run(&write_pool).await?;
-        let cache = Arc::new(UserCache::new(settings.cached_users));
         let writer = Writer::start(write_pool.acquire().await?, cache.clone(), clock.clone());
         restrict_to_owner(&settings.path)?;
 

@@ -22,8 +22,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Executor, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::cache::UserCache;
 use crate::domain::{SharedClock, Timestamp, UserId};
+use crate::store::UserCache;
 use crate::store::{AuditRecord, StoreError, TokenClaim};
 use crate::telemetry::error_chain;
 

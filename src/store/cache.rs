@@ -1,5 +1,10 @@
 //! A bounded in-process cache of users for GetUser, kept coherent by the writer.
 //!
+//! A layer any backend may take or leave, under one condition: the process holding it is the
+//! database's only writer, since only its own writes invalidate it. `Backend::open` hands one only
+//! to a backend whose claim on the database is exclusive (SQLite's directory lock), and the
+//! backend's writer calls `invalidate` after each commit and before acknowledging it.
+//!
 //! After a batch commits, and before any of its writes is answered, the writer drops the users it
 //! changed and marks them as changed at a new generation. A reader notes the generation before
 //! it fetches a row from the database and may cache the row only if that user has not been marked
@@ -24,7 +29,7 @@ use crate::store::CacheStats;
 /// How many recent invalidations are remembered per user (older ones become the floor).
 const MARKS: usize = 8192;
 
-pub(super) struct UserCache {
+pub struct UserCache {
     /// `None` when the cache is configured off.
     users: Option<Cache<UserId, Arc<User>>>,
     marks: RwLock<Marks>,
@@ -54,7 +59,7 @@ struct Marks {
 }
 
 impl UserCache {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Self {
             users: (capacity > 0).then(|| Cache::new(capacity)),
             marks: RwLock::new(Marks::default()),
@@ -64,7 +69,7 @@ impl UserCache {
         }
     }
 
-    pub(super) fn get(&self, id: &UserId) -> Option<Arc<User>> {
+    pub fn get(&self, id: &UserId) -> Option<Arc<User>> {
         let found = self.users.as_ref().and_then(|users| users.get(id));
         let counter = if found.is_some() {
             &self.hits
@@ -75,7 +80,7 @@ impl UserCache {
         found
     }
 
-    pub(super) fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> CacheStats {
         CacheStats {
             entries: self.len(),
             capacity: self.capacity,
@@ -85,17 +90,21 @@ impl UserCache {
     }
 
     /// How many users the cache holds.
-    pub(super) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.users.as_ref().map_or(0, Cache::len)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// To be read before fetching a row that may be offered.
-    pub(super) fn generation(&self) -> u64 {
+    pub fn generation(&self) -> u64 {
         self.marks.read().map_or(0, |marks| marks.generation)
     }
 
     /// Caches a row fetched after `started` was read, unless its user changed since.
-    pub(super) fn offer(&self, user: Arc<User>, started: u64) {
+    pub fn offer(&self, user: Arc<User>, started: u64) {
         let Some(users) = &self.users else {
             return;
         };
@@ -109,7 +118,7 @@ impl UserCache {
     }
 
     /// Drops and marks the given users; called by the writer after a commit, before answering.
-    pub(super) fn invalidate(&self, ids: &[UserId]) {
+    pub fn invalidate(&self, ids: &[UserId]) {
         let Some(users) = &self.users else {
             return;
         };
