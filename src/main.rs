@@ -134,8 +134,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         .find_map(|cause| cause.downcast_ref::<std::io::Error>())?;
     match io.kind() {
         ErrorKind::PermissionDenied => Some(
-            "permission denied: the database's directory must be writable by the user running \
-             userdir (or set database.path / USERDIR__DATABASE__PATH elsewhere)",
+            "permission denied: the user running userdir must be allowed to use that path (the \
+             database's directory must be writable by it; or set database.path / \
+             USERDIR__DATABASE__PATH elsewhere)",
         ),
         ErrorKind::AddrInUse => Some(
             "another process listens on that address: stop it, or set server.port \
