@@ -98,8 +98,10 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
         .to_owned();
     let claimed = request.extensions().get::<ClaimedKey>().cloned();
     let caller = request.extensions().get::<Caller>().cloned();
-    let authentication_failed =
-        caller.is_none() && res.status() == actix_web::http::StatusCode::FORBIDDEN;
+    // Refused by the authentication layer itself (a sign-in's 403 is the sign-in's own answer).
+    let authentication_failed = caller.is_none()
+        && res.status() == actix_web::http::StatusCode::FORBIDDEN
+        && request.extensions().contains::<FailureCharged>();
     let pattern = request.match_pattern();
     let operation = if authentication_failed {
         "Authenticate"

@@ -82,6 +82,12 @@ async fn a_temporary_password_is_traded_once_for_a_chosen_one_which_signs_in() {
             Some("PasswordResetRequiredException")
         )
     );
+    // Audited as the sign-in it was, not as a failed request signature.
+    assert!(
+        app.audit_events().await.iter().any(|e| e["operation"] == "SignIn"
+            && e["outcome"] == "PasswordResetRequiredException"),
+        "the refused sign-in is audited as SignIn"
+    );
 
     // A chosen password must meet the policy.
     let (status, _, body) = post(
