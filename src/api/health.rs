@@ -62,6 +62,19 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             );
         }
     }
+    match state.users.stored_tokens().await {
+        Ok(tokens) => {
+            let name = "userdir_idempotency_tokens";
+            let _ = write!(
+                text,
+                "# HELP {name} clientTokens remembered (live, or expired and not yet purged).\n\
+                 # TYPE {name} gauge\n{name} {tokens}\n"
+            );
+        }
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "counting idempotency tokens failed")
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

@@ -166,6 +166,14 @@ impl UserService {
         self.store.cache_stats()
     }
 
+    /// How many idempotency tokens the store keeps.
+    pub async fn stored_tokens(&self) -> Result<u64, ServiceError> {
+        self.store
+            .stored_tokens()
+            .await
+            .map_err(ServiceError::Store)
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> Result<(), ServiceError> {
         self.store.ping().await.map_err(ServiceError::Store)

@@ -208,6 +208,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// The creation time of the oldest user still CREATING, if any.
     async fn oldest_creating(&self) -> Result<Option<Timestamp>, StoreError>;
 
+    /// How many idempotency tokens are kept (live, or expired and not yet purged).
+    async fn stored_tokens(&self) -> Result<u64, StoreError>;
+
     /// Forgets idempotency tokens whose lifetime is over; returns how many.
     async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StoreError>;
 

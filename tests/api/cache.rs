@@ -160,7 +160,7 @@ async fn nothing_cached_survives_a_restart() {
     app.wait_for_status(&user_id, UserStatus::Enabled).await;
     // Read until the user is served from the cache (a hit), so that there is something cached
     // which must not survive.
-    let hits_before = cache_hits(&app).await;
+    let hits_before = app.metric("userdir_user_cache_hits_total").await;
     for _ in 0..2 {
         assert_eq!(
             app.sdk
@@ -174,7 +174,7 @@ async fn nothing_cached_survives_a_restart() {
         );
     }
     assert!(
-        cache_hits(&app).await > hits_before,
+        app.metric("userdir_user_cache_hits_total").await > hits_before,
         "the user is cached before the restart"
     );
     let db_path = app.db_path.clone();
@@ -203,21 +203,4 @@ async fn nothing_cached_survives_a_restart() {
         .await
         .expect("GetUser");
     assert_eq!(user.first_name(), Some("Edited offline"));
-}
-
-/// The GetUser cache's hits so far, from `GET /metrics`.
-async fn cache_hits(app: &crate::helpers::TestApp) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|line| line.strip_prefix("userdir_user_cache_hits_total "))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("the hits counter")
 }

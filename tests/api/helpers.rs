@@ -306,6 +306,23 @@ impl TestApp {
     }
 
     /// Opens the database file directly, read-only, for checks the API cannot make.
+    /// A value `GET /metrics` shows.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+    }
+
     /// Every audit-trail entry, oldest first, through `GET /audit`.
     pub async fn audit_events(&self) -> Vec<serde_json::Value> {
         self.audit_events_at(SystemTime::now()).await

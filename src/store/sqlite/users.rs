@@ -196,6 +196,13 @@ impl UserStore for SqliteStore {
         Ok(oldest.map(Timestamp::from_millis))
     }
 
+    async fn stored_tokens(&self) -> Result<u64, StoreError> {
+        let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM idempotency_tokens"#)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     #[instrument(skip_all)]
     async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
         let now = now.as_millis();
