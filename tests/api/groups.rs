@@ -2,7 +2,7 @@ use aws_sdk_finspacedata::types::{ApplicationPermission, PermissionGroupMembersh
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, unique_email};
+use crate::helpers::{TestApp, failure, spawn_app, unique_email};
 
 async fn create_group(app: &TestApp, name: &str, permissions: &[ApplicationPermission]) -> String {
     app.sdk
@@ -254,44 +254,40 @@ async fn unknown_users_and_groups_are_not_found() {
         let err = case.expect_err("404").into_service_error();
         assert!(err.is_resource_not_found_exception(), "{err:?}");
     }
-    let get = app
-        .sdk
-        .get_permission_group()
-        .permission_group_id(&missing)
-        .send()
-        .await
-        .expect_err("404")
-        .into_service_error();
-    assert!(get.is_resource_not_found_exception());
-    let by_user = app
-        .sdk
-        .list_permission_groups_by_user()
-        .user_id(&missing)
-        .max_results(5)
-        .send()
-        .await
-        .expect_err("404")
-        .into_service_error();
-    assert!(by_user.is_resource_not_found_exception());
-    let by_group = app
-        .sdk
-        .list_users_by_permission_group()
-        .permission_group_id(&missing)
-        .max_results(5)
-        .send()
-        .await
-        .expect_err("404")
-        .into_service_error();
-    assert!(by_group.is_resource_not_found_exception());
-    let delete = app
-        .sdk
-        .delete_permission_group()
-        .permission_group_id(&missing)
-        .send()
-        .await
-        .expect_err("404")
-        .into_service_error();
-    assert!(delete.is_resource_not_found_exception());
+    let sdk = &app.sdk;
+    let codes = [
+        failure(
+            sdk.get_permission_group()
+                .permission_group_id(&missing)
+                .send()
+                .await,
+            "GetPermissionGroup",
+        ),
+        failure(
+            sdk.list_permission_groups_by_user()
+                .user_id(&missing)
+                .max_results(5)
+                .send()
+                .await,
+            "ListPermissionGroupsByUser",
+        ),
+        failure(
+            sdk.list_users_by_permission_group()
+                .permission_group_id(&missing)
+                .max_results(5)
+                .send()
+                .await,
+            "ListUsersByPermissionGroup",
+        ),
+        failure(
+            sdk.delete_permission_group()
+                .permission_group_id(&missing)
+                .send()
+                .await,
+            "DeletePermissionGroup",
+        ),
+    ];
+    assert_eq!(codes, ["ResourceNotFoundException"; 4]);
 }
 
 #[tokio::test]

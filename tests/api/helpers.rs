@@ -492,3 +492,19 @@ pub fn raw_request<'a>(
         extra_headers: Vec::new(),
     }
 }
+
+/// The AWS error code an SDK call failed with; `why` names the refusal expected if it succeeded.
+pub fn failure<T, E, R>(
+    result: Result<T, aws_sdk_finspacedata::error::SdkError<E, R>>,
+    why: &str,
+) -> String
+where
+    T: std::fmt::Debug,
+    E: aws_sdk_finspacedata::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    let error = result.expect_err(why);
+    aws_sdk_finspacedata::error::ProvideErrorMetadata::code(&error)
+        .unwrap_or("<none>")
+        .to_owned()
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use userdir::config::PrincipalSettings;
 
 use crate::helpers::{
-    Key, ROOT, TestApp, sdk_client_with, spawn_app, spawn_app_with, unique_email,
+    Key, ROOT, TestApp, failure, sdk_client_with, spawn_app, spawn_app_with, unique_email,
 };
 
 const ARN: &str = "arn:aws:iam::123456789012:role/Analyst";
@@ -535,39 +535,24 @@ async fn principals_may_only_obtain_credentials_and_only_principals_may() {
     let app = spawn_app_with(with_principal).await;
     let principal = sdk_client_with(&app.address, PRINCIPAL, |c| c);
 
-    let err = principal
-        .list_users()
-        .max_results(1)
-        .send()
-        .await
-        .expect_err("denied")
-        .into_service_error();
-    assert!(err.is_access_denied_exception(), "{err:?}");
-    let err = app
-        .sdk
-        .get_programmatic_access_credentials()
-        .environment_id("userdir")
-        .send()
-        .await
-        .expect_err("root is no principal")
-        .into_service_error();
-    assert!(err.is_access_denied_exception(), "{err:?}");
-    let err = principal
-        .get_programmatic_access_credentials()
-        .environment_id("userdir")
-        .send()
-        .await
-        .expect_err("no user is bound yet")
-        .into_service_error();
-    assert!(err.is_access_denied_exception(), "{err:?}");
-    let err = principal
-        .get_programmatic_access_credentials()
-        .environment_id("elsewhere")
-        .send()
-        .await
-        .expect_err("another environment")
-        .into_service_error();
-    assert!(err.is_validation_exception(), "{err:?}");
+    let credentials = |client: &aws_sdk_finspacedata::Client, environment: &str| {
+        client
+            .get_programmatic_access_credentials()
+            .environment_id(environment)
+            .send()
+    };
+    let denied = "AccessDeniedException";
+    let list = principal.list_users().max_results(1).send().await;
+    assert_eq!(failure(list, "a principal may not list"), denied);
+    let as_root = credentials(&app.sdk, "userdir").await;
+    assert_eq!(failure(as_root, "root is no principal"), denied);
+    let unbound = credentials(&principal, "userdir").await;
+    assert_eq!(failure(unbound, "no user is bound yet"), denied);
+    let elsewhere = credentials(&principal, "elsewhere").await;
+    assert_eq!(
+        failure(elsewhere, "another environment"),
+        "ValidationException"
+    );
 }
 
 #[tokio::test]
