@@ -49,7 +49,7 @@ impl ClientAddresses {
     /// name that is not itself trusted (`Forwarded` if present, else `X-Forwarded-For`). A hop a
     /// proxy could not name (`unknown`, an obfuscated id, garbage) ends the walk at that proxy.
     pub fn resolve(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        let peer = peer.map(canonical)?;
+        let peer = peer.map(|p| p.to_canonical())?;
         if !self.trusts(peer) {
             return Some(peer);
         }
@@ -64,11 +64,6 @@ impl ClientAddresses {
         }
         Some(client)
     }
-}
-
-/// An IPv4 client seen through an IPv6 socket is the IPv4 client.
-fn canonical(address: IpAddr) -> IpAddr {
-    address.to_canonical()
 }
 
 /// The hops the proxies recorded, nearest last; `None` for one that names no address.
@@ -101,11 +96,11 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
 /// `192.0.2.1`, `192.0.2.1:8080`, `2001:db8::1` or `[2001:db8::1]:8080`.
 fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(address) = node.parse::<IpAddr>() {
-        return Some(canonical(address));
+        return Some(address.to_canonical());
     }
     if let Some(rest) = node.strip_prefix('[') {
         let (address, _) = rest.split_once(']')?;
-        return address.parse::<IpAddr>().ok().map(canonical);
+        return address.parse::<IpAddr>().ok().map(|a| a.to_canonical());
     }
     let (address, port) = node.rsplit_once(':')?;
     port.parse::<u16>().ok()?;

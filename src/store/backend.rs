@@ -3,7 +3,6 @@
 //! needs that), opens it as the store traits, and does the maintenance commands. Only this module
 //! and the backend's own know which backend it is.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::sqlite::{self, DirectoryLock, SqliteStore, StoreSettings};
@@ -142,7 +141,7 @@ impl Backend {
     pub fn missing(&self, hint: &'static str) -> StoreError {
         match &self.kind {
             Kind::Sqlite { settings, .. } => StoreError::NoDatabase(NoDatabase {
-                path: PathBuf::from(&settings.path),
+                path: settings.path.clone(),
                 hint,
             }),
         }
@@ -154,14 +153,6 @@ impl Opened {
     pub async fn close(self) {
         match self.inner {
             OpenedKind::Sqlite { store, _lock } => store.close().await,
-        }
-    }
-
-    /// The SQLite store itself, for what only it offers (write statistics, for the tests and the
-    /// benchmark).
-    pub fn sqlite(&self) -> Option<&SqliteStore> {
-        match &self.inner {
-            OpenedKind::Sqlite { store, .. } => Some(store),
         }
     }
 }

@@ -508,3 +508,15 @@ where
         .unwrap_or("<none>")
         .to_owned()
 }
+
+/// Everything but the unreserved characters of RFC 3986, as the SDKs encode path and query values.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `value` percent-encoded for a path segment or a query value.
+pub fn percent_encoded(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
+}

@@ -8,7 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use userdir::domain::Clock;
 
-use crate::helpers::{RemoteApp, TestApp, spawn_app_with, unique_email, userdir_command};
+use crate::helpers::{
+    RemoteApp, TestApp, percent_encoded, spawn_app_with, unique_email, userdir_command,
+};
 
 /// The database file and its WAL, in bytes.
 fn database_bytes(app: &TestApp) -> u64 {
@@ -201,10 +203,6 @@ async fn old_audit_entries_are_deleted_past_their_retention() {
 
 /// Every control character a terminal acts on, and the Unicode line separator.
 const HOSTILE: &str = "a\rb\tc\u{8}d\u{7f}e\u{b}f\u{1b}[31mg\u{1b}]0;t\u{7}h\u{2028}";
-
-fn percent_encoded(text: &str) -> String {
-    text.bytes().map(|b| format!("%{b:02X}")).collect()
-}
 
 /// Characters that must never reach a log or a listing from request input, but for `allowed`.
 fn raw_controls(bytes: &[u8], allowed: &[char]) -> Vec<char> {

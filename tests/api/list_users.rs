@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use crate::helpers::{TestApp, spawn_app, unique_email};
+use crate::helpers::{TestApp, percent_encoded, spawn_app, unique_email};
 
 /// Creates `count` users, a few at a time, and returns their ids.
 async fn seed_users(app: &TestApp, count: usize) -> Vec<String> {
@@ -202,7 +202,7 @@ async fn forged_truncated_and_foreign_tokens_are_validation_errors() {
         let response = app
             .request(
                 reqwest::Method::GET,
-                &format!("/user?maxResults=1&nextToken={}", urlencoding(&bad)),
+                &format!("/user?maxResults=1&nextToken={}", percent_encoded(&bad)),
             )
             .send()
             .await
@@ -222,17 +222,4 @@ async fn forged_truncated_and_foreign_tokens_are_validation_errors() {
             "{case}: {body}"
         );
     }
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn urlencoding(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
