@@ -60,6 +60,26 @@ impl Application {
         // An existing database is locked before the port is bound, so that a second start on it
         // is refused for what it is rather than for a port conflict; nothing is created on disk
         // before the listener is held.
+        // Settings that can be wrong are read before anything is claimed, bound or created.
+        let principals = settings
+            .auth
+            .principals
+            .iter()
+            .map(|p| {
+                let arn = RoleArn::parse(&p.arn)
+                    .map_err(|v| anyhow::anyhow!("auth.principals: arn {:?}: {v}", p.arn))?;
+                Ok((
+                    arn,
+                    KeyPair {
+                        access_key_id: p.access_key_id.clone(),
+                        secret_access_key: p.secret_access_key.clone(),
+                    },
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let clients = api::ClientAddresses::parse(&settings.server.trusted_proxies)?;
+        let tls = tls_config(settings)?;
+
         let mut backend = backend(settings);
         let database = backend.describe();
         backend.claim_existing()?;
@@ -88,8 +108,7 @@ impl Application {
             TemporaryPasswords::new(&server_key(shared.as_ref(), "temporary-passwords").await?)?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let shutdown_rx_audit = shutdown_rx.clone();
-        let tasks = vec![
+        let mut tasks = vec![
             spawn_activator(
                 shared.clone(),
                 clock.clone(),
@@ -118,32 +137,14 @@ impl Application {
             attempts_per_email_per_minute: settings.sign_in.attempts_per_email_per_minute,
             attempts_per_client_per_minute: settings.sign_in.attempts_per_client_per_minute,
         };
-        let principals = settings
-            .auth
-            .principals
-            .iter()
-            .map(|p| {
-                let arn = RoleArn::parse(&p.arn)
-                    .map_err(|v| anyhow::anyhow!("auth.principals: arn {:?}: {v}", p.arn))?;
-                Ok((
-                    arn,
-                    KeyPair {
-                        access_key_id: p.access_key_id.clone(),
-                        secret_access_key: p.secret_access_key.clone(),
-                    },
-                ))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
         let access = Access::new(shared.clone());
         let audit = store.audit.clone();
         let session_key = server_key(shared.as_ref(), "session-credentials").await?;
-        let clients = api::ClientAddresses::parse(&settings.server.trusted_proxies)?;
         let failures = Arc::new(FailedAuthentications::new(
             settings.auth.failures_per_client_per_minute,
             settings.auth.failures_audited_per_second,
         ));
         let audit_service = AuditService::new(audit.clone(), access.clone(), pages.clone());
-        let mut tasks = tasks;
         let passwords = PasswordService::new(
             credentials,
             access.clone(),
@@ -179,7 +180,7 @@ impl Application {
                 }),
                 limiters,
             },
-            shutdown_rx_audit,
+            shutdown_rx,
         ));
         let state = web::Data::new(AppState {
             users: UserService::new(
@@ -221,7 +222,7 @@ impl Application {
             failures,
         });
 
-        let (server, port) = http_server(settings, listener, state)?;
+        let (server, port) = http_server(settings, listener, tls, state)?;
         Ok(Self {
             port,
             server,
@@ -260,6 +261,7 @@ impl Application {
 fn http_server(
     settings: &Settings,
     listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
     state: web::Data<AppState>,
 ) -> anyhow::Result<(Server, u16)> {
     let port = listener.local_addr()?.port();
@@ -277,7 +279,7 @@ fn http_server(
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }
-    let (server, scheme) = match tls_config(settings)? {
+    let (server, scheme) = match tls {
         Some(tls) => (server.listen_rustls_0_23(listener, tls)?, "https"),
         None => (server.listen(listener)?, "http"),
     };

@@ -224,3 +224,29 @@ async fn check_reports_a_sound_database_and_names_the_problems_of_a_broken_one()
         "{stdout}"
     );
 }
+
+/// A setting that cannot be used (here an unparsable trusted proxy) stops the start before the
+/// database is touched: nothing is created on disk.
+#[test]
+fn a_start_refused_for_a_bad_setting_creates_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = dir.path().join("data").join("userdir.db");
+    let out = userdir(
+        &["serve"],
+        &[
+            ("USERDIR__DATABASE__PATH", database.to_str().expect("path")),
+            ("USERDIR__SERVER__PORT", "0"),
+            (
+                "USERDIR__SERVER__TRUSTED_PROXIES",
+                "10.0.0.0/8, proxy.local",
+            ),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"proxy.local\""), "{stderr}");
+    assert!(
+        std::fs::read_dir(dir.path()).expect("dir").next().is_none(),
+        "nothing was created"
+    );
+}
