@@ -37,6 +37,17 @@ enum Command {
     /// Check the database's consistency (SQLite's integrity and foreign-key checks); works beside
     /// a running server. Exits 1 if it finds a problem.
     Check,
+    /// Load users in bulk from JSON lines, one user a line in the shape GetUser answers (times in
+    /// epoch milliseconds; a missing userId is generated, a missing status is ENABLED). Every line
+    /// is checked first; then all are written in one transaction, or none. Refused while a server
+    /// runs on the database.
+    Import {
+        /// The file to read; `-` reads standard input.
+        file: String,
+        /// Create the database if there is none at database.path.
+        #[arg(long)]
+        create: bool,
+    },
     /// Manage the generated root key.
     RootKey {
         #[command(subcommand)]
@@ -86,6 +97,7 @@ async fn main() -> ExitCode {
         Command::Migrate { create } => startup::migrate(settings, create).await,
         Command::Config => startup::print_lines(effective.listing()),
         Command::Check => startup::check(settings).await,
+        Command::Import { file, create } => startup::import(settings, &file, create).await,
         Command::RootKey {
             action: RootKeyAction::Rotate,
         } => startup::rotate_root_key(settings).await,

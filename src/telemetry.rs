@@ -14,6 +14,9 @@ use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use crate::config::{LogFormat, LogSettings};
 use crate::escape::EscapingWriter;
 
+/// Errors are reported as one line with their causes, the same way in every crate.
+pub use userdir_core::report::error_chain;
+
 /// Installs the global subscriber. Fails if the filter does not parse or one is already installed.
 pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&settings.filter)?;
@@ -46,16 +49,4 @@ impl<'writer> FormatFields<'writer> for EscapedFields {
         let mut escaping = EscapingWriter(&mut writer);
         self.0.format_fields(Writer::new(&mut escaping), fields)
     }
-}
-
-/// Renders an error with all its causes, for the one log line that reports it.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

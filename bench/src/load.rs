@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -20,7 +20,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
-use userdir::service::pagination::{Listing, PageTokens};
 
 use crate::seed::Plan;
 use crate::server::Server;
@@ -124,8 +123,8 @@ impl Scenario {
                 of: "seeded users, ranked in a random order",
             }),
             Scenario::ListDeep => Some(uniform(
-                DEEP_PAGES.min(users),
-                "page tokens at random positions in the last 10% of the directory",
+                DEEP_PAGES.min(users / 1000).max(1),
+                "the server's page tokens in the last 10% of the directory",
             )),
             _ => None,
         }
@@ -390,7 +389,8 @@ pub struct Driver {
     /// Zipf rank (0-based) → index into `ids`.
     hot_order: Arc<[u32]>,
     zipf: Arc<Zipf>,
-    tokens: PageTokens,
+    /// The server's own nextTokens into the last 10% of the directory (`collect_deep_tokens`).
+    deep_tokens: Arc<[String]>,
     concurrency: usize,
     pools: Mutex<HashMap<PoolKind, Arc<Pool>>>,
 }
@@ -420,10 +420,56 @@ impl Driver {
             ids: seeded.ids.clone(),
             hot_order: seeded.hot_order.clone(),
             zipf: Arc::new(Zipf::new(seeded.ids.len(), ZIPF_S)),
-            tokens: PageTokens::new(&seeded.pagination_key).context("pagination key")?,
+            deep_tokens: Arc::new([]),
             concurrency,
             pools: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Walks ListUsers from the first page to the last, keeping up to `DEEP_PAGES` of the
+    /// nextTokens that lead into the last 10% of the directory: the server's own tokens, so that
+    /// the benchmark needs no key of the server's (and no access to its database).
+    pub async fn collect_deep_tokens(&mut self) -> anyhow::Result<()> {
+        let users = self.ids.len();
+        let mut deep = Vec::new();
+        let (mut next, mut listed) = (None::<String>, 0usize);
+        loop {
+            let path = match &next {
+                None => "/user?maxResults=100".to_owned(),
+                Some(token) => format!("/user?maxResults=100&nextToken={}", encode(token)),
+            };
+            let headers =
+                self.signer
+                    .sign(&Method::GET, &path, Vec::new(), b"", SystemTime::now())?;
+            let outgoing = Outgoing {
+                method: Method::GET,
+                path: PathAndQuery::from_maybe_shared(path)?,
+                headers: Headers::Owned(headers),
+                body: Bytes::new(),
+            };
+            let (status, body) = self.send(&outgoing).await?;
+            if status != 200 {
+                bail!(
+                    "ListUsers answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            let page: serde_json::Value = serde_json::from_slice(&body)?;
+            listed += page["users"].as_array().map_or(0, Vec::len);
+            match page["nextToken"].as_str() {
+                Some(token) => {
+                    if listed >= users * 9 / 10 && listed + 100 <= users {
+                        deep.push(token.to_owned());
+                    }
+                    next = Some(token.to_owned());
+                }
+                None => break,
+            }
+        }
+        rand::seq::SliceRandom::shuffle(deep.as_mut_slice(), &mut rand::rng());
+        deep.truncate(DEEP_PAGES);
+        self.deep_tokens = deep.into();
+        Ok(())
     }
 
     /// The pool `kind`, signed now if it is missing or would grow too old during a run of
@@ -448,7 +494,6 @@ impl Driver {
     }
 
     fn sign_pool(&self, kind: PoolKind) -> anyhow::Result<Pool> {
-        let n = self.ids.len();
         let unsigned = |path| Pool {
             signed_at: Instant::now(),
             names: Arc::new([]),
@@ -463,16 +508,12 @@ impl Driver {
             PoolKind::Users => self.ids.iter().map(|id| format!("/user/{id}")).collect(),
             PoolKind::ListFirst => vec!["/user?maxResults=100".into()],
             PoolKind::ListDeep => {
-                let mut rng = rand::rng();
-                (0..DEEP_PAGES.min(n))
-                    .map(|_| {
-                        let position =
-                            rng.random_range(n * 9 / 10..n.saturating_sub(100).max(n * 9 / 10 + 1));
-                        let token = self
-                            .tokens
-                            .issue(Listing::Users, &self.ids[position.min(n - 1)]);
-                        format!("/user?maxResults=100&nextToken={}", encode(&token))
-                    })
+                if self.deep_tokens.is_empty() {
+                    bail!("no deep page tokens: collect_deep_tokens was not run");
+                }
+                self.deep_tokens
+                    .iter()
+                    .map(|token| format!("/user?maxResults=100&nextToken={}", encode(token)))
                     .collect()
             }
         };
@@ -752,7 +793,7 @@ impl Driver {
             ids: self.ids.clone(),
             hot_order: self.hot_order.clone(),
             zipf: self.zipf.clone(),
-            tokens: self.tokens.clone(),
+            deep_tokens: self.deep_tokens.clone(),
             concurrency: self.concurrency,
             pools: Mutex::new(HashMap::new()),
         })
@@ -796,16 +837,15 @@ fn sign_paths(
 }
 
 fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
+
+/// What SigV4 leaves unencoded in a query value: RFC 3986's unreserved characters.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 #[cfg(test)]
 mod tests {

@@ -170,12 +170,14 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     for db in [&db, &baseline_db] {
         std::fs::create_dir_all(db.parent().context("database directory")?)?;
     }
+    let users = seed::import_file(dir);
+    plan.write_import_file(&users)?;
     println!("seeding {} users into {}", args.users, db.display());
-    let seed_time = seed::seed(&args.server, &db, &plan).await?;
+    let seed_time = seed::seed(&args.server, &args.server, &db, &users).await?;
     println!("seeded in {:.1} s", seed_time.as_secs_f64());
     let baseline_seed_time = match &args.baseline_server {
         Some(binary) => {
-            let time = seed::seed(binary, &baseline_db, &plan).await?;
+            let time = seed::seed(binary, &args.server, &baseline_db, &users).await?;
             println!(
                 "seeded the same users for the baseline {} in {:.1} s",
                 binary.display(),
@@ -225,9 +227,13 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             server.cold_start.as_secs_f64() * 1000.0,
             args.users
         );
+        let mut driver = Driver::new(&server, &plan, args.concurrency)?;
+        if scenarios.contains(&Scenario::ListDeep) {
+            driver.collect_deep_tokens().await?;
+        }
         sides.push(Side {
             label,
-            driver: Driver::new(&server, &plan, args.concurrency)?,
+            driver,
             server,
         });
     }

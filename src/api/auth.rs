@@ -8,8 +8,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, all_valid, read_body};
 use super::invocation::request_id;
-use crate::domain::{Email, Password};
-use crate::service::SignedIn;
+use userdir_core::domain::{Email, Password};
+use userdir_core::service::SignedIn;
 
 /// `POST /auth/sign-in` `{emailAddress, password}`
 pub async fn sign_in(

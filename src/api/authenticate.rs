@@ -15,9 +15,9 @@ use super::error::ApiError;
 use super::input::read_stream;
 use super::sigv4::{self, Authorization, SignatureFailure};
 use crate::config::AuthMode;
-use crate::domain::Caller;
-use crate::service::credentials::KeyFailure;
-use crate::service::failures::Verdict;
+use userdir_core::domain::Caller;
+use userdir_core::service::credentials::KeyFailure;
+use userdir_core::service::failures::Verdict;
 
 /// The access key id a request claimed, kept for the audit trail when authentication fails.
 #[derive(Debug, Clone)]

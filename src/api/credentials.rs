@@ -6,7 +6,8 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, all_valid};
-use crate::domain::{Invocation, Violation};
+use super::invocation::Called;
+use userdir_core::domain::Violation;
 
 /// `durationInMinutes`: 1–60.
 fn duration_minutes(value: &str) -> Result<u32, Violation> {
@@ -44,7 +45,7 @@ fn environment_id(value: &str) -> Result<String, Violation> {
 /// `GET /credentials/programmatic?environmentId&durationInMinutes`
 pub async fn get_programmatic_access_credentials(
     req: HttpRequest,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let members = Members::new().with_query(&req)?;
@@ -85,7 +86,7 @@ struct CredentialsShape<'a> {
 /// ViewAuditData.
 pub async fn list_audit_events(
     req: HttpRequest,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (size, next_token) = all_valid(Members::new().with_query(&req)?.page())?;

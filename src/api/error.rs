@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::service::ServiceError;
+use userdir_core::service::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

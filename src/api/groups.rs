@@ -6,9 +6,10 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::input::{Checked, Members, all_valid, read_body};
+use super::invocation::Called;
 use super::users::UserOutput;
-use crate::domain::Invocation;
-use crate::domain::{
+use userdir_core::domain::Invocation;
+use userdir_core::domain::{
     ApplicationPermission, ApplicationPermissions, ClientToken, MembershipStatus, PermissionGroup,
     PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId, PermissionGroupName,
     UserId,
@@ -23,7 +24,7 @@ fn group_id(members: &Members, value: &str) -> Checked<PermissionGroupId> {
 pub async fn create_permission_group(
     req: HttpRequest,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
@@ -52,7 +53,7 @@ pub async fn create_permission_group(
 /// `GET /permission-group/{permissionGroupId}`
 pub async fn get_permission_group(
     path: web::Path<String>,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (id,) = all_valid((group_id(&Members::new(), &path),))?;
@@ -67,7 +68,7 @@ pub async fn update_permission_group(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
@@ -98,7 +99,7 @@ pub async fn update_permission_group(
 pub async fn delete_permission_group(
     req: HttpRequest,
     path: web::Path<String>,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let members = Members::new().with_query(&req)?;
@@ -118,7 +119,7 @@ pub async fn delete_permission_group(
 /// `GET /permission-group?maxResults&nextToken`
 pub async fn list_permission_groups(
     req: HttpRequest,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (size, next_token) = all_valid(Members::new().with_query(&req)?.page())?;
@@ -137,7 +138,7 @@ pub async fn associate_user(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
@@ -150,7 +151,7 @@ pub async fn associate_user(
 pub async fn disassociate_user(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let members = Members::new().with_query(&req)?;
@@ -183,7 +184,7 @@ async fn change_membership(
 pub async fn list_permission_groups_by_user(
     req: HttpRequest,
     path: web::Path<String>,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let members = Members::new().with_query(&req)?;
@@ -215,7 +216,7 @@ pub async fn list_permission_groups_by_user(
 pub async fn list_users_by_permission_group(
     req: HttpRequest,
     path: web::Path<String>,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let members = Members::new().with_query(&req)?;

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::domain::{PageSize, Violation};
+use userdir_core::domain::{PageSize, Violation};
 
 /// How large a request body may be, and how long a client may take to send it.
 #[derive(Debug, Clone, Copy)]

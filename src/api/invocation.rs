@@ -7,7 +7,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use ulid::Ulid;
 
 use super::error::ApiError;
-use crate::domain::{Caller, Invocation};
+use userdir_core::domain::{Caller, Invocation};
 
 /// The request id given by the request-context middleware (written out only where it is used).
 #[derive(Debug, Clone, Copy)]
@@ -20,18 +20,21 @@ pub fn request_id(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-impl FromRequest for Invocation {
+/// Extracts the call's [`Invocation`] (an extractor of ours: the type itself is the core's).
+pub struct Called(pub Invocation);
+
+impl FromRequest for Called {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let caller = req.extensions().get::<Caller>().cloned();
         ready(match caller {
-            Some(caller) => Ok(Invocation {
+            Some(caller) => Ok(Called(Invocation {
                 caller,
                 request_id: request_id(req),
-            }),
-            // Only routes behind the authentication middleware take an Invocation.
+            })),
+            // Only routes behind the authentication middleware take an invocation.
             None => Err(ApiError::Internal(
                 "no authenticated caller on this route".into(),
             )),

@@ -26,11 +26,11 @@ pub use input::BodyLimits;
 pub use request_context::request_context;
 
 use crate::config::AuthMode;
-use crate::domain::{Caller, SharedClock};
-use crate::service::audit::AuditService;
-use crate::service::credentials::CredentialService;
-use crate::service::failures::FailedAuthentications;
-use crate::service::{GroupService, PasswordService, UserService};
+use userdir_core::domain::{Caller, SharedClock};
+use userdir_core::service::audit::AuditService;
+use userdir_core::service::credentials::CredentialService;
+use userdir_core::service::failures::FailedAuthentications;
+use userdir_core::service::{GroupService, PasswordService, UserService};
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy)]

@@ -16,9 +16,9 @@ use ulid::Ulid;
 use super::authenticate::{ClaimedKey, FailureCharged};
 use super::invocation::RequestId;
 use super::{AppState, operation_name};
-use crate::domain::Caller;
-use crate::service::failures::Verdict;
-use crate::store::AuditRecord;
+use userdir_core::domain::Caller;
+use userdir_core::service::failures::Verdict;
+use userdir_core::store::AuditRecord;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 

@@ -6,8 +6,9 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, all_valid, read_body};
-use crate::domain::Invocation;
-use crate::domain::{
+use super::invocation::Called;
+use userdir_core::domain::Invocation;
+use userdir_core::domain::{
     ApiAccess, ClientToken, Email, FirstName, LastName, NewUser, RoleArn, StatusChange, Timestamp,
     User, UserChanges, UserId, UserType,
 };
@@ -16,7 +17,7 @@ use crate::domain::{
 pub async fn create_user(
     req: HttpRequest,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
@@ -51,7 +52,7 @@ pub async fn create_user(
 /// `GET /user/{userId}`
 pub async fn get_user(
     path: web::Path<String>,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id,) = all_valid((Members::new().path("userId", &path, UserId::parse),))?;
@@ -64,7 +65,7 @@ pub async fn update_user(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, state.body).await?;
@@ -97,7 +98,7 @@ pub async fn update_user(
 /// `GET /user?maxResults&nextToken`
 pub async fn list_users(
     req: HttpRequest,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (size, next_token) = all_valid(Members::new().with_query(&req)?.page())?;
@@ -116,7 +117,7 @@ pub async fn enable_user(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     change_status(req, path, payload, invocation, state, StatusChange::Enable).await
@@ -127,7 +128,7 @@ pub async fn disable_user(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     change_status(req, path, payload, invocation, state, StatusChange::Disable).await
@@ -154,7 +155,7 @@ pub async fn reset_user_password(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
-    invocation: Invocation,
+    Called(invocation): Called,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, client_token) = user_and_token(&req, &path, payload, &state).await?;

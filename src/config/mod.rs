@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::store::StoreSettings;
+use userdir_store_sqlite::SqliteSettings;
 
 pub use error::InvalidConfig;
 use layers::Layers;
@@ -245,8 +245,8 @@ fn process_env() -> Result<Vec<(String, String)>, InvalidConfig> {
 }
 
 impl DatabaseSettings {
-    pub fn store_settings(&self) -> StoreSettings {
-        StoreSettings {
+    pub fn sqlite_settings(&self) -> SqliteSettings {
+        SqliteSettings {
             path: self.path.clone(),
             busy_timeout: Duration::from_millis(self.busy_timeout_ms),
             read_connections: self.read_connections,

@@ -18,24 +18,27 @@ use std::num::NonZeroU32;
 use governor::{Quota, RateLimiter};
 
 use crate::api::{self, AppState, AuthPolicy, BodyLimits};
+use crate::backend::{Backend, Opened};
 use crate::config::{AuthMode, Settings};
-use crate::domain::{RoleArn, SharedClock, SystemClock};
-use crate::service::access::Access;
-use crate::service::audit::{AuditService, Upkeep, spawn_audit_keeper};
-use crate::service::credentials::{CredentialService, KeyPair};
-use crate::service::failures::FailedAuthentications;
-use crate::service::idempotency::{TokenPolicy, spawn_token_purger};
-use crate::service::lifecycle::spawn_activator;
-use crate::service::pagination::PageTokens;
-use crate::service::passwords::{SignInSettings, TemporaryPasswords};
-use crate::service::{GroupService, PasswordService, UserService};
-use crate::store::{Backend, Opened, UserStore};
+use userdir_core::domain::{RoleArn, SharedClock, SystemClock};
+use userdir_core::service::access::Access;
+use userdir_core::service::audit::{AuditService, Upkeep, spawn_audit_keeper};
+use userdir_core::service::credentials::{CredentialService, KeyPair};
+use userdir_core::service::failures::FailedAuthentications;
+use userdir_core::service::idempotency::{TokenPolicy, spawn_token_purger};
+use userdir_core::service::lifecycle::spawn_activator;
+use userdir_core::service::pagination::PageTokens;
+use userdir_core::service::passwords::{SignInSettings, TemporaryPasswords};
+use userdir_core::service::{GroupService, PasswordService, UserService};
+use userdir_core::store::UserStore;
 
 mod commands;
+mod import;
 mod root_key;
 mod tls;
 
 pub use commands::{AuditFormat, check, migrate, print_audit, print_lines};
+pub use import::import;
 use root_key::root_for;
 pub use root_key::rotate_root_key;
 use tls::tls_config;
@@ -290,7 +293,7 @@ fn http_server(
 /// The configured storage backend (SQLite, the only one yet).
 pub fn backend(settings: &Settings) -> Backend {
     Backend::sqlite(
-        settings.database.store_settings(),
+        settings.database.sqlite_settings(),
         settings.database.cached_users,
     )
 }

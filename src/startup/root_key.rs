@@ -8,9 +8,10 @@ use anyhow::Context;
 
 use super::{backend, print_lines};
 use crate::config::Settings;
-use crate::domain::{SharedClock, SystemClock};
-use crate::service::credentials::KeyPair;
-use crate::store::{self, UserStore, database_dir};
+use userdir_core::domain::{SharedClock, SystemClock};
+use userdir_core::service::credentials::KeyPair;
+use userdir_core::store::{self, UserStore};
+use userdir_store_sqlite::database_dir;
 
 /// The root key pair: configured, kept in the generated file, or generated now for a database
 /// without users.

@@ -7,7 +7,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::{spawn_app, spawn_app_in, spawn_app_with, unique_email};
+use userdir_core::domain::{FirstName, Timestamp, UserChanges, UserId};
+
+use crate::helpers::{
+    open_store, operator_write, spawn_app, spawn_app_in, spawn_app_with, unique_email,
+};
 
 #[tokio::test]
 async fn every_mutation_of_a_user_is_read_back_at_once() {
@@ -177,21 +181,25 @@ async fn nothing_cached_survives_a_restart() {
         app.metric("userdir_user_cache_hits_total").await > hits_before,
         "the user is cached before the restart"
     );
-    let db_path = app.db_path.clone();
     let dir = app.stop().await;
 
     // Changed behind the server's back while it is down.
-    let db = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new().filename(&db_path),
-    )
-    .await
-    .expect("open");
-    sqlx::query("UPDATE users SET first_name = 'Edited offline' WHERE user_id = ?")
-        .bind(&user_id)
-        .execute(&db)
+    let store = open_store(&dir).await;
+    let changes = UserChanges {
+        first_name: Some(FirstName::parse("Edited offline").expect("name")),
+        ..UserChanges::default()
+    };
+    store
+        .users
+        .update_user(
+            &UserId::parse(&user_id).expect("id"),
+            &changes,
+            Timestamp::now(),
+            &operator_write(),
+        )
         .await
         .expect("edit");
-    db.close().await;
+    store.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 
     let app = spawn_app_in(dir, |_| {}).await;

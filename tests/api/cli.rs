@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::helpers::damage_database;
+
 /// Runs the binary with `args` and, of the USERDIR variables, only those in `env`.
 fn userdir(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_userdir"));
@@ -200,28 +202,23 @@ async fn check_reports_a_sound_database_and_names_the_problems_of_a_broken_one()
         format!("{path}: ok\n")
     );
 
-    let db = sqlx::SqlitePool::connect_with(
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&database)
-            .foreign_keys(false),
-    )
-    .await
-    .expect("open");
-    sqlx::query(
-        "INSERT INTO permission_group_members VALUES \
-         ('01ARZ3NDEKTSV4RRFFQ69G5FAV', '01ARZ3NDEKTSV4RRFFQ69G5FAW', 'ADDITION_SUCCESS', 0)",
-    )
-    .execute(&db)
-    .await
-    .expect("an orphan membership");
-    db.close().await;
+    // Users enough to fill many pages, then a failing disk's garbage over half of them.
+    let lines: String = (0..3000)
+        .map(|i| format!("{{\"emailAddress\":\"c{i}@example.com\",\"type\":\"APP_USER\"}}\n"))
+        .collect();
+    let file = dir.path().join("users.jsonl");
+    std::fs::write(&file, lines).expect("written");
+    let import = userdir(&["import", file.to_str().expect("a Unicode path")], &env);
+    assert!(import.status.success(), "{import:?}");
+    damage_database(dir.path());
 
     let broken = userdir(&["check"], &env);
     assert_eq!(broken.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&broken.stdout);
+    let problem = stdout.lines().next().unwrap_or_default();
     assert!(
-        stdout.contains("permission_group_members: a row refers to a missing"),
-        "{stdout}"
+        problem.starts_with(&format!("{path}: ")) && problem.contains("page"),
+        "the damaged pages are named: {stdout}"
     );
 }
 

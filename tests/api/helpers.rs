@@ -9,8 +9,8 @@ use aws_sdk_finspacedata::types::{UserStatus, UserType};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use userdir::config::Settings;
-use userdir::domain::AdvancingClock;
 use userdir::startup::Application;
+use userdir_core::domain::AdvancingClock;
 
 /// Logs go to stdout only when TEST_LOG is set, so failures can be investigated without noise.
 static TRACING: LazyLock<()> = LazyLock::new(|| {
@@ -366,15 +366,60 @@ impl TestApp {
             .await
             .expect("the check runs")
     }
+}
 
-    pub async fn inspect_db(&self) -> sqlx::SqlitePool {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&self.db_path)
-            .read_only(true);
-        sqlx::SqlitePool::connect_with(options)
-            .await
-            .expect("database opens for inspection")
+/// The store of the database in `dir`, opened as a server opens it (none may be running on it).
+pub async fn open_store(dir: &TempDir) -> userdir::backend::Opened {
+    userdir::startup::backend(&test_settings(dir))
+        .open(Arc::new(userdir_core::domain::SystemClock))
+        .await
+        .expect("the store opens")
+}
+
+/// A write made by the operator outside any request (no idempotency token).
+pub fn operator_write() -> userdir_core::store::WriteContext {
+    userdir_core::store::WriteContext {
+        claim: None,
+        audit: userdir_core::store::AuditRecord {
+            time: userdir_core::domain::Timestamp::now(),
+            request_id: ulid::Ulid::generate().to_string(),
+            caller: "operator:test".into(),
+            operation: "Test".into(),
+            target: None,
+            detail: None,
+        },
     }
+}
+
+/// Loads `users` (JSON lines, as `userdir import` reads them) into a new database in `dir`.
+pub async fn import_users(dir: &std::path::Path, users: &str) {
+    let file = dir.join("import.jsonl");
+    std::fs::write(&file, users).expect("the import file is written");
+    let out = userdir_command(dir)
+        .args(["import", "--create"])
+        .arg(&file)
+        .output()
+        .await
+        .expect("userdir import runs");
+    assert!(out.status.success(), "import failed: {out:?}");
+}
+
+/// Damages the database file in `dir` as a failing disk would (also under a running server): the
+/// second half of its pages is overwritten in place with garbage. The one backend-specific fault of
+/// the suite: bytes, not SQL.
+pub fn damage_database(dir: &std::path::Path) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("userdir.db"))
+        .expect("the database file opens");
+    let length = file.metadata().expect("its size").len();
+    let page = 4096;
+    let start = (length / page / 2).max(1) * page;
+    let garbage = vec![0xA5; usize::try_from(length - start).expect("a small file")];
+    file.write_all_at(&garbage, start)
+        .expect("the database file is overwritten");
+    file.sync_all().expect("synced");
 }
 
 /// A unique, valid email address for one test.

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use userdir::domain::Clock;
+use userdir_core::domain::Clock;
 
 use crate::helpers::{
     RemoteApp, TestApp, percent_encoded, spawn_app_with, unique_email, userdir_command,

@@ -2,7 +2,7 @@ use aws_sdk_finspacedata::types::UserStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{TestApp, open_store, spawn_app, spawn_app_with, unique_email};
 
 async fn reset(app: &TestApp, user_id: &str, token: Option<&str>) -> String {
     let out = app
@@ -206,13 +206,16 @@ async fn a_new_reset_invalidates_the_previous_password_and_a_replay_answers_the_
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let db = app.inspect_db().await;
-    let stored: String =
-        sqlx::query_scalar("SELECT password_hash FROM user_passwords WHERE user_id = ?")
-            .bind(&user_id)
-            .fetch_one(&db)
-            .await
-            .expect("stored hash");
+    let dir = app.stop().await;
+    let store = open_store(&dir).await;
+    let stored = store
+        .credentials
+        .password_for(&userdir_core::domain::Email::parse(&email).expect("email"))
+        .await
+        .expect("read")
+        .expect("a stored password")
+        .hash;
+    store.close().await;
     assert!(
         stored.starts_with("$argon2id$"),
         "only an argon2id hash is stored"

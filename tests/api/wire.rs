@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{
+    TestApp, damage_database, import_users, spawn_app, spawn_app_in, spawn_app_with, unique_email,
+};
 
 /// Asserts an AWS rest-json error: status, `x-amzn-ErrorType`, request id, and a JSON body whose
 /// message contains every `needle`. Returns the body.
@@ -516,22 +518,36 @@ async fn unknown_routes_answer_in_the_aws_format() {
 
 #[tokio::test]
 async fn an_internal_fault_is_a_500_that_leaks_nothing() {
-    let app = spawn_app().await;
-    let user_id = app.create_user(&unique_email("fault")).await;
-    // Break the database under the running server.
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&app.db_path);
-    let db = sqlx::SqlitePool::connect_with(options).await.expect("open");
-    sqlx::query("ALTER TABLE users RENAME TO users_gone")
-        .execute(&db)
-        .await
-        .expect("rename");
+    // Users enough to fill many pages; once the server runs, a failing disk's garbage over half
+    // of them.
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
+    let ids: Vec<String> = (0..3000)
+        .map(|_| ulid::Ulid::generate().to_string())
+        .collect();
+    let lines: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            format!("{{\"userId\":\"{id}\",\"emailAddress\":\"f{i}@example.com\",\"type\":\"APP_USER\"}}\n")
+        })
+        .collect();
+    import_users(dir.path(), &lines).await;
+    let app = spawn_app_in(dir.clone(), |_| {}).await;
+    damage_database(dir.path());
 
-    let response = app
-        .request(reqwest::Method::GET, &format!("/user/{user_id}"))
-        .send()
-        .await
-        .expect("answered");
-
+    let mut fault = None;
+    for id in &ids {
+        let response = app
+            .request(reqwest::Method::GET, &format!("/user/{id}"))
+            .send()
+            .await
+            .expect("answered");
+        if response.status() != StatusCode::OK {
+            fault = Some((id.clone(), response));
+            break;
+        }
+    }
+    let (user_id, response) = fault.expect("a user on a damaged page");
     let body = assert_aws_error(
         response,
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::domain::{ClientToken, Invocation, SharedClock, Timestamp};
+use crate::report::error_chain;
 use crate::store::{AuditRecord, TokenClaim, UserStore, WriteContext};
-use crate::telemetry::error_chain;
 
 /// Builds the fingerprint of a request's parameters. Each member is written with its name and
 /// length, so that no two different requests can produce the same byte stream.

@@ -1,19 +1,13 @@
-//! Persistence behind a trait, so that the service never sees SQL and a second backend can be added
-//! beside the SQLite one.
+//! Persistence behind traits, so that the service never sees SQL: a backend crate
+//! (`userdir-store-sqlite`, …) implements them, and the binary picks one.
 
-mod backend;
 mod cache;
-mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use backend::{Backend, Opened};
 pub use cache::UserCache;
-pub use sqlite::{
-    DirectoryLock, LockError, MigrationReport, SqliteStore, StoreSettings, WriteStats, database_dir,
-};
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,
@@ -29,6 +23,9 @@ pub enum StoreError {
     NotFound(Resource),
     #[error("the email address is already registered")]
     EmailTaken,
+    /// A user id given to an import is taken.
+    #[error("the user id is already taken")]
+    IdTaken,
     #[error("the permission group name is taken")]
     GroupNameTaken,
     #[error("the user is {0:?}, which forbids this change")]
@@ -72,7 +69,7 @@ impl BackendError {
 
     /// The error and its causes, as one line.
     pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        Self(crate::telemetry::error_chain(error).into())
+        Self(crate::report::error_chain(error).into())
     }
 }
 
@@ -101,6 +98,15 @@ impl StoreError {
 pub struct NoDatabase {
     pub path: std::path::PathBuf,
     pub hint: &'static str,
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Versions applied now, in order.
+    pub applied: Vec<i64>,
+    /// The newest version the database is at afterwards.
+    pub now_at: Option<i64>,
 }
 
 /// What a `NotFound` is about.
@@ -185,6 +191,16 @@ pub trait UserStore: Send + Sync + 'static {
         max_users: u64,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError>;
+
+    /// Stores `users` as they are (ids, statuses and times included) in one transaction with
+    /// `audit`: all of them, or none if an email or id is taken (`EmailTaken`, `IdTaken`) or
+    /// more than `max_users` would exist. The bulk-load path of `userdir import` and of seeding.
+    async fn import_users(
+        &self,
+        users: Vec<User>,
+        max_users: u64,
+        audit: &AuditRecord,
+    ) -> Result<u64, StoreError>;
 
     /// Shared, since a store may hand out the same user to many readers (from a cache).
     async fn get_user(&self, id: &UserId) -> Result<Option<Arc<User>>, StoreError>;

@@ -3,6 +3,7 @@
 //! cache miss several times what the rest of its request did. Lookups waiting at the same time go
 //! to the database as one statement, its result one JSON value; a lookup alone goes alone.
 
+use crate::db_error;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -10,8 +11,8 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::users_from_json;
-use crate::domain::{User, UserId};
-use crate::store::StoreError;
+use userdir_core::domain::{User, UserId};
+use userdir_core::store::StoreError;
 
 /// The most users one statement looks up.
 const MAX_LOOKUPS: usize = 128;
@@ -96,7 +97,8 @@ async fn fetch(reader: &SqlitePool, ids: String) -> Result<HashMap<UserId, User>
         ids
     )
     .fetch_one(reader)
-    .await?;
+    .await
+    .map_err(db_error)?;
     Ok(users_from_json(&rows, "users looked up")?
         .into_iter()
         .map(|user| (user.id.clone(), user))

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::domain::SharedClock;
+use crate::report::error_chain;
 use crate::store::{Creations, UserStore};
-use crate::telemetry::error_chain;
 
 /// The longest the task sleeps without looking, when nobody is waiting.
 const IDLE_SCAN: Duration = Duration::from_secs(30);

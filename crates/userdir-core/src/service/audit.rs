@@ -14,8 +14,8 @@ use super::error::{ServiceError, Subject};
 use super::failures::{FailedAuthentications, Tally};
 use super::pagination::{Listing, Page, PageTokens};
 use crate::domain::{ApplicationPermission, Invocation, PageSize, SharedClock, Timestamp};
+use crate::report::error_chain;
 use crate::store::{AuditEvent, AuditRecord, AuditStore};
-use crate::telemetry::error_chain;
 
 #[derive(Clone)]
 pub struct AuditService {

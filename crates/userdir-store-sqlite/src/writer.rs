@@ -22,10 +22,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Executor, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{SharedClock, Timestamp, UserId};
-use crate::store::UserCache;
-use crate::store::{AuditRecord, StoreError, TokenClaim};
-use crate::telemetry::error_chain;
+use userdir_core::domain::{SharedClock, Timestamp, UserId};
+use userdir_core::report::error_chain;
+use userdir_core::store::UserCache;
+use userdir_core::store::{AuditRecord, StoreError, TokenClaim};
 
 /// How many writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
@@ -306,7 +306,7 @@ impl Writer {
                     conn.execute("SAVEPOINT write")
                         .await
                         .map(|_| ())
-                        .map_err(StoreError::from)
+                        .map_err(crate::db_error)
                 } else {
                     Ok(())
                 };
@@ -323,7 +323,7 @@ impl Writer {
                         },
                     };
                     if let Err(e) = closed {
-                        outcome = Err(StoreError::from(e));
+                        outcome = Err(crate::db_error(e));
                     }
                 }
                 Finished {

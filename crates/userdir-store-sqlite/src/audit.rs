@@ -1,12 +1,13 @@
 //! The audit trail: appending refusals, pruning by age, and reading pages.
 
+use crate::db_error;
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
 use super::SqliteStore;
 use super::writer::Isolation;
-use crate::domain::Timestamp;
-use crate::store::{AuditEvent, AuditRecord, AuditStore, StoreError};
+use userdir_core::domain::Timestamp;
+use userdir_core::store::{AuditEvent, AuditRecord, AuditStore, StoreError};
 
 #[async_trait]
 impl AuditStore for SqliteStore {
@@ -37,7 +38,8 @@ impl AuditStore for SqliteStore {
                         limit,
                     )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     Ok(deleted.rows_affected())
                 })
             })
@@ -49,7 +51,7 @@ impl AuditStore for SqliteStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
+        let mut conn = self.reader.acquire().await.map_err(db_error)?;
         audit_page(&mut conn, after.unwrap_or(0), limit).await
     }
 }
@@ -67,7 +69,8 @@ pub(super) async fn audit_page(
         limit,
     )
     .fetch_all(&mut *conn)
-    .await?;
+    .await
+    .map_err(db_error)?;
     Ok(rows
         .into_iter()
         .map(|row| AuditEvent {

@@ -1,11 +1,11 @@
 //! Stored rows into domain values: a value the model would refuse is reported as corrupt data,
 //! never passed on.
 
-use crate::domain::{
+use userdir_core::domain::{
     ApiAccess, Email, FirstName, LastName, RoleArn, Timestamp, User, UserId, UserStatus, UserType,
     Violation,
 };
-use crate::store::StoreError;
+use userdir_core::store::StoreError;
 
 pub(super) fn parse_user_id(result: String) -> Result<UserId, StoreError> {
     UserId::parse(&result).map_err(|v| corrupt("idempotency_tokens.result", v))

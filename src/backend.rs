@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use super::sqlite::{self, DirectoryLock, SqliteStore, StoreSettings};
-use super::{
+use userdir_core::domain::SharedClock;
+use userdir_core::store::{
     AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase, StoreError,
     UserCache, UserStore,
 };
-use crate::domain::SharedClock;
+use userdir_store_sqlite::{self as sqlite, DirectoryLock, SqliteSettings, SqliteStore};
 
 /// The configured backend, before anything is opened.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub struct Backend {
 enum Kind {
     /// One process per database: it holds the directory's lock from `claim` until it closes.
     Sqlite {
-        settings: StoreSettings,
+        settings: SqliteSettings,
         lock: Option<DirectoryLock>,
         /// Users the GetUser cache may hold (0: none).
         cached_users: usize,
@@ -47,7 +47,7 @@ enum OpenedKind {
 
 impl Backend {
     /// SQLite at `settings.path`, with a GetUser cache of `cached_users` (0: none).
-    pub fn sqlite(settings: StoreSettings, cached_users: usize) -> Self {
+    pub fn sqlite(settings: SqliteSettings, cached_users: usize) -> Self {
         Self {
             kind: Kind::Sqlite {
                 settings,

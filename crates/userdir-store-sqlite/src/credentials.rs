@@ -1,12 +1,15 @@
 //! Passwords (argon2id hashes only) and sign-in records.
 
+use crate::db_error;
 use async_trait::async_trait;
 use tracing::instrument;
 
 use super::writer::Isolation;
 use super::{SqliteStore, corrupt};
-use crate::domain::{Email, Timestamp, UserId, UserStatus};
-use crate::store::{CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written};
+use userdir_core::domain::{Email, Timestamp, UserId, UserStatus};
+use userdir_core::store::{
+    CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written,
+};
 
 #[async_trait]
 impl CredentialStore for SqliteStore {
@@ -28,7 +31,8 @@ impl CredentialStore for SqliteStore {
                 let status =
                     sqlx::query_scalar!("SELECT status FROM users WHERE user_id = ?1", id.as_str())
                         .fetch_optional(&mut *tx)
-                        .await?
+                        .await
+                        .map_err(db_error)?
                         .ok_or(StoreError::NotFound(Resource::User))?;
                 let status = UserStatus::parse(&status).map_err(|v| corrupt("users.status", v))?;
                 if status == UserStatus::Disabled {
@@ -49,7 +53,8 @@ impl CredentialStore for SqliteStore {
                     now.as_millis(),
                 )
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(db_error)?;
                 Ok((seed.to_owned(), seed.clone()))
             })
         })
@@ -67,7 +72,8 @@ impl CredentialStore for SqliteStore {
             email.as_str()
         )
         .fetch_optional(&self.reader)
-        .await?;
+        .await
+        .map_err(db_error)?;
         row.map(|row| {
             Ok(StoredPassword {
                 user_id: UserId::parse(&row.user_id).map_err(|v| corrupt("users.user_id", v))?,
@@ -96,7 +102,8 @@ impl CredentialStore for SqliteStore {
                         now_millis,
                     )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     batch.touch(&id);
                     Ok(((), id.as_str().to_owned()))
                 })
@@ -136,7 +143,8 @@ impl CredentialStore for SqliteStore {
                     now_millis,
                 )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     if replaced.rows_affected() == 0 {
                         return Err(StoreError::PasswordChanged);
                     }
@@ -146,7 +154,8 @@ impl CredentialStore for SqliteStore {
                         now_millis
                     )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     batch.touch(&id);
                     Ok(((), id.as_str().to_owned()))
                 })

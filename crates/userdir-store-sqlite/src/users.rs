@@ -1,6 +1,7 @@
 //! Users: create, read (through the cache), update, the lifecycle's activation, status
 //! changes, authorization profiles and server keys.
 
+use crate::db_error;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,12 +12,13 @@ use super::{
     MIN_FREE_BYTES, SqliteStore, corrupt, free_bytes, is_unique_violation, parse_user_id,
     users_from_json,
 };
-use crate::domain::{
+use userdir_core::domain::{
     ApiAccess, ApplicationPermissions, FirstName, LastName, RoleArn, StatusChange, Timestamp, User,
     UserChanges, UserId, UserStatus, UserType,
 };
-use crate::store::{
-    CacheStats, CallerProfile, Creations, Resource, StoreError, UserStore, WriteContext, Written,
+use userdir_core::store::{
+    AuditRecord, CacheStats, CallerProfile, Creations, Resource, StoreError, UserStore,
+    WriteContext, Written,
 };
 
 #[async_trait]
@@ -72,7 +74,7 @@ impl UserStore for SqliteStore {
                                     u64::try_from(max_users).unwrap_or(0),
                                 ));
                             }
-                            other => other?,
+                            other => other.map_err(db_error)?,
                         };
 
                         Ok((user.id.clone(), user.id.as_str().to_owned()))
@@ -84,6 +86,16 @@ impl UserStore for SqliteStore {
             self.creations.signal();
         }
         written
+    }
+
+    #[instrument(skip_all, fields(users = users.len()))]
+    async fn import_users(
+        &self,
+        users: Vec<User>,
+        max_users: u64,
+        audit: &AuditRecord,
+    ) -> Result<u64, StoreError> {
+        self.import(users, max_users, audit).await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -140,7 +152,8 @@ impl UserStore for SqliteStore {
                         now.as_millis(),
                     )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     if updated.rows_affected() == 0 {
                         return Err(StoreError::NotFound(Resource::User));
                     }
@@ -173,7 +186,8 @@ impl UserStore for SqliteStore {
                         created_by,
                     )
                     .fetch_all(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     for id in &enabled {
                         if let Ok(id) = UserId::parse(id) {
                             batch.touch(&id);
@@ -192,14 +206,16 @@ impl UserStore for SqliteStore {
              ORDER BY create_time LIMIT 1"
         )
         .fetch_optional(&self.reader)
-        .await?;
+        .await
+        .map_err(db_error)?;
         Ok(oldest.map(Timestamp::from_millis))
     }
 
     async fn stored_tokens(&self) -> Result<u64, StoreError> {
         let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM idempotency_tokens"#)
             .fetch_one(&self.reader)
-            .await?;
+            .await
+            .map_err(db_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -212,7 +228,8 @@ impl UserStore for SqliteStore {
                     let done =
                         sqlx::query!("DELETE FROM idempotency_tokens WHERE expires_at <= ?1", now)
                             .execute(&mut *tx)
-                            .await?;
+                            .await
+                            .map_err(db_error)?;
                     Ok(done.rows_affected())
                 })
             })
@@ -224,7 +241,8 @@ impl UserStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query_scalar!("SELECT 1 AS one")
             .fetch_one(&self.reader)
-            .await?;
+            .await
+            .map_err(db_error)?;
         if let Some(free) = free_bytes(&self.dir).filter(|free| *free < MIN_FREE_BYTES) {
             return Err(StoreError::unavailable(format!(
                 "{free} bytes free on {}",
@@ -237,7 +255,8 @@ impl UserStore for SqliteStore {
                     Box::pin(async move {
                         sqlx::query!("UPDATE entity_counts SET n = n WHERE kind = 'users'")
                             .execute(&mut *tx)
-                            .await?;
+                            .await
+                            .map_err(db_error)?;
                         Ok(())
                     })
                 })
@@ -267,7 +286,8 @@ impl UserStore for SqliteStore {
             limit,
         )
         .fetch_one(&self.reader)
-        .await?;
+        .await
+        .map_err(db_error)?;
         users_from_json(&page, "a page of users")
     }
 
@@ -291,7 +311,8 @@ impl UserStore for SqliteStore {
                         id.as_str()
                     )
                     .fetch_optional(&mut *tx)
-                    .await?
+                    .await
+                    .map_err(db_error)?
                     .ok_or(StoreError::NotFound(Resource::User))?;
                     let current =
                         UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
@@ -310,7 +331,8 @@ impl UserStore for SqliteStore {
                                 now,
                             )
                             .execute(&mut *tx)
-                            .await?;
+                            .await
+                            .map_err(db_error)?;
                         }
                         Some(UserStatus::Disabled) => {
                             sqlx::query!(
@@ -322,7 +344,8 @@ impl UserStore for SqliteStore {
                                 now,
                             )
                             .execute(&mut *tx)
-                            .await?;
+                            .await
+                            .map_err(db_error)?;
                         }
                         // Already there (or CREATING, which `after` never yields): nothing to
                         // write.
@@ -351,7 +374,8 @@ impl UserStore for SqliteStore {
             id.as_str()
         )
         .fetch_optional(&self.reader)
-        .await?;
+        .await
+        .map_err(db_error)?;
         row.map(|row| {
             Ok(CallerProfile {
                 user_type: UserType::parse(&row.user_type)
@@ -382,7 +406,8 @@ impl UserStore for SqliteStore {
             limit,
         )
         .fetch_all(&self.reader)
-        .await?;
+        .await
+        .map_err(db_error)?;
         ids.iter()
             .map(|id| UserId::parse(id).map_err(|v| corrupt("users.user_id", v)))
             .collect()
@@ -412,13 +437,15 @@ impl UserStore for SqliteStore {
                         now,
                     )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     let key = sqlx::query_scalar!(
                         "SELECT key FROM server_keys WHERE purpose = ?1",
                         purpose
                     )
                     .fetch_one(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     Ok((purpose, key))
                 })
             })

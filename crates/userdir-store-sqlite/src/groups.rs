@@ -1,16 +1,17 @@
 //! Permission groups and memberships.
 
+use crate::db_error;
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
 use super::writer::Isolation;
 use super::{SqliteStore, UserRow, corrupt, is_unique_violation};
-use crate::domain::{
+use userdir_core::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
 };
-use crate::store::{GroupStore, Resource, StoreError, WriteContext, Written};
+use userdir_core::store::{GroupStore, Resource, StoreError, WriteContext, Written};
 
 struct GroupRow {
     permission_group_id: String,
@@ -64,7 +65,8 @@ async fn group_exists(
         id.as_str()
     )
     .fetch_optional(&mut *conn)
-    .await?;
+    .await
+    .map_err(db_error)?;
     Ok(found.is_some())
 }
 
@@ -74,7 +76,8 @@ async fn user_exists(conn: &mut SqliteConnection, id: &UserId) -> Result<bool, S
         id.as_str()
     )
     .fetch_optional(&mut *conn)
-    .await?;
+    .await
+    .map_err(db_error)?;
     Ok(found.is_some())
 }
 
@@ -138,7 +141,7 @@ impl GroupStore for SqliteStore {
                         Ok(done) if done.rows_affected() == 0 => {
                             return Err(StoreError::LimitExceeded(max_groups));
                         }
-                        other => other?,
+                        other => other.map_err(db_error)?,
                     };
                     Ok((group.id.clone(), group.id.as_str().to_owned()))
                 })
@@ -160,7 +163,8 @@ impl GroupStore for SqliteStore {
             id.as_str()
         )
         .fetch_optional(&self.reader)
-        .await?;
+        .await
+        .map_err(db_error)?;
         row.map(PermissionGroup::try_from).transpose()
     }
 
@@ -207,7 +211,7 @@ impl GroupStore for SqliteStore {
                         Err(e) if is_unique_violation(&e) => {
                             return Err(StoreError::GroupNameTaken);
                         }
-                        other => other?,
+                        other => other.map_err(db_error)?,
                     };
                     if updated.rows_affected() == 0 {
                         return Err(StoreError::NotFound(Resource::PermissionGroup));
@@ -238,7 +242,8 @@ impl GroupStore for SqliteStore {
                         id.as_str()
                     )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     if deleted.rows_affected() == 0 {
                         return Err(StoreError::NotFound(Resource::PermissionGroup));
                     }
@@ -266,7 +271,8 @@ impl GroupStore for SqliteStore {
             limit,
         )
         .fetch_all(&self.reader)
-        .await?;
+        .await
+        .map_err(db_error)?;
         rows.into_iter().map(PermissionGroup::try_from).collect()
     }
 
@@ -301,7 +307,7 @@ impl GroupStore for SqliteStore {
                         Err(e) if is_unique_violation(&e) => {
                             return Err(StoreError::AlreadyMember);
                         }
-                        other => other?,
+                        other => other.map_err(db_error)?,
                     };
                     Ok((group.clone(), group.as_str().to_owned()))
                 })
@@ -333,7 +339,8 @@ impl GroupStore for SqliteStore {
                         user.as_str(),
                     )
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                     if deleted.rows_affected() == 0 {
                         return Err(StoreError::NotMember);
                     }
@@ -351,7 +358,7 @@ impl GroupStore for SqliteStore {
         after: Option<&PermissionGroupId>,
         limit: u32,
     ) -> Result<Vec<(PermissionGroupId, PermissionGroupName, MembershipStatus)>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
+        let mut conn = self.reader.acquire().await.map_err(db_error)?;
         if !user_exists(&mut conn, user).await? {
             return Err(StoreError::NotFound(Resource::User));
         }
@@ -368,7 +375,8 @@ impl GroupStore for SqliteStore {
             limit,
         )
         .fetch_all(&mut *conn)
-        .await?;
+        .await
+        .map_err(db_error)?;
         rows.into_iter()
             .map(|row| {
                 Ok((
@@ -389,7 +397,7 @@ impl GroupStore for SqliteStore {
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<(User, MembershipStatus)>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
+        let mut conn = self.reader.acquire().await.map_err(db_error)?;
         if !group_exists(&mut conn, group).await? {
             return Err(StoreError::NotFound(Resource::PermissionGroup));
         }
@@ -410,7 +418,8 @@ impl GroupStore for SqliteStore {
             limit,
         )
         .fetch_all(&mut *conn)
-        .await?;
+        .await
+        .map_err(db_error)?;
         rows.into_iter()
             .map(|row| {
                 let status = membership_status(&row.membership_status)?;

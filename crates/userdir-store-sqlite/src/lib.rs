@@ -4,9 +4,8 @@
 //! whatever writes are waiting as one transaction (`writer.rs`): nothing spins on SQLITE_BUSY, and
 //! an idempotency token's check and record share the write's transaction. Reads use a separate
 //! pool of query-only connections, which WAL lets run beside the writer; GetUser reads go through
-//! the cache the backend hands in (`store/cache.rs`), which the writer keeps coherent, and
-//! concurrent misses share one statement
-//! (`lookups.rs`).
+//! the cache the backend hands in (`userdir_core::store::UserCache`), which the writer keeps
+//! coherent, and concurrent misses share one statement (`lookups.rs`).
 //!
 //! Limits are bound as `LIMIT CAST(?n AS INTEGER)`: SQLite's planner reads a bare bound LIMIT's
 //! value, and then prepares the statement afresh every time the value is bound again.
@@ -24,6 +23,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 mod audit;
 mod credentials;
 mod groups;
+mod import;
 mod lock;
 mod lookups;
 mod maintenance;
@@ -34,18 +34,20 @@ mod writer;
 use audit::audit_page;
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
-pub use maintenance::{MigrationReport, check, migrate, read_audit};
+pub use maintenance::{check, migrate, read_audit};
 use rows::{UserRow, corrupt, parse_user_id, users_from_json};
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
-use super::{LocalCreations, StoreError, UserCache, WriteContext, Written};
-use crate::domain::SharedClock;
+use userdir_core::domain::SharedClock;
+use userdir_core::store::{
+    BackendError, LocalCreations, StoreError, UserCache, WriteContext, Written,
+};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 #[derive(Debug, Clone)]
-pub struct StoreSettings {
+pub struct SqliteSettings {
     pub path: PathBuf,
     pub busy_timeout: Duration,
     pub read_connections: u32,
@@ -70,7 +72,7 @@ impl SqliteStore {
     /// Opens (creating if missing) the database file and brings its schema up to date; `clock`
     /// is the time every write is made at.
     pub async fn open(
-        settings: &StoreSettings,
+        settings: &SqliteSettings,
         clock: SharedClock,
         cache: Arc<UserCache>,
     ) -> Result<Self, StoreError> {
@@ -88,15 +90,21 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .connect_with(options.clone().create_if_missing(true))
-            .await?;
-        MIGRATOR.run(&write_pool).await?;
-        let writer = Writer::start(write_pool.acquire().await?, cache.clone(), clock.clone());
+            .await
+            .map_err(db_error)?;
+        MIGRATOR.run(&write_pool).await.map_err(migrate_error)?;
+        let writer = Writer::start(
+            write_pool.acquire().await.map_err(db_error)?,
+            cache.clone(),
+            clock.clone(),
+        );
         restrict_to_owner(&settings.path)?;
 
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_connections.max(1))
             .connect_with(options.pragma("query_only", "ON"))
-            .await?;
+            .await
+            .map_err(db_error)?;
         Ok(Self {
             write_pool,
             cache,
@@ -252,19 +260,15 @@ fn record(batch: &mut Batch, ctx: &WriteContext, result: &str) {
 
 // SQLite's failures become the store's: a full or failing disk is Unavailable (writes resume
 // when it recovers), anything else Internal. Above the store no sqlx type is seen.
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        let detail = super::BackendError::from_error(&error);
-        if writer::is_unwritable(&error) {
-            StoreError::Unavailable(detail)
-        } else {
-            StoreError::Internal(detail)
-        }
+fn db_error(error: sqlx::Error) -> StoreError {
+    let detail = BackendError::from_error(&error);
+    if writer::is_unwritable(&error) {
+        StoreError::Unavailable(detail)
+    } else {
+        StoreError::Internal(detail)
     }
 }
 
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(error: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Internal(super::BackendError::from_error(&error))
-    }
+fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError::Internal(BackendError::from_error(&error))
 }

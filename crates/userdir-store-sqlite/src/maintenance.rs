@@ -1,6 +1,7 @@
 //! What the `migrate` and `audit` commands do to a database file: never create one by accident,
 //! say what changed, and read beside a serving process without writing.
 
+use crate::{db_error, migrate_error};
 use std::path::Path;
 
 use sqlx::migrate::Migrate;
@@ -8,16 +9,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
 use super::{MIGRATOR, audit_page};
-use crate::store::{AuditEvent, NoDatabase, StoreError};
-
-/// What `migrate` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MigrationReport {
-    /// Versions applied now, in order.
-    pub applied: Vec<i64>,
-    /// The newest version the database is at afterwards.
-    pub now_at: Option<i64>,
-}
+use userdir_core::store::{AuditEvent, MigrationReport, NoDatabase, StoreError};
 
 /// Brings the schema of the database at `path` up to date; creates the file only if `create`.
 pub async fn migrate(path: &Path, create: bool) -> Result<MigrationReport, StoreError> {
@@ -34,11 +26,12 @@ pub async fn migrate(path: &Path, create: bool) -> Result<MigrationReport, Store
         .filename(path)
         .create_if_missing(create)
         .connect()
-        .await?;
+        .await
+        .map_err(db_error)?;
     let before = applied_versions(&mut conn).await?;
-    MIGRATOR.run(&mut conn).await?;
+    MIGRATOR.run(&mut conn).await.map_err(migrate_error)?;
     let after = applied_versions(&mut conn).await?;
-    conn.close().await?;
+    conn.close().await.map_err(db_error)?;
     super::restrict_to_owner(path)?;
     Ok(MigrationReport {
         applied: after
@@ -51,10 +44,13 @@ pub async fn migrate(path: &Path, create: bool) -> Result<MigrationReport, Store
 }
 
 async fn applied_versions(conn: &mut SqliteConnection) -> Result<Vec<i64>, StoreError> {
-    conn.ensure_migrations_table(&MIGRATOR.table_name).await?;
+    conn.ensure_migrations_table(&MIGRATOR.table_name)
+        .await
+        .map_err(migrate_error)?;
     let mut versions: Vec<i64> = conn
         .list_applied_migrations(&MIGRATOR.table_name)
-        .await?
+        .await
+        .map_err(migrate_error)?
         .into_iter()
         .map(|m| m.version)
         .collect();
@@ -71,7 +67,7 @@ pub async fn read_audit(
 ) -> Result<Vec<AuditEvent>, StoreError> {
     let mut conn = open_read_only(path).await?;
     let events = audit_page(&mut conn, after, limit).await;
-    conn.close().await?;
+    conn.close().await.map_err(db_error)?;
     events
 }
 
@@ -82,7 +78,8 @@ pub async fn check(path: &Path) -> Result<Vec<String>, StoreError> {
     let mut conn = open_read_only(path).await?;
     let mut problems: Vec<String> = sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
         .fetch_all(&mut conn)
-        .await?
+        .await
+        .map_err(db_error)?
         .into_iter()
         .filter(|line| line != "ok")
         .collect();
@@ -90,13 +87,14 @@ pub async fn check(path: &Path) -> Result<Vec<String>, StoreError> {
         "SELECT \"table\", parent FROM pragma_foreign_key_check",
     )
     .fetch_all(&mut conn)
-    .await?;
+    .await
+    .map_err(db_error)?;
     problems.extend(
         orphans
             .into_iter()
             .map(|(table, parent)| format!("{table}: a row refers to a missing {parent} row")),
     );
-    conn.close().await?;
+    conn.close().await.map_err(db_error)?;
     Ok(problems)
 }
 
@@ -108,9 +106,10 @@ async fn open_read_only(path: &Path) -> Result<SqliteConnection, StoreError> {
             hint: "",
         }));
     }
-    Ok(SqliteConnectOptions::new()
+    SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
         .connect()
-        .await?)
+        .await
+        .map_err(db_error)
 }
