@@ -48,22 +48,12 @@ async fn every_mutation_of_a_user_is_read_back_at_once() {
         Some(&ApiAccess::Enabled)
     );
 
-    app.sdk
-        .disable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("DisableUser");
+    app.disable_user(&user_id).await;
     assert_eq!(
         get().await.expect("GetUser").status(),
         Some(&UserStatus::Disabled)
     );
-    app.sdk
-        .enable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("EnableUser");
+    app.enable_user(&user_id).await;
     assert_eq!(
         get().await.expect("GetUser").status(),
         Some(&UserStatus::Enabled)
@@ -94,13 +84,7 @@ async fn every_mutation_of_a_user_is_read_back_at_once() {
 async fn the_lifecycle_task_s_activation_is_read_back() {
     let app = spawn_app_with(|s| s.lifecycle.activation_delay_ms = 300).await;
     let user_id = app.create_user(&unique_email("activated")).await;
-    let pending = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let pending = app.get_user(&user_id).await;
     assert_eq!(
         pending.status(),
         Some(&UserStatus::Creating),
@@ -140,13 +124,7 @@ async fn readers_racing_a_writer_never_see_an_acknowledged_value_undone() {
             .send()
             .await
             .expect("UpdateUser");
-        let read = app
-            .sdk
-            .get_user()
-            .user_id(&user_id)
-            .send()
-            .await
-            .expect("GetUser");
+        let read = app.get_user(&user_id).await;
         assert_eq!(
             read.first_name(),
             Some(name.as_str()),
@@ -166,16 +144,7 @@ async fn nothing_cached_survives_a_restart() {
     // which must not survive.
     let hits_before = app.metric("userdir_user_cache_hits_total").await;
     for _ in 0..2 {
-        assert_eq!(
-            app.sdk
-                .get_user()
-                .user_id(&user_id)
-                .send()
-                .await
-                .expect("GetUser")
-                .first_name(),
-            None
-        );
+        assert_eq!(app.get_user(&user_id).await.first_name(), None);
     }
     assert!(
         app.metric("userdir_user_cache_hits_total").await > hits_before,
@@ -203,12 +172,6 @@ async fn nothing_cached_survives_a_restart() {
     tokio::time::sleep(Duration::from_millis(10)).await;
 
     let app = spawn_app_in(dir, |_| {}).await;
-    let user = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let user = app.get_user(&user_id).await;
     assert_eq!(user.first_name(), Some("Edited offline"));
 }

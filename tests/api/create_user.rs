@@ -1,6 +1,6 @@
 use aws_sdk_finspacedata::types::{ApiAccess, UserStatus, UserType};
 
-use crate::helpers::{spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{failure, spawn_app, spawn_app_with, unique_email};
 
 #[tokio::test]
 async fn create_user_returns_a_ulid_and_stores_every_member() {
@@ -32,13 +32,7 @@ async fn create_user_returns_a_ulid_and_stores_every_member() {
         "{user_id} is a ULID"
     );
     app.wait_for_status(&user_id, UserStatus::Enabled).await;
-    let user = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let user = app.get_user(&user_id).await;
     assert_eq!(user.user_id(), Some(user_id.as_str()));
     assert_eq!(
         user.email_address(),
@@ -67,13 +61,7 @@ async fn a_new_user_is_creating_until_the_activation_delay_passes() {
 
     let user_id = app.create_user(&unique_email("pending")).await;
 
-    let user = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let user = app.get_user(&user_id).await;
     assert_eq!(user.status(), Some(&UserStatus::Creating));
     assert_eq!(user.create_time(), user.last_modified_time());
     assert_eq!(user.last_enabled_time(), 0, "not enabled yet");
@@ -91,13 +79,7 @@ async fn a_short_activation_delay_enables_the_user_without_polling_hot() {
     let user_id = app.create_user(&unique_email("soon")).await;
 
     app.wait_for_status(&user_id, UserStatus::Enabled).await;
-    let user = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let user = app.get_user(&user_id).await;
     assert!(
         user.last_enabled_time() - user.create_time() >= 200,
         "enabled only after the delay: created {}, enabled {}",
@@ -113,18 +95,18 @@ async fn an_email_already_registered_in_any_case_is_a_conflict() {
     app.create_user(&email).await;
 
     for variant in [email.clone(), email.to_uppercase()] {
-        let err = app
-            .sdk
-            .create_user()
-            .email_address(&variant)
-            .r#type(UserType::AppUser)
-            .send()
-            .await
-            .expect_err("a second user with the same email is refused")
-            .into_service_error();
-        assert!(
-            err.is_conflict_exception(),
-            "{variant}: expected ConflictException, got {err:?}"
+        assert_eq!(
+            failure(
+                app.sdk
+                    .create_user()
+                    .email_address(&variant)
+                    .r#type(UserType::AppUser)
+                    .send()
+                    .await,
+                "a second user with the same email is refused"
+            ),
+            "ConflictException",
+            "{variant}"
         );
     }
 }

@@ -251,8 +251,7 @@ async fn unknown_users_and_groups_are_not_found() {
             .map(|_| ()),
     ];
     for case in cases {
-        let err = case.expect_err("404").into_service_error();
-        assert!(err.is_resource_not_found_exception(), "{err:?}");
+        assert_eq!(failure(case, "404"), "ResourceNotFoundException");
     }
     let sdk = &app.sdk;
     let codes = [

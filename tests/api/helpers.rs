@@ -5,6 +5,9 @@ use std::time::{Duration, SystemTime};
 use actix_web::dev::ServerHandle;
 use aws_sdk_finspacedata::config::retry::RetryConfig;
 use aws_sdk_finspacedata::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_finspacedata::operation::disable_user::DisableUserOutput;
+use aws_sdk_finspacedata::operation::enable_user::EnableUserOutput;
+use aws_sdk_finspacedata::operation::get_user::GetUserOutput;
 use aws_sdk_finspacedata::types::{UserStatus, UserType};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -282,17 +285,41 @@ impl TestApp {
             .to_owned()
     }
 
+    /// GetUser, which must succeed.
+    pub async fn get_user(&self, user_id: &str) -> GetUserOutput {
+        self.sdk
+            .get_user()
+            .user_id(user_id)
+            .send()
+            .await
+            .expect("GetUser")
+    }
+
+    /// DisableUser, which must succeed.
+    pub async fn disable_user(&self, user_id: &str) -> DisableUserOutput {
+        self.sdk
+            .disable_user()
+            .user_id(user_id)
+            .send()
+            .await
+            .expect("DisableUser")
+    }
+
+    /// EnableUser, which must succeed.
+    pub async fn enable_user(&self, user_id: &str) -> EnableUserOutput {
+        self.sdk
+            .enable_user()
+            .user_id(user_id)
+            .send()
+            .await
+            .expect("EnableUser")
+    }
+
     /// Polls GetUser until the user has `status` (bounded: fails after 5 seconds).
     pub async fn wait_for_status(&self, user_id: &str, status: UserStatus) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let user = self
-                .sdk
-                .get_user()
-                .user_id(user_id)
-                .send()
-                .await
-                .expect("GetUser");
+            let user = self.get_user(user_id).await;
             if user.status() == Some(&status) {
                 return;
             }
@@ -305,7 +332,6 @@ impl TestApp {
         }
     }
 
-    /// Opens the database file directly, read-only, for checks the API cannot make.
     /// A value `GET /metrics` shows.
     pub async fn metric(&self, name: &str) -> u64 {
         let text = self

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use aws_sdk_finspacedata::types::UserType;
 
-use crate::helpers::{spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{failure, spawn_app, spawn_app_with, unique_email};
 
 #[tokio::test]
 async fn repeating_a_create_with_its_token_returns_the_first_user() {
@@ -89,26 +89,19 @@ async fn repeating_an_update_with_its_token_does_not_apply_it_again() {
         .expect("the repeat is answered");
 
     assert_eq!(replay.user_id(), Some(user_id.as_str()));
-    let user = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let user = app.get_user(&user_id).await;
     assert_eq!(
         user.first_name(),
         Some("Second"),
         "the repeat did not modify the user again"
     );
 
-    let err = rename("Third", Some("update-token"))
-        .await
-        .expect_err("same token, other change")
-        .into_service_error();
-    assert!(
-        err.is_conflict_exception(),
-        "expected ConflictException, got {err:?}"
+    assert_eq!(
+        failure(
+            rename("Third", Some("update-token")).await,
+            "same token, other change"
+        ),
+        "ConflictException"
     );
 }
 

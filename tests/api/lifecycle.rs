@@ -13,13 +13,7 @@ async fn users_survive_a_restart_and_pending_ones_are_enabled_after_it() {
     for email in &emails {
         ids.push(app.create_user(email).await);
     }
-    let pending = app
-        .sdk
-        .get_user()
-        .user_id(&ids[0])
-        .send()
-        .await
-        .expect("GetUser");
+    let pending = app.get_user(&ids[0]).await;
     assert_eq!(pending.status(), Some(&UserStatus::Creating));
 
     // Act: stop it and start another server on the same file, with no delay.

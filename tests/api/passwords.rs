@@ -114,13 +114,7 @@ async fn a_temporary_password_is_traded_once_for_a_chosen_one_which_signs_in() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["userId"], user_id.as_str());
     let login_time = body["lastLoginTime"].as_i64().expect("lastLoginTime");
-    let user = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let user = app.get_user(&user_id).await;
     assert_eq!(
         user.last_login_time(),
         login_time,
@@ -234,12 +228,7 @@ async fn disabled_and_creating_users_cannot_sign_in_and_disabled_ones_cannot_be_
         json!({"emailAddress": email, "password": temporary, "newPassword": "Chosen-Password-42"}),
     )
     .await;
-    app.sdk
-        .disable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("DisableUser");
+    app.disable_user(&user_id).await;
 
     let (status, error, _) = post(
         &app,

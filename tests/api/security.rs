@@ -249,34 +249,31 @@ async fn temporary_credentials_act_as_their_user_and_stop_when_it_is_disabled_or
         .expect("ListUsers as a SUPER_USER");
 
     // Disabled: refused at once (the rest of the lifecycle is in the revocation tests).
-    app.sdk
-        .disable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("DisableUser");
-    let err = as_user
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect_err("disabled")
-        .into_service_error();
-    assert_eq!(code(&err), "UnrecognizedClientException");
+    app.disable_user(&user_id).await;
+    assert_eq!(
+        failure(
+            as_user.get_user().user_id(&user_id).send().await,
+            "disabled"
+        ),
+        "UnrecognizedClientException"
+    );
 
     // A forged session token is not accepted.
     let forged = Session {
         token: format!("{}x", session.token),
         ..session
     };
-    let err = sdk_client_with(&app.address, forged.key(), |c| c)
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect_err("forged")
-        .into_service_error();
-    assert_eq!(code(&err), "UnrecognizedClientException");
+    assert_eq!(
+        failure(
+            sdk_client_with(&app.address, forged.key(), |c| c)
+                .get_user()
+                .user_id(&user_id)
+                .send()
+                .await,
+            "forged"
+        ),
+        "UnrecognizedClientException"
+    );
 }
 
 /// Sends one GetUser with `session`'s credentials; the error code if it was refused.
@@ -443,14 +440,10 @@ async fn temporary_credentials_stop_working_when_they_expire() {
         .expect("works until its expiry");
     app.clock.advance(Duration::from_secs(6));
 
-    let err = as_user
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect_err("expired")
-        .into_service_error();
-    assert_eq!(code(&err), "ExpiredTokenException");
+    assert_eq!(
+        failure(as_user.get_user().user_id(&user_id).send().await, "expired"),
+        "ExpiredTokenException"
+    );
 }
 
 #[tokio::test]
@@ -467,11 +460,10 @@ async fn an_app_user_may_manage_users_only_through_a_group_that_grants_it() {
             .send()
     };
 
-    let err = create()
-        .await
-        .expect_err("no ManageUsersAndGroups")
-        .into_service_error();
-    assert!(err.is_access_denied_exception(), "{err:?}");
+    assert_eq!(
+        failure(create().await, "no ManageUsersAndGroups"),
+        "AccessDeniedException"
+    );
     as_user
         .get_user()
         .user_id(&user_id)
@@ -485,25 +477,21 @@ async fn an_app_user_may_manage_users_only_through_a_group_that_grants_it() {
         .send()
         .await
         .expect("a user may list its own groups");
-    let err = as_user
-        .get_user()
-        .user_id(&other)
-        .send()
-        .await
-        .expect_err("another user")
-        .into_service_error();
-    assert!(err.is_access_denied_exception(), "{err:?}");
+    assert_eq!(
+        failure(
+            as_user.get_user().user_id(&other).send().await,
+            "another user"
+        ),
+        "AccessDeniedException"
+    );
     let missing = ulid::Ulid::generate().to_string();
-    let err = as_user
-        .get_user()
-        .user_id(&missing)
-        .send()
-        .await
-        .expect_err("denied first")
-        .into_service_error();
-    assert!(
-        err.is_access_denied_exception(),
-        "denied before any lookup: {err:?}"
+    assert_eq!(
+        failure(
+            as_user.get_user().user_id(&missing).send().await,
+            "denied first"
+        ),
+        "AccessDeniedException",
+        "denied before any lookup"
     );
 
     let admins = app
@@ -607,16 +595,18 @@ async fn configured_limits_answer_limit_exceeded() {
     app.create_user(&unique_email("one")).await;
     app.create_user(&unique_email("two")).await;
 
-    let err = app
-        .sdk
-        .create_user()
-        .email_address(unique_email("three"))
-        .r#type(UserType::AppUser)
-        .send()
-        .await
-        .expect_err("over the limit")
-        .into_service_error();
-    assert!(err.is_limit_exceeded_exception(), "{err:?}");
+    assert_eq!(
+        failure(
+            app.sdk
+                .create_user()
+                .email_address(unique_email("three"))
+                .r#type(UserType::AppUser)
+                .send()
+                .await,
+            "over the limit"
+        ),
+        "LimitExceededException"
+    );
 
     app.sdk
         .create_permission_group()
@@ -625,16 +615,18 @@ async fn configured_limits_answer_limit_exceeded() {
         .send()
         .await
         .expect("first group");
-    let err = app
-        .sdk
-        .create_permission_group()
-        .name("second")
-        .set_application_permissions(Some(vec![]))
-        .send()
-        .await
-        .expect_err("over the limit")
-        .into_service_error();
-    assert!(err.is_limit_exceeded_exception(), "{err:?}");
+    assert_eq!(
+        failure(
+            app.sdk
+                .create_permission_group()
+                .name("second")
+                .set_application_permissions(Some(vec![]))
+                .send()
+                .await,
+            "over the limit"
+        ),
+        "LimitExceededException"
+    );
 }
 
 #[tokio::test]
@@ -850,14 +842,17 @@ async fn a_lost_root_key_file_is_not_silently_replaced_and_rotation_is_audited()
         secret: &new_secret,
         session_token: None,
     };
-    let err = sdk_client_with(&app.address, old, |c| c)
-        .list_users()
-        .max_results(1)
-        .send()
-        .await
-        .expect_err("the old key is gone")
-        .into_service_error();
-    assert_eq!(code(&err), "UnrecognizedClientException");
+    assert_eq!(
+        failure(
+            sdk_client_with(&app.address, old, |c| c)
+                .list_users()
+                .max_results(1)
+                .send()
+                .await,
+            "the old key is gone"
+        ),
+        "UnrecognizedClientException"
+    );
     let trail = tokio::process::Command::new(env!("CARGO_BIN_EXE_userdir"))
         .args(["audit", "--format", "jsonl"])
         .env("USERDIR__DATABASE__PATH", &app.db_path)

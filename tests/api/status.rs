@@ -62,13 +62,7 @@ async fn enabled_and_disabled_switch_and_repeats_are_harmless() {
 
     // ENABLED + disable: DISABLED, lastDisabledTime and lastModifiedTime move.
     pause().await;
-    let out = app
-        .sdk
-        .disable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("DisableUser");
+    let out = app.disable_user(&user_id).await;
     assert_eq!(out.user_id(), Some(user_id.as_str()));
     let disabled = get().await.expect("GetUser");
     assert_eq!(disabled.status(), Some(&UserStatus::Disabled));
@@ -91,12 +85,7 @@ async fn enabled_and_disabled_switch_and_repeats_are_harmless() {
 
     // DISABLED + enable: ENABLED again, lastEnabledTime moves.
     pause().await;
-    app.sdk
-        .enable_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("EnableUser");
+    app.enable_user(&user_id).await;
     let again = get().await.expect("GetUser");
     assert_eq!(again.status(), Some(&UserStatus::Enabled));
     assert!(again.last_enabled_time() > disabled.last_modified_time());

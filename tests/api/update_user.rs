@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use aws_sdk_finspacedata::types::{ApiAccess, UserStatus, UserType};
 
-use crate::helpers::{spawn_app, unique_email};
+use crate::helpers::{failure, spawn_app, unique_email};
 
 #[tokio::test]
 async fn update_changes_only_the_given_members() {
@@ -21,13 +21,7 @@ async fn update_changes_only_the_given_members() {
         .expect("CreateUser");
     let user_id = created.user_id().expect("userId").to_owned();
     app.wait_for_status(&user_id, UserStatus::Enabled).await;
-    let before = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let before = app.get_user(&user_id).await;
     tokio::time::sleep(Duration::from_millis(5)).await; // so that a moved lastModifiedTime shows
 
     // Act
@@ -45,13 +39,7 @@ async fn update_changes_only_the_given_members() {
 
     // Assert
     assert_eq!(updated.user_id(), Some(user_id.as_str()));
-    let after = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let after = app.get_user(&user_id).await;
     assert_eq!(after.r#type(), Some(&UserType::SuperUser));
     assert_eq!(after.last_name(), Some("Brewster Hopper"));
     assert_eq!(after.api_access(), Some(&ApiAccess::Enabled));
@@ -87,19 +75,17 @@ async fn update_changes_only_the_given_members() {
 async fn updating_an_unknown_user_is_resource_not_found() {
     let app = spawn_app().await;
 
-    let err = app
-        .sdk
-        .update_user()
-        .user_id(ulid::Ulid::generate().to_string())
-        .first_name("Nobody")
-        .send()
-        .await
-        .expect_err("no such user")
-        .into_service_error();
-
-    assert!(
-        err.is_resource_not_found_exception(),
-        "expected ResourceNotFoundException, got {err:?}"
+    assert_eq!(
+        failure(
+            app.sdk
+                .update_user()
+                .user_id(ulid::Ulid::generate().to_string())
+                .first_name("Nobody")
+                .send()
+                .await,
+            "no such user"
+        ),
+        "ResourceNotFoundException"
     );
 }
 
@@ -108,13 +94,7 @@ async fn invalid_update_members_are_refused_and_change_nothing() {
     let app = spawn_app().await;
     let user_id = app.create_user(&unique_email("invalid-update")).await;
     app.wait_for_status(&user_id, UserStatus::Enabled).await; // the lifecycle task modifies too
-    let before = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let before = app.get_user(&user_id).await;
 
     let err = app
         .sdk
@@ -136,13 +116,7 @@ async fn invalid_update_members_are_refused_and_change_nothing() {
         message.contains("apiAccessPrincipalArn"),
         "names the field: {message}"
     );
-    let after = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let after = app.get_user(&user_id).await;
     assert_eq!(after.first_name(), before.first_name(), "no partial write");
     assert_eq!(after.last_modified_time(), before.last_modified_time());
 }

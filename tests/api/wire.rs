@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, damage_database, import_users, spawn_app, spawn_app_in, spawn_app_with, unique_email,
+    TestApp, damage_database, failure, import_users, spawn_app, spawn_app_in, spawn_app_with,
+    unique_email,
 };
 
 /// Asserts an AWS rest-json error: status, `x-amzn-ErrorType`, request id, and a JSON body whose
@@ -141,13 +142,7 @@ async fn the_legacy_api_access_spelling_is_accepted() {
         .as_str()
         .expect("id")
         .to_owned();
-    let user = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("GetUser");
+    let user = app.get_user(&user_id).await;
     assert_eq!(
         user.api_access(),
         Some(&aws_sdk_finspacedata::types::ApiAccess::Enabled)
@@ -559,17 +554,13 @@ async fn an_internal_fault_is_a_500_that_leaks_nothing() {
     for secret in ["users", "sqlite", "SQL", "table"] {
         assert!(!text.contains(secret), "{secret:?} leaked: {text}");
     }
-    let err = app
-        .sdk
-        .get_user()
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect_err("the fault persists")
-        .into_service_error();
-    assert!(
-        err.is_internal_server_exception(),
-        "the SDK sees InternalServerException: {err:?}"
+    assert_eq!(
+        failure(
+            app.sdk.get_user().user_id(&user_id).send().await,
+            "the fault persists"
+        ),
+        "InternalServerException",
+        "the SDK sees InternalServerException"
     );
 }
 
