@@ -1,4 +1,4 @@
-//! The one place a storage backend is chosen and opened. Serve, migrate, audit and every later
+//! The one place a storage backend is chosen and opened (SQLite or PostgreSQL). Serve, migrate, audit and every later
 //! command go through a [`Backend`]: it claims the database for this process (where the backend
 //! needs that), opens it as the store traits, and does the maintenance commands. Only this module
 //! and the backend's own know which backend it is.
@@ -10,6 +10,7 @@ use userdir_core::store::{
     AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase, StoreError,
     UserCache, UserStore,
 };
+use userdir_store_postgres::{self as postgres, PostgresSettings, PostgresStore};
 use userdir_store_sqlite::{self as sqlite, DirectoryLock, SqliteSettings, SqliteStore};
 
 /// The configured backend, before anything is opened.
@@ -27,6 +28,9 @@ enum Kind {
         /// Users the GetUser cache may hold (0: none).
         cached_users: usize,
     },
+    /// Shared by any number of processes; nothing to claim, and no cache (another process's write
+    /// would not reach it).
+    Postgres { settings: PostgresSettings },
 }
 
 /// The store, opened: every trait it serves, and what must be released when it closes.
@@ -43,6 +47,9 @@ enum OpenedKind {
         store: SqliteStore,
         _lock: DirectoryLock,
     },
+    Postgres {
+        store: PostgresStore,
+    },
 }
 
 impl Backend {
@@ -57,17 +64,33 @@ impl Backend {
         }
     }
 
-    /// Where the data is, for the log and for messages (a path; a URL would be redacted).
-    pub fn describe(&self) -> String {
-        match &self.kind {
-            Kind::Sqlite { settings, .. } => settings.path.display().to_string(),
+    /// PostgreSQL at `settings.url`.
+    pub fn postgres(settings: PostgresSettings) -> Self {
+        Self {
+            kind: Kind::Postgres { settings },
         }
     }
 
-    /// Whether the database exists already.
+    /// Where the data is, for the log and for messages (a path, or a URL without its password).
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => settings.path.display().to_string(),
+            Kind::Postgres { settings } => postgres::redacted(&settings.url),
+        }
+    }
+
+    /// Whether several processes may serve the database at once (and so nothing about it may be
+    /// kept in one process alone, such as a generated root key).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.kind, Kind::Postgres { .. })
+    }
+
+    /// Whether the database exists already (a server's database is the operator's to create:
+    /// it is taken to exist, and connecting says if it does not).
     pub fn exists(&self) -> bool {
         match &self.kind {
             Kind::Sqlite { settings, .. } => settings.path.exists(),
+            Kind::Postgres { .. } => true,
         }
     }
 
@@ -82,6 +105,7 @@ impl Backend {
                 }
                 Ok(())
             }
+            Kind::Postgres { .. } => Ok(()),
         }
     }
 
@@ -109,6 +133,16 @@ impl Backend {
                     inner: OpenedKind::Sqlite { store, _lock: lock },
                 })
             }
+            Kind::Postgres { settings } => {
+                let store = PostgresStore::open(&settings, clock).await?;
+                Ok(Opened {
+                    users: Arc::new(store.clone()),
+                    groups: Arc::new(store.clone()),
+                    credentials: Arc::new(store.clone()),
+                    audit: Arc::new(store.clone()),
+                    inner: OpenedKind::Postgres { store },
+                })
+            }
         }
     }
 
@@ -118,6 +152,8 @@ impl Backend {
         self.claim_existing()?;
         match &self.kind {
             Kind::Sqlite { settings, .. } => sqlite::migrate(&settings.path, create).await,
+            // The database is the operator's to create; its schema is ours.
+            Kind::Postgres { settings } => postgres::migrate(settings).await,
         }
     }
 
@@ -126,6 +162,7 @@ impl Backend {
     pub async fn read_audit(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         match &self.kind {
             Kind::Sqlite { settings, .. } => sqlite::read_audit(&settings.path, after, limit).await,
+            Kind::Postgres { settings } => postgres::read_audit(settings, after, limit).await,
         }
     }
 
@@ -134,6 +171,7 @@ impl Backend {
     pub async fn check(&self) -> Result<Vec<String>, StoreError> {
         match &self.kind {
             Kind::Sqlite { settings, .. } => sqlite::check(&settings.path).await,
+            Kind::Postgres { settings } => postgres::check(settings).await,
         }
     }
 
@@ -144,6 +182,10 @@ impl Backend {
                 path: settings.path.clone(),
                 hint,
             }),
+            Kind::Postgres { settings } => StoreError::NoDatabase(NoDatabase {
+                path: postgres::redacted(&settings.url).into(),
+                hint: "",
+            }),
         }
     }
 }
@@ -153,6 +195,7 @@ impl Opened {
     pub async fn close(self) {
         match self.inner {
             OpenedKind::Sqlite { store, _lock } => store.close().await,
+            OpenedKind::Postgres { store } => store.close().await,
         }
     }
 }

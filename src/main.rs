@@ -128,7 +128,7 @@ async fn serve(effective: &Effective) -> anyhow::Result<()> {
         .collect();
     tracing::info!(
         version = %env!("CARGO_PKG_VERSION"),
-        database = %settings.database.path.display(),
+        database = %startup::backend(settings).describe(),
         config_files = %if files.is_empty() { "none (built-in defaults)".into() } else { files.join(", ") },
         "userdir starting"
     );

@@ -173,7 +173,9 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     let users = seed::import_file(dir);
     plan.write_import_file(&users)?;
     println!("seeding {} users into {}", args.users, db.display());
-    let seed_time = seed::seed(&args.server, &args.server, &db, &users).await?;
+    // A build from before `userdir import` is seeded by the other build.
+    let importer = args.baseline_server.as_ref().unwrap_or(&args.server);
+    let seed_time = seed::seed(&args.server, importer, &db, &users).await?;
     println!("seeded in {:.1} s", seed_time.as_secs_f64());
     let baseline_seed_time = match &args.baseline_server {
         Some(binary) => {

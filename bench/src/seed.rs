@@ -59,7 +59,7 @@ impl Plan {
 
 /// Creates `db` with `server`'s migrations and imports `users` (a file from
 /// [`Plan::write_import_file`]) with it; returns the time taken. A build from before `userdir
-/// import` existed has the file imported by `importer` (the candidate build) instead.
+/// import` existed has the file imported by `importer` (the other build) instead.
 pub async fn seed(
     server: &Path,
     importer: &Path,

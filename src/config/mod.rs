@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use userdir_store_postgres::PostgresSettings;
 use userdir_store_sqlite::SqliteSettings;
 
 pub use error::InvalidConfig;
@@ -131,10 +132,28 @@ pub struct ServerSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
+    #[serde(deserialize_with = "database_url")]
+    pub url: String,
     pub path: PathBuf,
     pub busy_timeout_ms: u64,
     pub read_connections: u32,
     pub cached_users: usize,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+/// `database.url`: empty (SQLite) or a PostgreSQL URL.
+fn database_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let url = String::deserialize(deserializer)?;
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if url.is_empty() || postgres {
+        Ok(url)
+    } else {
+        Err(serde::de::Error::custom(
+            "expected a postgres:// (or postgresql://) URL, or nothing for SQLite at \
+             database.path",
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -245,6 +264,15 @@ fn process_env() -> Result<Vec<(String, String)>, InvalidConfig> {
 }
 
 impl DatabaseSettings {
+    /// The PostgreSQL backend's settings, if `url` selects it.
+    pub fn postgres_settings(&self) -> Option<PostgresSettings> {
+        (!self.url.is_empty()).then(|| PostgresSettings {
+            url: self.url.clone(),
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+        })
+    }
+
     pub fn sqlite_settings(&self) -> SqliteSettings {
         SqliteSettings {
             path: self.path.clone(),

@@ -12,6 +12,10 @@ pub fn shown(key: &str, value: &Value) -> String {
         .next()
         .is_some_and(|name| name.ends_with("secret_access_key"));
     match &value.kind {
+        // A URL's password is masked; the rest says where the database is.
+        ValueKind::String(url) if key == "database.url" => {
+            format!("{:?}", userdir_store_postgres::redacted(url))
+        }
         ValueKind::String(text) if is_secret && text.is_empty() => "\"\"".into(),
         _ if is_secret => MASK.into(),
         _ => plain(value),

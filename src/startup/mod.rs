@@ -39,8 +39,8 @@ mod tls;
 
 pub use commands::{AuditFormat, check, migrate, print_audit, print_lines};
 pub use import::import;
-use root_key::root_for;
 pub use root_key::rotate_root_key;
+use root_key::{require_shared_root, root_for};
 use tls::tls_config;
 
 pub struct Application {
@@ -82,8 +82,11 @@ impl Application {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let clients = api::ClientAddresses::parse(&settings.server.trusted_proxies)?;
         let tls = tls_config(settings)?;
-
         let mut backend = backend(settings);
+        if settings.auth.mode == AuthMode::Sigv4 {
+            require_shared_root(&backend, settings)?;
+        }
+
         let database = backend.describe();
         backend.claim_existing()?;
         let address = (settings.server.host.as_str(), settings.server.port);
@@ -290,12 +293,15 @@ fn http_server(
     Ok((server.run(), port))
 }
 
-/// The configured storage backend (SQLite, the only one yet).
+/// The configured storage backend: PostgreSQL if `database.url` is set, else SQLite.
 pub fn backend(settings: &Settings) -> Backend {
-    Backend::sqlite(
-        settings.database.sqlite_settings(),
-        settings.database.cached_users,
-    )
+    match settings.database.postgres_settings() {
+        Some(postgres) => Backend::postgres(postgres),
+        None => Backend::sqlite(
+            settings.database.sqlite_settings(),
+            settings.database.cached_users,
+        ),
+    }
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {

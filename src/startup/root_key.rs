@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::{backend, print_lines};
+use crate::backend::Backend;
 use crate::config::Settings;
 use userdir_core::domain::{SharedClock, SystemClock};
 use userdir_core::service::credentials::KeyPair;
@@ -21,6 +22,21 @@ pub(super) async fn root_for(
 ) -> anyhow::Result<KeyPair> {
     let has_users = !store.list_users(None, 1).await?.is_empty();
     root_credentials(settings, has_users)
+}
+
+/// A database that several instances serve needs the same root key in every one: it must come
+/// from configuration (SigV4 needs the secret itself, so it cannot be kept hashed in the database).
+pub(crate) fn require_shared_root(backend: &Backend, settings: &Settings) -> anyhow::Result<()> {
+    if backend.is_shared() && configured_root(settings)?.is_none() {
+        anyhow::bail!(
+            "with PostgreSQL (database.url) the root key must be configured, the same on every \
+             instance: set USERDIR__AUTH__ROOT_ACCESS_KEY_ID and \
+             USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY (or auth.root_access_key_id and \
+             auth.root_secret_access_key); a key generated into a file would differ between \
+             instances"
+        );
+    }
+    Ok(())
 }
 
 /// From configuration if set there, else from the credentials file beside the database, which

@@ -142,14 +142,22 @@ async fn nothing_cached_survives_a_restart() {
     app.wait_for_status(&user_id, UserStatus::Enabled).await;
     // Read until the user is served from the cache (a hit), so that there is something cached
     // which must not survive.
-    let hits_before = app.metric("userdir_user_cache_hits_total").await;
+    // (PostgreSQL has no cache: there the test shows the offline edit is read.)
+    let cached = !crate::postgres::enabled();
+    let hits_before = if cached {
+        app.metric("userdir_user_cache_hits_total").await
+    } else {
+        0
+    };
     for _ in 0..2 {
         assert_eq!(app.get_user(&user_id).await.first_name(), None);
     }
-    assert!(
-        app.metric("userdir_user_cache_hits_total").await > hits_before,
-        "the user is cached before the restart"
-    );
+    if cached {
+        assert!(
+            app.metric("userdir_user_cache_hits_total").await > hits_before,
+            "the user is cached before the restart"
+        );
+    }
     let dir = app.stop().await;
 
     // Changed behind the server's back while it is down.

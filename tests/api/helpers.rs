@@ -15,6 +15,8 @@ use userdir::config::Settings;
 use userdir::startup::Application;
 use userdir_core::domain::AdvancingClock;
 
+use crate::postgres;
+
 /// Logs go to stdout only when TEST_LOG is set, so failures can be investigated without noise.
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -45,6 +47,7 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.server.workers = 2;
     settings.server.shutdown_timeout_secs = 5;
     settings.database.path = dir.path().join("userdir.db");
+    settings.database.url = database_url(dir.path()).unwrap_or_default();
     settings.lifecycle.activation_delay_ms = 0;
     settings.auth.root_access_key_id = ROOT.access_key_id.into();
     settings.auth.root_secret_access_key = ROOT.secret.into();
@@ -448,6 +451,30 @@ pub fn damage_database(dir: &std::path::Path) {
     file.sync_all().expect("synced");
 }
 
+/// On the PostgreSQL run, the database of the test whose files are in `dir` (created on first
+/// use, remembered in the directory); on the SQLite run, none.
+pub fn database_url(dir: &std::path::Path) -> Option<String> {
+    if !postgres::enabled() {
+        return None;
+    }
+    let file = dir.join("database-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Some(url);
+    }
+    let url = postgres::new_database();
+    std::fs::write(&file, &url).expect("the database URL is kept");
+    Some(url)
+}
+
+/// Whether this run is on PostgreSQL; a test of SQLite's own behaviour returns early there, saying
+/// so.
+pub fn skipped_on_postgres(what: &str) -> bool {
+    if postgres::enabled() {
+        eprintln!("SKIPPED on PostgreSQL: {what} (SQLite only)");
+    }
+    postgres::enabled()
+}
+
 /// A unique, valid email address for one test.
 pub fn unique_email(tag: &str) -> String {
     format!(
@@ -465,6 +492,9 @@ pub struct ServeProcess {
 /// A `userdir` command over the database in `dir`, signed with the test root key.
 pub fn userdir_command(dir: &std::path::Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_userdir"));
+    if let Some(url) = database_url(dir) {
+        command.env("USERDIR__DATABASE__URL", url);
+    }
     command
         .env("USERDIR__DATABASE__PATH", dir.join("userdir.db"))
         .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", ROOT.access_key_id)

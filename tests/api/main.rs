@@ -1,5 +1,6 @@
 //! Integration tests: the real server on an ephemeral 127.0.0.1 port over a temporary SQLite file,
-//! driven through the official Rust SDK and through raw HTTP. One binary, one module per area.
+//! driven through the official Rust SDK, raw HTTP and the CLI. One module per area; the modules
+//! that do not test SQLite's own behaviour run again on PostgreSQL (`tests/api_postgres.rs`).
 
 // AWS marks every FinSpace user operation deprecated in its SDKs; serving them is the point of userdir.
 #![allow(deprecated)]
@@ -18,6 +19,7 @@ mod lifecycle;
 mod list_users;
 mod ownership;
 mod passwords;
+mod postgres;
 mod readme;
 mod security;
 mod status;

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use userdir::config::PrincipalSettings;
 
 use crate::helpers::{
-    Key, ROOT, TestApp, failure, sdk_client_with, spawn_app, spawn_app_with, unique_email,
+    Key, ROOT, TestApp, failure, sdk_client_with, skipped_on_postgres, spawn_app, spawn_app_with,
+    unique_email,
 };
 
 const ARN: &str = "arn:aws:iam::123456789012:role/Analyst";
@@ -710,6 +711,9 @@ async fn the_audit_trail_records_what_happened_and_never_a_secret() {
 
 #[tokio::test]
 async fn generated_root_credentials_are_kept_owner_only_and_reused() {
+    if skipped_on_postgres("a root key generated into a file beside the database") {
+        return;
+    }
     let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
     let clear = |s: &mut userdir::config::Settings| {
         s.auth.root_access_key_id.clear();
@@ -768,6 +772,30 @@ async fn generated_root_credentials_are_kept_owner_only_and_reused() {
         .expect("the same key after a restart");
 }
 
+/// Instances sharing a database must share the root key: on PostgreSQL it comes from
+/// configuration, and a start without it is refused saying how to give it.
+#[tokio::test]
+async fn a_shared_database_needs_a_configured_root_key() {
+    if !crate::postgres::enabled() {
+        return; // SQLite generates one (the tests above).
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.auth.root_access_key_id.clear();
+    settings.auth.root_secret_access_key.clear();
+    let refused = userdir::startup::Application::build(&settings)
+        .await
+        .err()
+        .expect("no root key, no start");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("USERDIR__AUTH__ROOT_ACCESS_KEY_ID")
+            && message.contains("the same on every instance"),
+        "{message}"
+    );
+    assert!(!dir.path().join("root-credentials").exists());
+}
+
 /// The key pair in a generated root-credentials file.
 fn root_key_in(file: &std::path::Path) -> (String, String) {
     let text = std::fs::read_to_string(file).expect("credentials file");
@@ -785,6 +813,9 @@ fn root_key_in(file: &std::path::Path) -> (String, String) {
 
 #[tokio::test]
 async fn a_lost_root_key_file_is_not_silently_replaced_and_rotation_is_audited() {
+    if skipped_on_postgres("a root key generated into a file beside the database") {
+        return;
+    }
     let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
     let clear = |s: &mut userdir::config::Settings| {
         s.auth.root_access_key_id.clear();

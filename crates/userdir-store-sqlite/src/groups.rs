@@ -6,55 +6,13 @@ use sqlx::SqliteConnection;
 use tracing::instrument;
 
 use super::writer::Isolation;
-use super::{SqliteStore, UserRow, corrupt, is_unique_violation};
+use super::{SqliteStore, is_unique_violation};
 use userdir_core::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
 };
+use userdir_core::store::rows::{GroupRow, UserRow, corrupt, membership_status, parse_group_id};
 use userdir_core::store::{GroupStore, Resource, StoreError, WriteContext, Written};
-
-struct GroupRow {
-    permission_group_id: String,
-    name: String,
-    description: Option<String>,
-    application_permissions: String,
-    create_time: i64,
-    last_modified_time: i64,
-}
-
-impl TryFrom<GroupRow> for PermissionGroup {
-    type Error = StoreError;
-
-    fn try_from(row: GroupRow) -> Result<Self, Self::Error> {
-        Ok(PermissionGroup {
-            id: PermissionGroupId::parse(&row.permission_group_id)
-                .map_err(|v| corrupt("permission_groups.permission_group_id", v))?,
-            name: PermissionGroupName::parse(&row.name)
-                .map_err(|v| corrupt("permission_groups.name", v))?,
-            description: row
-                .description
-                .as_deref()
-                .map(PermissionGroupDescription::parse)
-                .transpose()
-                .map_err(|v| corrupt("permission_groups.description", v))?,
-            application_permissions: ApplicationPermissions::from_stored(
-                &row.application_permissions,
-            )
-            .map_err(|v| corrupt("permission_groups.application_permissions", v))?,
-            create_time: Timestamp::from_millis(row.create_time),
-            last_modified_time: Timestamp::from_millis(row.last_modified_time),
-        })
-    }
-}
-
-fn parse_group_id(result: String) -> Result<PermissionGroupId, StoreError> {
-    PermissionGroupId::parse(&result).map_err(|v| corrupt("idempotency_tokens.result", v))
-}
-
-fn membership_status(stored: &str) -> Result<MembershipStatus, StoreError> {
-    MembershipStatus::parse(stored)
-        .map_err(|v| corrupt("permission_group_members.membership_status", v))
-}
 
 async fn group_exists(
     conn: &mut SqliteConnection,

@@ -35,7 +35,8 @@ use audit::audit_page;
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
 pub use maintenance::{check, migrate, read_audit};
-use rows::{UserRow, corrupt, parse_user_id, users_from_json};
+use rows::users_from_json;
+use userdir_core::store::rows::{corrupt, parse_user_id};
 pub use writer::WriteStats;
 use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 

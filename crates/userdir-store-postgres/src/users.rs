@@ -1,0 +1,407 @@
+//! Users: create, read, update, the lifecycle's activation, status changes, authorization
+//! profiles and server keys.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracing::instrument;
+use userdir_core::domain::{
+    ApiAccess, ApplicationPermissions, FirstName, LastName, RoleArn, StatusChange, Timestamp, User,
+    UserChanges, UserId, UserStatus, UserType,
+};
+use userdir_core::store::rows::{UserRow, corrupt, parse_user_id};
+use userdir_core::store::{
+    AuditRecord, CallerProfile, Creations, Resource, StoreError, UserStore, WriteContext, Written,
+};
+
+use super::counts::{Kind, count_in};
+use super::creations::CHANNEL;
+use super::{PostgresStore, db_error, is_unique_violation};
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    #[instrument(skip_all, fields(user_id = %user.id))]
+    async fn insert_user(
+        &self,
+        user: &User,
+        max_users: u64,
+        ctx: &WriteContext,
+    ) -> Result<Written<UserId>, StoreError> {
+        let in_flight = self.max_connections;
+        let written = self
+            .write_once(ctx, parse_user_id, |tx| {
+                let user = user.clone();
+                Box::pin(async move {
+                    let inserted = sqlx::query!(
+                        "INSERT INTO users (
+                             user_id, email, user_type, status, api_access,
+                             api_access_principal_arn, first_name, last_name, create_time,
+                             last_enabled_time, last_disabled_time, last_modified_time,
+                             last_login_time)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                        user.id.as_str(),
+                        user.email.as_str(),
+                        user.user_type.as_str(),
+                        user.status.as_str(),
+                        user.api_access.as_str(),
+                        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+                        user.first_name.as_ref().map(FirstName::as_str),
+                        user.last_name.as_ref().map(LastName::as_str),
+                        user.create_time.as_millis(),
+                        user.last_enabled_time.map(Timestamp::as_millis),
+                        user.last_disabled_time.map(Timestamp::as_millis),
+                        user.last_modified_time.as_millis(),
+                        user.last_login_time.map(Timestamp::as_millis),
+                    )
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
+                        other => other.map_err(db_error)?,
+                    };
+                    // Counted after the insert: a create refused for its email waits on no slot.
+                    count_in(&mut *tx, Kind::Users, 1, max_users, in_flight).await?;
+                    notify_creation(&mut *tx).await?;
+                    Ok((user.id.clone(), user.id.as_str().to_owned()))
+                })
+            })
+            .await;
+        if let Ok(Written::Applied(_)) = &written {
+            self.creations.signal();
+        }
+        written
+    }
+
+    #[instrument(skip_all, fields(users = users.len()))]
+    async fn import_users(
+        &self,
+        users: Vec<User>,
+        max_users: u64,
+        audit: &AuditRecord,
+    ) -> Result<u64, StoreError> {
+        self.import(users, max_users, audit).await
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn get_user(&self, id: &UserId) -> Result<Option<Arc<User>>, StoreError> {
+        let row = sqlx::query_as!(
+            UserRow,
+            "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
+                    first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+                    last_modified_time, last_login_time
+             FROM users WHERE user_id = $1",
+            id.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|row| User::try_from(row).map(Arc::new)).transpose()
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn update_user(
+        &self,
+        id: &UserId,
+        changes: &UserChanges,
+        now: Timestamp,
+        ctx: &WriteContext,
+    ) -> Result<Written<UserId>, StoreError> {
+        self.write_once(ctx, parse_user_id, |tx| {
+            let (id, changes) = (id.clone(), changes.clone());
+            Box::pin(async move {
+                let updated = sqlx::query!(
+                    "UPDATE users SET
+                         user_type = COALESCE($2, user_type),
+                         first_name = COALESCE($3, first_name),
+                         last_name = COALESCE($4, last_name),
+                         credential_generation = credential_generation + CASE
+                             WHEN ($5::TEXT = 'DISABLED' AND api_access <> 'DISABLED')
+                               OR ($6::TEXT IS NOT NULL
+                                   AND $6::TEXT IS DISTINCT FROM api_access_principal_arn)
+                             THEN 1 ELSE 0 END,
+                         api_access = COALESCE($5, api_access),
+                         api_access_principal_arn = COALESCE($6, api_access_principal_arn),
+                         last_modified_time = $7
+                     WHERE user_id = $1",
+                    id.as_str(),
+                    changes.user_type.map(UserType::as_str),
+                    changes.first_name.as_ref().map(FirstName::as_str),
+                    changes.last_name.as_ref().map(LastName::as_str),
+                    changes.api_access.map(ApiAccess::as_str),
+                    changes
+                        .api_access_principal_arn
+                        .as_ref()
+                        .map(RoleArn::as_str),
+                    now.as_millis(),
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if updated.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(Resource::User));
+                }
+                Ok((id.clone(), id.as_str().to_owned()))
+            })
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
+    async fn activate_users(
+        &self,
+        created_by: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        // Instances racing on one user: the second waits for the first's row lock, finds the user
+        // no longer CREATING, and leaves it; each user is enabled once.
+        self.write(|tx| {
+            Box::pin(async move {
+                let enabled = sqlx::query!(
+                    "UPDATE users SET status = 'ENABLED', last_enabled_time = $1,
+                         last_modified_time = $1
+                     WHERE status = 'CREATING' AND create_time <= $2",
+                    now.as_millis(),
+                    created_by.as_millis(),
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                Ok(enabled.rows_affected())
+            })
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
+    async fn oldest_creating(&self) -> Result<Option<Timestamp>, StoreError> {
+        let oldest = sqlx::query_scalar!(
+            "SELECT create_time FROM users WHERE status = 'CREATING'
+             ORDER BY create_time LIMIT 1"
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(oldest.map(Timestamp::from_millis))
+    }
+
+    async fn stored_tokens(&self) -> Result<u64, StoreError> {
+        let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM idempotency_tokens"#)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    #[instrument(skip_all)]
+    async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let done = sqlx::query!(
+                    "DELETE FROM idempotency_tokens WHERE expires_at <= $1",
+                    now.as_millis()
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
+    /// The database answers a read and takes a write (a server in recovery or read-only, or out of
+    /// disk, fails the latter).
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                sqlx::query!("UPDATE entity_counts SET n = n WHERE kind = 'users' AND slot = 0")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query_as!(
+            UserRow,
+            "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
+                    first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+                    last_modified_time, last_login_time
+             FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+            after.map_or("", UserId::as_str),
+            i64::from(limit),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    #[instrument(skip_all, fields(user_id = %id, ?change))]
+    async fn change_status(
+        &self,
+        id: &UserId,
+        change: StatusChange,
+        now: Timestamp,
+        ctx: &WriteContext,
+    ) -> Result<Written<UserId>, StoreError> {
+        self.write_once(ctx, parse_user_id, |tx| {
+            let id = id.clone();
+            Box::pin(async move {
+                // FOR UPDATE: a concurrent change (or the lifecycle) waits, so the transition is
+                // decided on the status it applies to.
+                let current = sqlx::query_scalar!(
+                    "SELECT status FROM users WHERE user_id = $1 FOR UPDATE",
+                    id.as_str()
+                )
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .ok_or(StoreError::NotFound(Resource::User))?;
+                let current =
+                    UserStatus::parse(&current).map_err(|v| corrupt("users.status", v))?;
+                let next = current
+                    .after(change)
+                    .map_err(StoreError::ForbiddenInStatus)?;
+                let now = now.as_millis();
+                match next {
+                    Some(UserStatus::Enabled) => {
+                        sqlx::query!(
+                            "UPDATE users SET status = 'ENABLED', last_enabled_time = $2,
+                                 last_modified_time = $2
+                             WHERE user_id = $1",
+                            id.as_str(),
+                            now,
+                        )
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    }
+                    Some(UserStatus::Disabled) => {
+                        sqlx::query!(
+                            "UPDATE users SET status = 'DISABLED', last_disabled_time = $2,
+                                 last_modified_time = $2,
+                                 credential_generation = credential_generation + 1
+                             WHERE user_id = $1",
+                            id.as_str(),
+                            now,
+                        )
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    }
+                    // Already there (or CREATING, which `after` never yields).
+                    Some(UserStatus::Creating) | None => {}
+                }
+                Ok((id.clone(), id.as_str().to_owned()))
+            })
+        })
+        .await
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn caller_profile(&self, id: &UserId) -> Result<Option<CallerProfile>, StoreError> {
+        let row = sqlx::query!(
+            r#"SELECT u.user_type AS "user_type!", u.status AS "status!",
+                      u.api_access AS "api_access!",
+                      u.credential_generation AS "credential_generation!",
+                      string_agg(g.application_permissions, ',') AS permissions
+               FROM users u
+               LEFT JOIN permission_group_members m ON m.user_id = u.user_id
+               LEFT JOIN permission_groups g ON g.permission_group_id = m.permission_group_id
+               WHERE u.user_id = $1
+               GROUP BY u.user_id"#,
+            id.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|row| {
+            Ok(CallerProfile {
+                user_type: UserType::parse(&row.user_type)
+                    .map_err(|v| corrupt("users.user_type", v))?,
+                status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
+                api_access: ApiAccess::parse(&row.api_access)
+                    .map_err(|v| corrupt("users.api_access", v))?,
+                permissions: ApplicationPermissions::from_stored(
+                    row.permissions.as_deref().unwrap_or(""),
+                )
+                .map_err(|v| corrupt("permission_groups.application_permissions", v))?,
+                credential_generation: row.credential_generation,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn users_of_principal(
+        &self,
+        arn: &RoleArn,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let ids = sqlx::query_scalar!(
+            "SELECT user_id FROM users WHERE api_access_principal_arn = $1 ORDER BY user_id
+             LIMIT $2",
+            arn.as_str(),
+            i64::from(limit),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        ids.iter()
+            .map(|id| UserId::parse(id).map_err(|v| corrupt("users.user_id", v)))
+            .collect()
+    }
+
+    fn creations(&self) -> Arc<dyn Creations> {
+        self.creations.clone()
+    }
+
+    async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let now = self.clock.now().as_millis();
+        // The first instance to store a key wins; every other reads the same one.
+        let key = self
+            .write(|tx| {
+                let purpose = purpose.to_owned();
+                Box::pin(async move {
+                    sqlx::query!(
+                        "INSERT INTO server_keys (purpose, key, create_time) VALUES ($1, $2, $3)
+                         ON CONFLICT (purpose) DO NOTHING",
+                        purpose,
+                        fresh.as_slice(),
+                        now,
+                    )
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    sqlx::query_scalar!("SELECT key FROM server_keys WHERE purpose = $1", purpose)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)
+                })
+            })
+            .await?;
+        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
+            StoreError::internal(format!(
+                "stored data is invalid: server_keys.key of {purpose}"
+            ))
+        })
+    }
+}
+
+/// Announces a creation to every instance, when the transaction commits.
+pub(super) async fn notify_creation(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    sqlx::query!("SELECT pg_notify($1, '')", CHANNEL)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}

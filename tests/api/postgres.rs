@@ -1,0 +1,198 @@
+//! The PostgreSQL the `api_postgres` run of the suite uses: the server at
+//! `USERDIR_TEST_POSTGRES_URL` if that is set, else a private throwaway cluster started here
+//! (`initdb` + `pg_ctl` on a temporary directory, reached on a unix socket only, no TCP), which a
+//! watchdog stops and deletes when the test process ends, however it ends. Each test gets a
+//! database of its own.
+//!
+//! With neither, the run is skipped loudly — and fails instead where
+//! `USERDIR_TEST_REQUIRE_POSTGRES=1` (as `.ci/run` sets it), so CI always runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::LazyLock;
+
+/// Whether this test binary runs the suite on PostgreSQL (`tests/api_postgres.rs`).
+pub fn enabled() -> bool {
+    env!("CARGO_CRATE_NAME") == "api_postgres"
+}
+
+/// A new, empty database for one test: its URL, as `database.url` takes it.
+pub fn new_database() -> String {
+    let server = match &*SERVER {
+        Ok(server) => server,
+        Err(why) => skip_or_fail(why),
+    };
+    let name = format!("t_{}", ulid::Ulid::generate().to_string().to_lowercase());
+    let created = Command::new(&server.psql)
+        .arg(&server.admin_url)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("psql runs");
+    assert!(created.status.success(), "CREATE DATABASE: {created:?}");
+    server.url_of(&name)
+}
+
+/// Why there is no PostgreSQL: a failure where one is required, else a loud skip of the whole run
+/// (every test of this binary needs one).
+fn skip_or_fail(why: &str) -> ! {
+    if std::env::var("USERDIR_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+        panic!("PostgreSQL is required (USERDIR_TEST_REQUIRE_POSTGRES=1) but {why}");
+    }
+    eprintln!(
+        "\n\nSKIPPED: the PostgreSQL run of the integration suite: {why}. Install PostgreSQL \
+         (apt-get install -y postgresql) or set USERDIR_TEST_POSTGRES_URL.\n"
+    );
+    std::process::exit(0);
+}
+
+struct Server {
+    /// Where databases are created from (a URL psql takes).
+    admin_url: String,
+    psql: PathBuf,
+    /// The URL of a database, with `{db}` where its name goes.
+    template: String,
+}
+
+impl Server {
+    fn url_of(&self, database: &str) -> String {
+        self.template.replace("{db}", database)
+    }
+}
+
+static SERVER: LazyLock<Result<Server, String>> =
+    LazyLock::new(|| match std::env::var("USERDIR_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => external(&url),
+        _ => start_cluster(),
+    });
+
+/// A server given by URL: databases are created through it, next to the one it names.
+fn external(url: &str) -> Result<Server, String> {
+    let psql = find_tool("psql").ok_or("psql is not installed")?;
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let prefix = match base.rsplit_once('/') {
+        Some((prefix, _)) if prefix.contains("://") && prefix.len() > "postgres://".len() => prefix,
+        _ => base,
+    };
+    Ok(Server {
+        admin_url: url.to_owned(),
+        psql,
+        template: format!("{prefix}/{{db}}{query}"),
+    })
+}
+
+/// Starts a private cluster under the temporary directory.
+fn start_cluster() -> Result<Server, String> {
+    let initdb = find_tool("initdb").ok_or("initdb is not installed")?;
+    let bin = initdb.parent().ok_or("initdb has no directory")?.to_owned();
+    let psql = find_tool("psql").ok_or("psql is not installed")?;
+    let dir = std::env::temp_dir().join(format!("userdir-test-pg-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    // PostgreSQL refuses to run as root: then the cluster is the `postgres` user's.
+    let as_root = is_root();
+    if as_root {
+        run(Command::new("chown").arg("postgres").arg(&dir))?;
+    }
+    let command = |tool: &str| {
+        let path = bin.join(tool);
+        if as_root {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    };
+    run(command("initdb")
+        .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
+        .arg(&data))?;
+    // fsync off: the cluster is thrown away with the test run; commits still happen as in
+    // production (synchronous_commit stays on).
+    let options = format!(
+        "-k {} -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=300",
+        dir.display()
+    );
+    run(command("pg_ctl")
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(dir.join("log"))
+        .args(["-w", "-o", &options, "start"]))?;
+    watchdog(&bin.join("pg_ctl"), &dir, &data, as_root);
+    let socket = dir.display().to_string();
+    Ok(Server {
+        admin_url: format!("postgres://postgres@localhost/postgres?host={socket}"),
+        psql,
+        template: format!("postgres://postgres@localhost/{{db}}?host={socket}"),
+    })
+}
+
+/// Stops the cluster and deletes it once this process has ended (checked every second).
+fn watchdog(pg_ctl: &Path, dir: &Path, data: &Path, as_root: bool) {
+    let stop = format!(
+        "{}{} -D {} stop -m immediate",
+        if as_root {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        },
+        pg_ctl.display(),
+        data.display()
+    );
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        dir = dir.display()
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let out = command
+        .output()
+        .map_err(|e| format!("running {command:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// `tool` on PATH, or in the newest of Debian's /usr/lib/postgresql/*/bin.
+fn find_tool(tool: &str) -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin").join(tool))
+        .filter(|path| path.exists())
+        .collect();
+    versions.sort();
+    if let Some(newest) = versions.pop() {
+        return Some(newest);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|path| path.exists())
+    })
+}
