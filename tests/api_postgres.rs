@@ -22,6 +22,8 @@ mod helpers;
 mod hostile;
 #[path = "api/idempotency.rs"]
 mod idempotency;
+#[path = "api/instances.rs"]
+mod instances;
 #[path = "api/lifecycle.rs"]
 mod lifecycle;
 #[path = "api/list_users.rs"]

@@ -7,6 +7,7 @@
 
 mod bare;
 mod load;
+mod pg;
 mod report;
 mod seed;
 mod server;
@@ -70,6 +71,18 @@ struct Args {
     /// The git revision `--baseline-server` was built from, for the report.
     #[arg(long, value_name = "REV", requires = "baseline_server")]
     baseline_rev: Option<String>,
+    /// Where the servers keep the directory: SQLite files, or a throwaway PostgreSQL cluster
+    /// started for the run (then pgbench's ceiling for the same work, and two instances on one
+    /// database, are measured too).
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +110,25 @@ struct Report {
     /// With `--baseline-server`: that build; each scenario then has its results under `baseline`.
     baseline: Option<Baseline>,
     scenarios: Vec<ScenarioResult>,
+    backend: Backend,
+    /// With `--backend postgres`: the server, pgbench's ceiling, and two instances.
+    postgres: Option<PostgresReport>,
+}
+
+#[derive(Serialize)]
+struct PostgresReport {
+    version: String,
+    /// pgbench on a copy of the seeded directory: a single-row insert into `users`, and a
+    /// primary-key select of a random seeded user, at the same concurrency.
+    ceiling: Vec<pg::PgbenchResult>,
+    /// CreateUser through userdir ÷ pgbench's insert rate.
+    create_user_of_ceiling: Option<f64>,
+    /// GetUser (uniform) through userdir ÷ pgbench's select rate.
+    get_user_of_ceiling: Option<f64>,
+    /// GetUser (uniform) with the load split over two instances on one database, and its ratio to
+    /// one instance's.
+    two_instances_get_user_rps: Option<f64>,
+    two_instances_ratio: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -172,14 +204,33 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     }
     let users = seed::import_file(dir);
     plan.write_import_file(&users)?;
+    // With PostgreSQL: one cluster, a database per build (and one for pgbench's ceiling).
+    let cluster = match args.backend {
+        Backend::Postgres => Some(pg::Cluster::start(&dir.join("pg"), 300)?),
+        Backend::Sqlite => None,
+    };
+    let url = |name: &str| -> anyhow::Result<Option<String>> {
+        cluster
+            .as_ref()
+            .map(|c| c.create_database(name))
+            .transpose()
+    };
+    let (url, baseline_url) = (url("candidate")?, url("baseline")?);
     println!("seeding {} users into {}", args.users, db.display());
     // A build from before `userdir import` is seeded by the other build.
     let importer = args.baseline_server.as_ref().unwrap_or(&args.server);
-    let seed_time = seed::seed(&args.server, importer, &db, &users).await?;
+    let seed_time = seed::seed(&args.server, importer, &db, url.as_deref(), &users).await?;
     println!("seeded in {:.1} s", seed_time.as_secs_f64());
     let baseline_seed_time = match &args.baseline_server {
         Some(binary) => {
-            let time = seed::seed(binary, &args.server, &baseline_db, &users).await?;
+            let time = seed::seed(
+                binary,
+                &args.server,
+                &baseline_db,
+                baseline_url.as_deref(),
+                &users,
+            )
+            .await?;
             println!(
                 "seeded the same users for the baseline {} in {:.1} s",
                 binary.display(),
@@ -220,10 +271,10 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     let builds = args
         .baseline_server
         .iter()
-        .map(|b| ("baseline", b, &baseline_db))
-        .chain([("candidate", &args.server, &db)]);
-    for (label, binary, db) in builds {
-        let server = Server::start(binary, db, &args.server_env).await?;
+        .map(|b| ("baseline", b, &baseline_db, baseline_url.as_deref()))
+        .chain([("candidate", &args.server, &db, url.as_deref())]);
+    for (label, binary, db, url) in builds {
+        let server = Server::start(binary, db, url, &args.server_env).await?;
         println!(
             "{label} server ready in {:.0} ms (cold start on {} users, {workers} workers)",
             server.cold_start.as_secs_f64() * 1000.0,
@@ -262,6 +313,36 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         results.push(candidate);
     }
     drop(both);
+    // Two instances of the candidate on one PostgreSQL database, the load split between them.
+    let mut two_instances_get_user_rps = None;
+    if let (Some(url), Some(candidate)) = (url.as_deref(), sides.last())
+        && scenarios.contains(&Scenario::GetUserUniform)
+    {
+        let second_db = dir.join("candidate-2").join("userdir.db");
+        std::fs::create_dir_all(second_db.parent().context("directory")?)?;
+        let second = Server::start(&args.server, &second_db, Some(url), &args.server_env).await?;
+        let half = (args.concurrency / 2).max(1);
+        let (a, b) = (
+            Driver::new(&candidate.server, &plan, half)?,
+            Driver::new(&second, &plan, half)?,
+        );
+        let duration = Duration::from_secs(args.duration);
+        let scenario = Scenario::GetUserUniform;
+        let _ = tokio::join!(
+            a.run(scenario, Duration::from_secs(args.warmup.max(1))),
+            b.run(scenario, Duration::from_secs(args.warmup.max(1)))
+        );
+        let mut sums = Vec::new();
+        for n in 1..=args.repeat {
+            let (ra, rb) = tokio::join!(a.run(scenario, duration), b.run(scenario, duration));
+            let sum = ra?.rps + rb?.rps;
+            println!("  GetUser uniform, two instances, run {n}: {sum:>9.0} req/s");
+            sums.push(sum);
+        }
+        sums.sort_by(f64::total_cmp);
+        two_instances_get_user_rps = sums.get(sums.len() / 2).copied();
+        second.stop().await;
+    }
     if let (Some(bare), Some(health)) = (
         results.iter_mut().find(|r| r.scenario == Scenario::Bare),
         health_rps.last().copied().flatten(),
@@ -312,6 +393,20 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             baseline.server_peak_rss_mb, baseline.cold_start_ms
         );
     }
+    let postgres = match &cluster {
+        Some(cluster) => Some(
+            ceiling(
+                args,
+                cluster,
+                &plan,
+                &users,
+                &results,
+                two_instances_get_user_rps,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let report = Report {
         machine: server::Machine::this(),
         git_rev: args.git_rev.clone(),
@@ -333,6 +428,8 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         bare_server,
         baseline,
         scenarios: results,
+        backend: args.backend,
+        postgres,
     };
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -340,6 +437,73 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
     println!("results written to {}", args.out.display());
     Ok(())
+}
+
+/// pgbench's ceiling for the same work on the same cluster, beside userdir's figures.
+async fn ceiling(
+    args: &Args,
+    cluster: &pg::Cluster,
+    plan: &seed::Plan,
+    users: &std::path::Path,
+    results: &[ScenarioResult],
+    two_instances_get_user_rps: Option<f64>,
+) -> anyhow::Result<PostgresReport> {
+    let url = cluster.create_database("ceiling")?;
+    let db = std::env::temp_dir().join(format!("userdir-bench-ceiling-{}.db", plan.ids.len()));
+    seed::seed(&args.server, &args.server, &db, Some(&url), users).await?;
+    cluster.psql("ceiling", &pg::setup_sql(plan.ids.len()))?;
+    let insert = cluster.pgbench(
+        "ceiling",
+        "insert",
+        pg::INSERT_SCRIPT,
+        args.concurrency,
+        args.duration,
+    )?;
+    let select = cluster.pgbench(
+        "ceiling",
+        "select",
+        &pg::select_script(plan.ids.len()),
+        args.concurrency,
+        args.duration,
+    )?;
+    let rps = |scenario: Scenario| {
+        results
+            .iter()
+            .find(|r| r.scenario == scenario)
+            .map(|r| r.rps.median)
+    };
+    let create = rps(Scenario::CreateUser);
+    let get = rps(Scenario::GetUserUniform);
+    let report = PostgresReport {
+        version: cluster.version(),
+        create_user_of_ceiling: create.map(|c| c / insert.tps),
+        get_user_of_ceiling: get.map(|g| g / select.tps),
+        two_instances_ratio: two_instances_get_user_rps
+            .zip(get)
+            .map(|(two, one)| two / one),
+        two_instances_get_user_rps,
+        ceiling: vec![insert, select],
+    };
+    println!();
+    println!(
+        "{} — pgbench at {} clients:",
+        report.version, args.concurrency
+    );
+    for bench in &report.ceiling {
+        println!(
+            "  {:<8} {:>9.0} tps  latency avg {:.2} ms",
+            bench.name, bench.tps, bench.latency_avg_ms
+        );
+    }
+    let percent = |ratio: Option<f64>| ratio.map_or("-".into(), |r| format!("{:.0}%", r * 100.0));
+    println!(
+        "  CreateUser ÷ insert: {}; GetUser uniform ÷ select: {}; two instances ÷ one (GetUser \
+         uniform): {}",
+        percent(report.create_user_of_ceiling),
+        percent(report.get_user_of_ceiling),
+        percent(report.two_instances_ratio)
+    );
+    Ok(report)
 }
 
 /// A warm-up of `scenario` on each side, then `--repeat` rounds of one measured run on each

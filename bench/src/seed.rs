@@ -57,20 +57,21 @@ impl Plan {
     }
 }
 
-/// Creates `db` with `server`'s migrations and imports `users` (a file from
+/// Creates `db` (or the database at `url`) with `server`'s migrations and imports `users` (a file from
 /// [`Plan::write_import_file`]) with it; returns the time taken. A build from before `userdir
 /// import` existed has the file imported by `importer` (the other build) instead.
 pub async fn seed(
     server: &Path,
     importer: &Path,
     db: &Path,
+    url: Option<&str>,
     users: &Path,
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
     // Builds from before `migrate --create` created a missing database without being asked.
-    let created = run(server, db, &["migrate", "--create"]).await?;
+    let created = run(server, db, url, &["migrate", "--create"]).await?;
     if !created.status.success() {
-        let migrated = run(server, db, &["migrate"]).await?;
+        let migrated = run(server, db, url, &["migrate"]).await?;
         ensure!(
             migrated.status.success(),
             "{} migrate failed: {}",
@@ -79,7 +80,7 @@ pub async fn seed(
         );
     }
     let file = users.to_str().context("a Unicode path")?;
-    let mut imported = run(server, db, &["import", file]).await?;
+    let mut imported = run(server, db, url, &["import", file]).await?;
     if !imported.status.success()
         && String::from_utf8_lossy(&imported.stderr).contains("unrecognized subcommand")
     {
@@ -88,7 +89,7 @@ pub async fn seed(
             server.display(),
             importer.display()
         );
-        imported = run(importer, db, &["import", file]).await?;
+        imported = run(importer, db, url, &["import", file]).await?;
     }
     ensure!(
         imported.status.success(),
@@ -98,8 +99,17 @@ pub async fn seed(
     Ok(started.elapsed())
 }
 
-async fn run(binary: &Path, db: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
-    tokio::process::Command::new(binary)
+async fn run(
+    binary: &Path,
+    db: &Path,
+    url: Option<&str>,
+    args: &[&str],
+) -> anyhow::Result<std::process::Output> {
+    let mut command = tokio::process::Command::new(binary);
+    if let Some(url) = url {
+        command.env("USERDIR__DATABASE__URL", url);
+    }
+    command
         .args(args)
         .env("USERDIR__DATABASE__PATH", db)
         .env("USERDIR__LOG__FILTER", "error")

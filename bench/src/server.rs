@@ -41,8 +41,14 @@ impl Stats {
 }
 
 impl Server {
-    /// userdir at `binary`, on `db`, with root credentials of its own.
-    pub async fn start(binary: &Path, db: &Path, extra_env: &[String]) -> anyhow::Result<Self> {
+    /// userdir at `binary`, on `db` (or the PostgreSQL database at `url`), with root credentials
+    /// of its own.
+    pub async fn start(
+        binary: &Path,
+        db: &Path,
+        url: Option<&str>,
+        extra_env: &[String],
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let mut rng = rand::rng();
         let access_key_id = format!("AKIABENCH{:011}", rng.next_u64() % 100_000_000_000);
@@ -51,6 +57,9 @@ impl Server {
             u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())
         );
         let mut command = Command::new(binary);
+        if let Some(url) = url {
+            command.env("USERDIR__DATABASE__URL", url);
+        }
         for pair in extra_env {
             let (key, value) = pair
                 .split_once('=')

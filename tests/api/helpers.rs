@@ -457,6 +457,9 @@ pub fn database_url(dir: &std::path::Path) -> Option<String> {
     if !postgres::enabled() {
         return None;
     }
+    // Instances started together on one directory must get one database.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = CREATING.lock().unwrap_or_else(|e| e.into_inner());
     let file = dir.join("database-url");
     if let Ok(url) = std::fs::read_to_string(&file) {
         return Some(url);

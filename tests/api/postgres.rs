@@ -84,51 +84,129 @@ fn external(url: &str) -> Result<Server, String> {
     })
 }
 
-/// Starts a private cluster under the temporary directory.
+/// Starts the suite's shared cluster under the temporary directory.
 fn start_cluster() -> Result<Server, String> {
-    let initdb = find_tool("initdb").ok_or("initdb is not installed")?;
-    let bin = initdb.parent().ok_or("initdb has no directory")?.to_owned();
-    let psql = find_tool("psql").ok_or("psql is not installed")?;
-    let dir = std::env::temp_dir().join(format!("userdir-test-pg-{}", std::process::id()));
-    let data = dir.join("data");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    // PostgreSQL refuses to run as root: then the cluster is the `postgres` user's.
-    let as_root = is_root();
-    if as_root {
-        run(Command::new("chown").arg("postgres").arg(&dir))?;
-    }
-    let command = |tool: &str| {
-        let path = bin.join(tool);
+    let cluster = Cluster::start(&format!("{}", std::process::id()))?;
+    let server = cluster.server();
+    // Stopped by the watchdog when the test process ends.
+    std::mem::forget(cluster);
+    server
+}
+
+/// A private cluster: the suite's shared one, or one of a test's own (to stop and start it).
+// Some methods serve only `instances.rs`, which the SQLite run does not include.
+#[allow(
+    dead_code,
+    reason = "instances.rs (the PostgreSQL run only) uses all of it"
+)]
+pub struct Cluster {
+    dir: PathBuf,
+    data: PathBuf,
+    bin: PathBuf,
+    as_root: bool,
+}
+
+#[allow(
+    dead_code,
+    reason = "instances.rs (the PostgreSQL run only) uses all of it"
+)]
+impl Cluster {
+    /// Creates and starts a cluster in a new directory named after `tag`; a watchdog stops and
+    /// deletes it once this process has ended.
+    pub fn start(tag: &str) -> Result<Self, String> {
+        let initdb = find_tool("initdb").ok_or("initdb is not installed")?;
+        let bin = initdb.parent().ok_or("initdb has no directory")?.to_owned();
+        let dir = std::env::temp_dir().join(format!("userdir-test-pg-{tag}"));
+        let data = dir.join("data");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        // PostgreSQL refuses to run as root: then the cluster is the `postgres` user's.
+        let as_root = is_root();
         if as_root {
+            run(Command::new("chown").arg("postgres").arg(&dir))?;
+        }
+        let cluster = Self {
+            dir,
+            data,
+            bin,
+            as_root,
+        };
+        run(cluster
+            .command("initdb")
+            .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
+            .arg(&cluster.data))?;
+        cluster.start_again()?;
+        watchdog(
+            &cluster.bin.join("pg_ctl"),
+            &cluster.dir,
+            &cluster.data,
+            cluster.as_root,
+        );
+        Ok(cluster)
+    }
+
+    /// Starts the (stopped) cluster and waits until it takes connections.
+    pub fn start_again(&self) -> Result<(), String> {
+        // fsync off: the cluster is thrown away with the test run; commits still happen as in
+        // production (synchronous_commit stays on).
+        let options = format!(
+            "-k {} -c listen_addresses='' -c fsync=off -c full_page_writes=off \
+             -c max_connections=300",
+            self.dir.display()
+        );
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.dir.join("log"))
+            .args(["-w", "-o", &options, "start"]))
+    }
+
+    /// Stops the cluster as an operator's restart does (`pg_ctl stop -m fast`: sessions are
+    /// ended, transactions under way rolled back).
+    pub fn stop(&self) -> Result<(), String> {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]))
+    }
+
+    /// A new database on this cluster: its URL.
+    pub fn new_database(&self) -> String {
+        let server = self.server().expect("psql is installed");
+        let name = format!("t_{}", ulid::Ulid::generate().to_string().to_lowercase());
+        let created = Command::new(&server.psql)
+            .arg(&server.admin_url)
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .expect("psql runs");
+        assert!(created.status.success(), "CREATE DATABASE: {created:?}");
+        server.url_of(&name)
+    }
+
+    fn server(&self) -> Result<Server, String> {
+        let psql = find_tool("psql").ok_or("psql is not installed")?;
+        let socket = self.dir.display().to_string();
+        Ok(Server {
+            admin_url: format!("postgres://postgres@localhost/postgres?host={socket}"),
+            psql,
+            template: format!("postgres://postgres@localhost/{{db}}?host={socket}"),
+        })
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool);
+        if self.as_root {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(path);
             command
         } else {
             Command::new(path)
         }
-    };
-    run(command("initdb")
-        .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
-        .arg(&data))?;
-    // fsync off: the cluster is thrown away with the test run; commits still happen as in
-    // production (synchronous_commit stays on).
-    let options = format!(
-        "-k {} -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=300",
-        dir.display()
-    );
-    run(command("pg_ctl")
-        .arg("-D")
-        .arg(&data)
-        .arg("-l")
-        .arg(dir.join("log"))
-        .args(["-w", "-o", &options, "start"]))?;
-    watchdog(&bin.join("pg_ctl"), &dir, &data, as_root);
-    let socket = dir.display().to_string();
-    Ok(Server {
-        admin_url: format!("postgres://postgres@localhost/postgres?host={socket}"),
-        psql,
-        template: format!("postgres://postgres@localhost/{{db}}?host={socket}"),
-    })
+    }
 }
 
 /// Stops the cluster and deletes it once this process has ended (checked every second).

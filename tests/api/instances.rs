@@ -1,0 +1,400 @@
+//! Several instances on one PostgreSQL database behave as one service: one truth for emails,
+//! tokens, limits, the lifecycle, reads after writes and page tokens; an instance killed under
+//! load loses nothing it acknowledged, and the others keep serving.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_finspacedata::types::{UserStatus, UserType};
+use tokio::task::JoinSet;
+
+use crate::helpers::{ServeProcess, TestApp, failure, sdk_client, spawn_app_in, unique_email};
+
+/// `n` in-process instances serving one database (created by the first).
+async fn instances(n: usize, adjust: fn(&mut userdir::config::Settings)) -> Vec<TestApp> {
+    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let mut apps = Vec::new();
+    for _ in 0..n {
+        apps.push(spawn_app_in(dir.clone(), adjust).await);
+    }
+    apps
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_an_empty_database_all_come_up() {
+    // The migrator's advisory lock makes them take turns on the schema.
+    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let mut starts = JoinSet::new();
+    for _ in 0..4 {
+        let dir = dir.clone();
+        starts.spawn(async move { spawn_app_in(dir, |_| {}).await });
+    }
+    let mut apps = Vec::new();
+    while let Some(app) = starts.join_next().await {
+        apps.push(app.expect("an instance starts"));
+    }
+    let id = apps[0].create_user(&unique_email("together")).await;
+    for app in &apps {
+        assert_eq!(app.get_user(&id).await.user_id(), Some(id.as_str()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_email_created_through_two_instances_at_once_exists_once() {
+    let apps = instances(2, |_| {}).await;
+    let email = unique_email("race");
+    let mut creates = JoinSet::new();
+    for i in 0..16 {
+        let sdk = apps[i % 2].sdk.clone();
+        let email = email.clone();
+        creates.spawn(async move {
+            sdk.create_user()
+                .email_address(email)
+                .r#type(UserType::AppUser)
+                .send()
+                .await
+                .map(|out| out.user_id().unwrap_or_default().to_owned())
+                .map_err(|e| {
+                    aws_sdk_finspacedata::error::ProvideErrorMetadata::code(&e)
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+        });
+    }
+    let (mut created, mut conflicts) = (0, 0);
+    while let Some(outcome) = creates.join_next().await {
+        match outcome.expect("joins") {
+            Ok(_) => created += 1,
+            Err(code) if code == "ConflictException" => conflicts += 1,
+            Err(code) => panic!("unexpected {code}"),
+        }
+    }
+    assert_eq!((created, conflicts), (1, 15));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_token_sent_to_two_instances_makes_one_user() {
+    let apps = instances(2, |_| {}).await;
+    let email = unique_email("token");
+    let token = ulid::Ulid::generate().to_string();
+    let mut creates = JoinSet::new();
+    for i in 0..16 {
+        let sdk = apps[i % 2].sdk.clone();
+        let (email, token) = (email.clone(), token.clone());
+        creates.spawn(async move {
+            sdk.create_user()
+                .email_address(email)
+                .r#type(UserType::AppUser)
+                .client_token(token)
+                .send()
+                .await
+                .expect("every caller succeeds")
+                .user_id()
+                .expect("an id")
+                .to_owned()
+        });
+    }
+    let mut ids = HashSet::new();
+    while let Some(id) = creates.join_next().await {
+        ids.insert(id.expect("joins"));
+    }
+    assert_eq!(ids.len(), 1, "every caller got the one user's id: {ids:?}");
+
+    // The same token with other parameters, on either instance: a conflict.
+    for app in &apps {
+        assert_eq!(
+            failure(
+                app.sdk
+                    .create_user()
+                    .email_address(unique_email("other"))
+                    .r#type(UserType::AppUser)
+                    .client_token(&token)
+                    .send()
+                    .await,
+                "the token was used for another email"
+            ),
+            "ConflictException"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_limit_holds_exactly_across_instances() {
+    let apps = instances(2, |s| s.limits.max_users = 20).await;
+    let mut creates = JoinSet::new();
+    for i in 0..60 {
+        let sdk = apps[i % 2].sdk.clone();
+        creates.spawn(async move {
+            sdk.create_user()
+                .email_address(unique_email(&format!("limit{i}")))
+                .r#type(UserType::AppUser)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| {
+                    aws_sdk_finspacedata::error::ProvideErrorMetadata::code(&e)
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+        });
+    }
+    let (mut created, mut refused) = (0, 0);
+    while let Some(outcome) = creates.join_next().await {
+        match outcome.expect("joins") {
+            Ok(()) => created += 1,
+            Err(code) if code == "LimitExceededException" => refused += 1,
+            Err(code) => panic!("unexpected {code}"),
+        }
+    }
+    assert_eq!((created, refused), (20, 40));
+    let listed = apps[1]
+        .sdk
+        .list_users()
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListUsers");
+    assert_eq!(listed.users().len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_instance_is_read_on_another_at_once() {
+    let apps = instances(2, |_| {}).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let id = a.create_user(&unique_email("ryw")).await;
+    assert_eq!(b.get_user(&id).await.user_id(), Some(id.as_str()));
+    for i in 0..20 {
+        let name = format!("Name {i}");
+        a.sdk
+            .update_user()
+            .user_id(&id)
+            .first_name(&name)
+            .send()
+            .await
+            .expect("UpdateUser");
+        assert_eq!(b.get_user(&id).await.first_name(), Some(name.as_str()));
+    }
+    b.wait_for_status(&id, UserStatus::Enabled).await;
+    a.disable_user(&id).await;
+    assert_eq!(b.get_user(&id).await.status(), Some(&UserStatus::Disabled));
+    let listed = b
+        .sdk
+        .list_users()
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListUsers");
+    assert!(listed.users().iter().any(|u| u.user_id() == Some(&id)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_token_from_one_instance_works_on_another() {
+    let apps = instances(2, |_| {}).await;
+    for i in 0..5 {
+        apps[0]
+            .create_user(&unique_email(&format!("page{i}")))
+            .await;
+    }
+    let first = apps[0]
+        .sdk
+        .list_users()
+        .max_results(2)
+        .send()
+        .await
+        .expect("first page");
+    let token = first.next_token().expect("more pages");
+    let second = apps[1]
+        .sdk
+        .list_users()
+        .max_results(2)
+        .next_token(token)
+        .send()
+        .await
+        .expect("the other instance takes the token");
+    assert_eq!(second.users().len(), 2);
+    assert_ne!(second.users()[0].user_id(), first.users()[0].user_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_created_on_an_instance_that_stops_at_once_is_enabled_by_another() {
+    let apps = instances(2, |s| s.lifecycle.activation_delay_ms = 300).await;
+    let mut apps = apps.into_iter();
+    let (a, b) = (apps.next().expect("a"), apps.next().expect("b"));
+    let ids: Vec<String> = {
+        let mut ids = Vec::new();
+        for i in 0..10 {
+            ids.push(a.create_user(&unique_email(&format!("orphan{i}"))).await);
+        }
+        ids
+    };
+    a.stop().await;
+    for id in &ids {
+        b.wait_for_status(id, UserStatus::Enabled).await;
+    }
+    // Enabled once: the times stay as the one transition set them.
+    let first: Vec<(i64, i64)> =
+        futures_util::future::join_all(ids.iter().map(|id| b.get_user(id)))
+            .await
+            .iter()
+            .map(|u| (u.last_enabled_time(), u.last_modified_time()))
+            .collect();
+    for (enabled, modified) in &first {
+        assert!(*enabled > 0);
+        assert_eq!(enabled, modified);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again: Vec<(i64, i64)> =
+        futures_util::future::join_all(ids.iter().map(|id| b.get_user(id)))
+            .await
+            .iter()
+            .map(|u| (u.last_enabled_time(), u.last_modified_time()))
+            .collect();
+    assert_eq!(first, again);
+}
+
+/// Two real `userdir serve` processes on one database under a create load: one is killed with
+/// SIGKILL midway; the other keeps serving, and every create either acknowledged is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ServeProcess {
+        child: mut victim,
+        address: doomed,
+    } = ServeProcess::start(dir.path()).await;
+    let ServeProcess {
+        child: _survivor,
+        address: survivor,
+    } = ServeProcess::start(dir.path()).await;
+    let clients = [sdk_client(&doomed), sdk_client(&survivor)];
+
+    let mut creates = JoinSet::new();
+    for i in 0..300 {
+        let sdk = clients[i % 2].clone();
+        creates.spawn(async move {
+            sdk.create_user()
+                .email_address(unique_email(&format!("kill{i}")))
+                .r#type(UserType::AppUser)
+                .send()
+                .await
+                .map(|out| (i % 2, out.user_id().unwrap_or_default().to_owned()))
+        });
+    }
+    let mut acknowledged = Vec::new();
+    let mut killed = false;
+    while let Some(done) = creates.join_next().await {
+        if let Ok((_, id)) = done.expect("joins") {
+            acknowledged.push(id);
+        }
+        if acknowledged.len() == 100 && !killed {
+            victim.start_kill().expect("SIGKILL");
+            killed = true;
+        }
+    }
+    victim.wait().await.expect("the killed instance ends");
+    assert!(
+        acknowledged.len() >= 150,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+
+    // The survivor serves on: new creates, and every acknowledged user.
+    let reader = &clients[1];
+    reader
+        .create_user()
+        .email_address(unique_email("after-kill"))
+        .r#type(UserType::AppUser)
+        .send()
+        .await
+        .expect("the survivor still creates");
+    for id in &acknowledged {
+        reader
+            .get_user()
+            .user_id(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged user {id} lost: {e:?}"));
+    }
+}
+
+/// PostgreSQL restarted under load (a private cluster, stopped and started again): while it is
+/// down every request is answered — a 5xx within the acquire timeout, never a hang — and readiness
+/// fails; once it is back, full service, without restarting userdir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_load_is_answered_5xx_then_served_again() {
+    let tag = format!("restart-{}", ulid::Ulid::generate());
+    let cluster = crate::postgres::Cluster::start(&tag).expect("a private cluster");
+    let url = cluster.new_database();
+    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let app = spawn_app_in(dir, move |s| {
+        s.database.url = url;
+        s.database.acquire_timeout_ms = 1_000;
+    })
+    .await;
+    let id = app.create_user(&unique_email("restart")).await;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = JoinSet::new();
+    for _ in 0..4 {
+        let (sdk, id, stop) = (app.sdk.clone(), id.clone(), stop.clone());
+        load.spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let sent = std::time::Instant::now();
+                let status = match sdk.get_user().user_id(&id).send().await {
+                    Ok(_) => 200,
+                    Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
+                };
+                seen.push((status, sent.elapsed()));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.stop().expect("PostgreSQL stops");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let ready = app
+        .http
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        ready.status().as_u16(),
+        503,
+        "not ready while the database is down"
+    );
+
+    cluster.start_again().expect("PostgreSQL starts again");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = app.http.get(app.url("/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.create_user(&unique_email("after-restart")).await;
+    assert_eq!(app.get_user(&id).await.user_id(), Some(id.as_str()));
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = Vec::new();
+    while let Some(part) = load.join_next().await {
+        seen.extend(part.expect("a load task"));
+    }
+    let failed: Vec<_> = seen.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(!failed.is_empty(), "the outage was seen");
+    assert!(
+        failed
+            .iter()
+            .all(|(status, _)| *status == 500 || *status == 503),
+        "only 5xx answers while down: {failed:?}"
+    );
+    let slowest = seen.iter().map(|(_, took)| *took).max().unwrap_or_default();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "nothing hangs past the timeout: {slowest:?}"
+    );
+}
