@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use userdir_core::domain::SharedClock;
+use userdir_core::store::copy::CopyStore;
 use userdir_core::store::{
     AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase, StoreError,
     UserCache, UserStore,
@@ -39,6 +40,8 @@ pub struct Opened {
     pub groups: Arc<dyn GroupStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub audit: Arc<dyn AuditStore>,
+    /// The whole directory, table by table (`userdir copy`).
+    pub copy: Arc<dyn CopyStore>,
     inner: OpenedKind,
 }
 
@@ -130,6 +133,7 @@ impl Backend {
                     groups: Arc::new(store.clone()),
                     credentials: Arc::new(store.clone()),
                     audit: Arc::new(store.clone()),
+                    copy: Arc::new(store.clone()),
                     inner: OpenedKind::Sqlite { store, _lock: lock },
                 })
             }
@@ -140,6 +144,7 @@ impl Backend {
                     groups: Arc::new(store.clone()),
                     credentials: Arc::new(store.clone()),
                     audit: Arc::new(store.clone()),
+                    copy: Arc::new(store.clone()),
                     inner: OpenedKind::Postgres { store },
                 })
             }

@@ -48,6 +48,19 @@ enum Command {
         #[arg(long)]
         create: bool,
     },
+    /// Copy the whole directory (users, groups, memberships, password hashes, live idempotency
+    /// tokens, the audit trail and the server's keys) from the configured database into another
+    /// backend's: the way from SQLite to PostgreSQL. Safe to run again (rows already there are
+    /// kept); shows progress, and checks every table's count at the end. Refused while a server
+    /// runs on a SQLite source or target.
+    Copy {
+        /// The target: a postgres:// (or postgresql://) URL, or a SQLite file path.
+        #[arg(long)]
+        to: String,
+        /// Rows read and written at a time.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+        page: u32,
+    },
     /// Manage the generated root key.
     RootKey {
         #[command(subcommand)]
@@ -98,6 +111,7 @@ async fn main() -> ExitCode {
         Command::Config => startup::print_lines(effective.listing()),
         Command::Check => startup::check(settings).await,
         Command::Import { file, create } => startup::import(settings, &file, create).await,
+        Command::Copy { to, page } => startup::copy(settings, &to, page).await,
         Command::RootKey {
             action: RootKeyAction::Rotate,
         } => startup::rotate_root_key(settings).await,

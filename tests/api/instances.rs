@@ -398,3 +398,177 @@ async fn a_postgres_restart_under_load_is_answered_5xx_then_served_again() {
         "nothing hangs past the timeout: {slowest:?}"
     );
 }
+
+/// Every member GetUser answers, but its request id.
+fn described(user: &aws_sdk_finspacedata::operation::get_user::GetUserOutput) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {} {} {}",
+        user.user_id(),
+        user.status(),
+        user.first_name(),
+        user.last_name(),
+        user.email_address(),
+        user.r#type(),
+        user.api_access(),
+        user.api_access_principal_arn(),
+        user.create_time(),
+        user.last_enabled_time(),
+        user.last_disabled_time(),
+        user.last_modified_time(),
+        user.last_login_time(),
+    )
+}
+
+/// The upgrade path: a SQLite directory copied into PostgreSQL with `userdir copy` keeps every
+/// user with its times, groups and memberships, password hashes (a temporary password still
+/// signs in), live idempotency tokens (a retry answers as before), the audit trail, and the
+/// server's keys (a page token from the SQLite server works on PostgreSQL). Run again, it copies
+/// nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
+    let source_dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let sqlite = spawn_app_in(source_dir.clone(), |s| s.database.url.clear()).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(sqlite.create_user(&unique_email(&format!("copy{i}"))).await);
+    }
+    let email = unique_email("copied-token");
+    let token = ulid::Ulid::generate().to_string();
+    let create = |app: &TestApp| {
+        app.sdk
+            .create_user()
+            .email_address(&email)
+            .r#type(UserType::AppUser)
+            .client_token(&token)
+            .send()
+    };
+    let tokened = create(&sqlite)
+        .await
+        .expect("CreateUser")
+        .user_id()
+        .expect("id")
+        .to_owned();
+    sqlite.wait_for_status(&ids[0], UserStatus::Enabled).await;
+    let group = sqlite
+        .sdk
+        .create_permission_group()
+        .name(format!("copied {}", ulid::Ulid::generate()))
+        .application_permissions(aws_sdk_finspacedata::types::ApplicationPermission::ViewAuditData)
+        .send()
+        .await
+        .expect("CreatePermissionGroup")
+        .permission_group_id()
+        .expect("id")
+        .to_owned();
+    sqlite
+        .sdk
+        .associate_user_to_permission_group()
+        .permission_group_id(&group)
+        .user_id(&ids[0])
+        .send()
+        .await
+        .expect("membership");
+    let temporary = sqlite
+        .sdk
+        .reset_user_password()
+        .user_id(&ids[0])
+        .send()
+        .await
+        .expect("ResetUserPassword")
+        .temporary_password()
+        .expect("a temporary password")
+        .to_owned();
+    let page = sqlite
+        .sdk
+        .list_users()
+        .max_results(2)
+        .send()
+        .await
+        .expect("ListUsers");
+    let next = page.next_token().expect("more pages").to_owned();
+    let before: Vec<_> = futures_util::future::join_all(ids.iter().map(|id| sqlite.get_user(id)))
+        .await
+        .iter()
+        .map(described)
+        .collect();
+    sqlite.stop().await;
+
+    let target_dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let url = crate::helpers::database_url(target_dir.path()).expect("the PostgreSQL run");
+    let copy = || {
+        crate::helpers::userdir_command(source_dir.path())
+            .env_remove("USERDIR__DATABASE__URL")
+            .args(["copy", "--to", &url, "--page", "2"])
+            .output()
+    };
+    let first = copy().await.expect("userdir copy runs");
+    assert!(first.status.success(), "{first:?}");
+    let report = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        report.contains("users: 6 copied (6 new, 0 there already)"),
+        "{report}"
+    );
+    assert!(report.contains("every table's count checked"), "{report}");
+    let again = copy().await.expect("userdir copy runs again");
+    assert!(again.status.success(), "{again:?}");
+    let report = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(
+        report.contains("users: 6 copied (0 new, 6 there already)"),
+        "{report}"
+    );
+
+    let postgres = spawn_app_in(target_dir, |_| {}).await;
+    let after: Vec<_> = futures_util::future::join_all(ids.iter().map(|id| postgres.get_user(id)))
+        .await
+        .iter()
+        .map(described)
+        .collect();
+    assert_eq!(before, after, "every user as it was, every time included");
+    let rest = postgres
+        .sdk
+        .list_users()
+        .max_results(2)
+        .next_token(&next)
+        .send()
+        .await
+        .expect("the SQLite server's page token works");
+    assert_eq!(rest.users().len(), 2);
+    assert_eq!(
+        create(&postgres).await.expect("a retry").user_id(),
+        Some(tokened.as_str()),
+        "the token's first answer"
+    );
+    let members = postgres
+        .sdk
+        .list_users_by_permission_group()
+        .permission_group_id(&group)
+        .max_results(10)
+        .send()
+        .await
+        .expect("members");
+    assert_eq!(members.users().len(), 1);
+    let email0 = postgres
+        .get_user(&ids[0])
+        .await
+        .email_address()
+        .expect("email")
+        .to_owned();
+    let signed_in = postgres
+        .http
+        .post(postgres.url("/auth/password"))
+        .json(&serde_json::json!({
+            "emailAddress": email0,
+            "password": temporary,
+            "newPassword": "Chosen-Password-42",
+        }))
+        .send()
+        .await
+        .expect("answered");
+    assert!(
+        signed_in.status().is_success(),
+        "the temporary password works"
+    );
+    let trail = postgres.audit_events().await;
+    assert!(trail.iter().any(|e| e["operation"] == "ResetUserPassword"));
+    assert!(trail.iter().any(|e| e["operation"] == "CopyDirectory"));
+}

@@ -19,6 +19,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 mod audit;
+mod copy;
 mod counts;
 mod creations;
 mod credentials;

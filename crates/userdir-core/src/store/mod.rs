@@ -2,6 +2,7 @@
 //! (`userdir-store-sqlite`, …) implements them, and the binary picks one.
 
 mod cache;
+pub mod copy;
 pub mod rows;
 
 use std::sync::Arc;

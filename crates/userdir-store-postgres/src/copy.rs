@@ -1,0 +1,406 @@
+//! `userdir copy` to and from PostgreSQL: pages of each table in key order, and pages written
+//! with `ON CONFLICT DO NOTHING`; the counts behind the limits grow by the rows written, and the
+//! audit sequence continues after the highest copied entry.
+
+use async_trait::async_trait;
+use userdir_core::domain::{PermissionGroup, PermissionGroupId, Timestamp, User, UserId};
+use userdir_core::store::StoreError;
+use userdir_core::store::copy::{
+    CopyStore, KeyRecord, MembershipRecord, PasswordRecord, Records, Table, TokenRecord,
+    UserRecord, rows_json,
+};
+use userdir_core::store::rows::{GroupRow, UserRow, corrupt, membership_status};
+
+use super::audit::audit_page;
+use super::{PostgresStore, db_error};
+
+#[async_trait]
+impl CopyStore for PostgresStore {
+    async fn export(
+        &self,
+        table: Table,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Records, StoreError> {
+        let after = after.unwrap_or("");
+        let limit = i64::from(limit);
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        Ok(match table {
+            Table::ServerKeys => {
+                let rows = sqlx::query!(
+                    "SELECT purpose, key, create_time FROM server_keys WHERE purpose > $1
+                     ORDER BY purpose LIMIT $2",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::ServerKeys(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(KeyRecord {
+                                key: <[u8; 32]>::try_from(row.key.as_slice()).map_err(|_| {
+                                    StoreError::internal("stored data is invalid: server_keys.key")
+                                })?,
+                                purpose: row.purpose,
+                                create_time: Timestamp::from_millis(row.create_time),
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::Users => {
+                let rows = sqlx::query!(
+                    "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
+                            first_name, last_name, create_time, last_enabled_time,
+                            last_disabled_time, last_modified_time, last_login_time,
+                            credential_generation
+                     FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::Users(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(UserRecord {
+                                credential_generation: row.credential_generation,
+                                user: User::try_from(UserRow {
+                                    user_id: row.user_id,
+                                    email: row.email,
+                                    user_type: row.user_type,
+                                    status: row.status,
+                                    api_access: row.api_access,
+                                    api_access_principal_arn: row.api_access_principal_arn,
+                                    first_name: row.first_name,
+                                    last_name: row.last_name,
+                                    create_time: row.create_time,
+                                    last_enabled_time: row.last_enabled_time,
+                                    last_disabled_time: row.last_disabled_time,
+                                    last_modified_time: row.last_modified_time,
+                                    last_login_time: row.last_login_time,
+                                })?,
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::PermissionGroups => {
+                let rows = sqlx::query_as!(
+                    GroupRow,
+                    "SELECT permission_group_id, name, description, application_permissions,
+                            create_time, last_modified_time
+                     FROM permission_groups WHERE permission_group_id > $1
+                     ORDER BY permission_group_id LIMIT $2",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::PermissionGroups(
+                    rows.into_iter()
+                        .map(PermissionGroup::try_from)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            Table::Memberships => {
+                let (group, user) = after.split_once(' ').unwrap_or((after, ""));
+                let rows = sqlx::query!(
+                    "SELECT permission_group_id, user_id, membership_status, added_time
+                     FROM permission_group_members
+                     WHERE (permission_group_id, user_id) > ($1, $2)
+                     ORDER BY permission_group_id, user_id LIMIT $3",
+                    group,
+                    user,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::Memberships(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(MembershipRecord {
+                                group: PermissionGroupId::parse(&row.permission_group_id).map_err(
+                                    |v| corrupt("permission_group_members.permission_group_id", v),
+                                )?,
+                                user: UserId::parse(&row.user_id)
+                                    .map_err(|v| corrupt("permission_group_members.user_id", v))?,
+                                status: membership_status(&row.membership_status)?,
+                                added_time: Timestamp::from_millis(row.added_time),
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::Passwords => {
+                let rows = sqlx::query!(
+                    "SELECT user_id, password_hash, temporary, expires_at, set_time
+                     FROM user_passwords WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::Passwords(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(PasswordRecord {
+                                user: UserId::parse(&row.user_id)
+                                    .map_err(|v| corrupt("user_passwords.user_id", v))?,
+                                hash: row.password_hash,
+                                temporary: row.temporary,
+                                expires_at: row.expires_at.map(Timestamp::from_millis),
+                                set_time: Timestamp::from_millis(row.set_time),
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::IdempotencyTokens => {
+                let (operation, token) = after.split_once('\u{0}').unwrap_or((after, ""));
+                let rows = sqlx::query!(
+                    r#"SELECT operation, client_token, fingerprint, result, created_at, expires_at
+                       FROM idempotency_tokens
+                       WHERE (operation COLLATE "C", client_token COLLATE "C") > ($1, $2)
+                       ORDER BY operation COLLATE "C", client_token COLLATE "C" LIMIT $3"#,
+                    operation,
+                    token,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::IdempotencyTokens(
+                    rows.into_iter()
+                        .map(|row| TokenRecord {
+                            operation: row.operation,
+                            client_token: row.client_token,
+                            fingerprint: row.fingerprint,
+                            result: row.result,
+                            created_at: Timestamp::from_millis(row.created_at),
+                            expires_at: Timestamp::from_millis(row.expires_at),
+                        })
+                        .collect(),
+                )
+            }
+            Table::AuditEvents => {
+                let after = if after.is_empty() {
+                    0
+                } else {
+                    after
+                        .parse()
+                        .map_err(|_| StoreError::internal("an audit page key is a number"))?
+                };
+                let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+                Records::AuditEvents(audit_page(&mut conn, after, limit).await?)
+            }
+        })
+    }
+
+    async fn absorb(&self, records: Records) -> Result<u64, StoreError> {
+        let json = rows_json(&records);
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let done = match &records {
+            Records::ServerKeys(keys) => {
+                let mut new = 0;
+                for key in keys {
+                    new += sqlx::query!(
+                        "INSERT INTO server_keys (purpose, key, create_time) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                        key.purpose,
+                        key.key.as_slice(),
+                        key.create_time.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                }
+                tx.commit().await.map_err(db_error)?;
+                return Ok(new);
+            }
+            Records::Users(_) => {
+                sqlx::query!(
+                    "INSERT INTO users (user_id, email, user_type, status, api_access,
+                     api_access_principal_arn, first_name, last_name, create_time,
+                     last_enabled_time, last_disabled_time, last_modified_time, last_login_time,
+                     credential_generation)
+                 SELECT r.user_id, r.email, r.user_type, r.status, r.api_access,
+                        r.api_access_principal_arn, r.first_name, r.last_name, r.create_time,
+                        r.last_enabled_time, r.last_disabled_time, r.last_modified_time,
+                        r.last_login_time, r.credential_generation
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     user_id TEXT, email TEXT, user_type TEXT, status TEXT, api_access TEXT,
+                     api_access_principal_arn TEXT, first_name TEXT, last_name TEXT,
+                     create_time BIGINT, last_enabled_time BIGINT, last_disabled_time BIGINT,
+                     last_modified_time BIGINT, last_login_time BIGINT,
+                     credential_generation BIGINT)
+                 ON CONFLICT DO NOTHING",
+                    json
+                )
+                .execute(&mut *tx)
+                .await
+            }
+            Records::PermissionGroups(_) => {
+                sqlx::query!(
+                "INSERT INTO permission_groups (permission_group_id, name, name_key, description,
+                     application_permissions, create_time, last_modified_time)
+                 SELECT r.permission_group_id, r.name, r.name_key, r.description,
+                        r.application_permissions, r.create_time, r.last_modified_time
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     permission_group_id TEXT, name TEXT, name_key TEXT, description TEXT,
+                     application_permissions TEXT, create_time BIGINT, last_modified_time BIGINT)
+                 ON CONFLICT DO NOTHING",
+                json
+            )
+                .execute(&mut *tx)
+                .await
+            }
+            Records::Memberships(_) => {
+                sqlx::query!(
+                    "INSERT INTO permission_group_members (permission_group_id, user_id,
+                     membership_status, added_time)
+                 SELECT r.permission_group_id, r.user_id, r.membership_status, r.added_time
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     permission_group_id TEXT, user_id TEXT, membership_status TEXT,
+                     added_time BIGINT)
+                 ON CONFLICT DO NOTHING",
+                    json
+                )
+                .execute(&mut *tx)
+                .await
+            }
+            Records::Passwords(_) => {
+                sqlx::query!(
+                    "INSERT INTO user_passwords (user_id, password_hash, temporary, expires_at,
+                     set_time)
+                 SELECT r.user_id, r.password_hash, r.temporary, r.expires_at, r.set_time
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     user_id TEXT, password_hash TEXT, temporary BOOLEAN, expires_at BIGINT,
+                     set_time BIGINT)
+                 ON CONFLICT DO NOTHING",
+                    json
+                )
+                .execute(&mut *tx)
+                .await
+            }
+            Records::IdempotencyTokens(_) => {
+                sqlx::query!(
+                    "INSERT INTO idempotency_tokens (operation, client_token, fingerprint, result,
+                     created_at, expires_at)
+                 SELECT r.operation, r.client_token, r.fingerprint, r.result, r.created_at,
+                        r.expires_at
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     operation TEXT, client_token TEXT, fingerprint TEXT, result TEXT,
+                     created_at BIGINT, expires_at BIGINT)
+                 ON CONFLICT DO NOTHING",
+                    json
+                )
+                .execute(&mut *tx)
+                .await
+            }
+            Records::AuditEvents(_) => {
+                sqlx::query!(
+                    "INSERT INTO audit_events (seq, time, request_id, caller, operation, target,
+                     outcome, detail)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT r.seq, r.time, r.request_id, r.caller, r.operation, r.target, r.outcome,
+                        r.detail
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     seq BIGINT, time BIGINT, request_id TEXT, caller TEXT, operation TEXT,
+                     target TEXT, outcome TEXT, detail TEXT)
+                 ON CONFLICT DO NOTHING",
+                    json
+                )
+                .execute(&mut *tx)
+                .await
+            }
+        };
+        let new = done.map_err(db_error)?.rows_affected();
+        let added = i64::try_from(new).unwrap_or(i64::MAX);
+        match &records {
+            Records::Users(_) => count_copied(&mut tx, "users", added).await?,
+            Records::PermissionGroups(_) => {
+                count_copied(&mut tx, "permission_groups", added).await?
+            }
+            Records::AuditEvents(_) => {
+                // New entries continue after the highest copied one.
+                sqlx::query_scalar!(
+                    "SELECT setval(pg_get_serial_sequence('audit_events', 'seq'),
+                                   GREATEST((SELECT max(seq) FROM audit_events), 1))"
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
+            _ => {}
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(new)
+    }
+
+    async fn count(&self, table: Table) -> Result<u64, StoreError> {
+        let n = match table {
+            Table::ServerKeys => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM server_keys"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::Users => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::PermissionGroups => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM permission_groups"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::Memberships => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM permission_group_members"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::Passwords => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM user_passwords"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::IdempotencyTokens => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM idempotency_tokens"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::AuditEvents => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM audit_events"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+        }
+        .map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// Copied rows count toward the limits like created ones (slot 0: a copy runs alone).
+async fn count_copied(
+    conn: &mut sqlx::PgConnection,
+    kind: &str,
+    added: i64,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE entity_counts SET n = n + $2 WHERE kind = $1 AND slot = 0",
+        kind,
+        added
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! `userdir copy` to and from SQLite: pages of each table in key order, and pages written with
+//! `ON CONFLICT DO NOTHING` (the triggers keep the counts behind the limits).
+
+use async_trait::async_trait;
+use userdir_core::domain::{PermissionGroup, Timestamp, User, UserId};
+use userdir_core::store::StoreError;
+use userdir_core::store::copy::{
+    CopyStore, KeyRecord, MembershipRecord, PasswordRecord, Records, Table, TokenRecord,
+    UserRecord, rows_json,
+};
+use userdir_core::store::rows::{GroupRow, UserRow, corrupt, membership_status};
+
+use super::audit::audit_page;
+use super::writer::Isolation;
+use super::{SqliteStore, db_error};
+
+#[async_trait]
+impl CopyStore for SqliteStore {
+    async fn export(
+        &self,
+        table: Table,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Records, StoreError> {
+        let after = after.unwrap_or("");
+        let mut conn = self.reader.acquire().await.map_err(db_error)?;
+        Ok(match table {
+            Table::ServerKeys => {
+                let rows = sqlx::query!(
+                    "SELECT purpose, key, create_time FROM server_keys WHERE purpose > ?1
+                     ORDER BY purpose LIMIT CAST(?2 AS INTEGER)",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::ServerKeys(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(KeyRecord {
+                                key: <[u8; 32]>::try_from(row.key.as_slice()).map_err(|_| {
+                                    StoreError::internal("stored data is invalid: server_keys.key")
+                                })?,
+                                purpose: row.purpose,
+                                create_time: Timestamp::from_millis(row.create_time),
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::Users => {
+                let rows = sqlx::query!(
+                    "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
+                            first_name, last_name, create_time, last_enabled_time,
+                            last_disabled_time, last_modified_time, last_login_time,
+                            credential_generation
+                     FROM users WHERE user_id > ?1 ORDER BY user_id LIMIT CAST(?2 AS INTEGER)",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::Users(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(UserRecord {
+                                credential_generation: row.credential_generation,
+                                user: User::try_from(UserRow {
+                                    user_id: row.user_id,
+                                    email: row.email,
+                                    user_type: row.user_type,
+                                    status: row.status,
+                                    api_access: row.api_access,
+                                    api_access_principal_arn: row.api_access_principal_arn,
+                                    first_name: row.first_name,
+                                    last_name: row.last_name,
+                                    create_time: row.create_time,
+                                    last_enabled_time: row.last_enabled_time,
+                                    last_disabled_time: row.last_disabled_time,
+                                    last_modified_time: row.last_modified_time,
+                                    last_login_time: row.last_login_time,
+                                })?,
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::PermissionGroups => {
+                let rows = sqlx::query_as!(
+                    GroupRow,
+                    "SELECT permission_group_id, name, description, application_permissions,
+                            create_time, last_modified_time
+                     FROM permission_groups WHERE permission_group_id > ?1
+                     ORDER BY permission_group_id LIMIT CAST(?2 AS INTEGER)",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::PermissionGroups(
+                    rows.into_iter()
+                        .map(PermissionGroup::try_from)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            Table::Memberships => {
+                let (group, user) = after.split_once(' ').unwrap_or((after, ""));
+                let rows = sqlx::query!(
+                    "SELECT permission_group_id, user_id, membership_status, added_time
+                     FROM permission_group_members
+                     WHERE (permission_group_id, user_id) > (?1, ?2)
+                     ORDER BY permission_group_id, user_id LIMIT CAST(?3 AS INTEGER)",
+                    group,
+                    user,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::Memberships(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(MembershipRecord {
+                                group: userdir_core::domain::PermissionGroupId::parse(
+                                    &row.permission_group_id,
+                                )
+                                .map_err(|v| {
+                                    corrupt("permission_group_members.permission_group_id", v)
+                                })?,
+                                user: UserId::parse(&row.user_id)
+                                    .map_err(|v| corrupt("permission_group_members.user_id", v))?,
+                                status: membership_status(&row.membership_status)?,
+                                added_time: Timestamp::from_millis(row.added_time),
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::Passwords => {
+                let rows = sqlx::query!(
+                    "SELECT user_id, password_hash, temporary, expires_at, set_time
+                     FROM user_passwords WHERE user_id > ?1 ORDER BY user_id
+                     LIMIT CAST(?2 AS INTEGER)",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::Passwords(
+                    rows.into_iter()
+                        .map(|row| {
+                            Ok(PasswordRecord {
+                                user: UserId::parse(&row.user_id)
+                                    .map_err(|v| corrupt("user_passwords.user_id", v))?,
+                                hash: row.password_hash,
+                                temporary: row.temporary != 0,
+                                expires_at: row.expires_at.map(Timestamp::from_millis),
+                                set_time: Timestamp::from_millis(row.set_time),
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                )
+            }
+            Table::IdempotencyTokens => {
+                let (operation, token) = after.split_once('\u{0}').unwrap_or((after, ""));
+                let rows = sqlx::query!(
+                    "SELECT operation, client_token, fingerprint, result, created_at, expires_at
+                     FROM idempotency_tokens WHERE (operation, client_token) > (?1, ?2)
+                     ORDER BY operation, client_token LIMIT CAST(?3 AS INTEGER)",
+                    operation,
+                    token,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Records::IdempotencyTokens(
+                    rows.into_iter()
+                        .map(|row| TokenRecord {
+                            operation: row.operation,
+                            client_token: row.client_token,
+                            fingerprint: row.fingerprint,
+                            result: row.result,
+                            created_at: Timestamp::from_millis(row.created_at),
+                            expires_at: Timestamp::from_millis(row.expires_at),
+                        })
+                        .collect(),
+                )
+            }
+            Table::AuditEvents => {
+                let after = if after.is_empty() {
+                    0
+                } else {
+                    after
+                        .parse()
+                        .map_err(|_| StoreError::internal("an audit page key is a number"))?
+                };
+                Records::AuditEvents(audit_page(&mut conn, after, limit).await?)
+            }
+        })
+    }
+
+    async fn absorb(&self, records: Records) -> Result<u64, StoreError> {
+        let json = rows_json(&records);
+        self.writer
+            .write(Isolation::Savepoint, None, move |tx, _| {
+                Box::pin(async move {
+                    let done = match records {
+                        Records::ServerKeys(keys) => {
+                            let mut new = 0;
+                            for key in keys {
+                                let bytes = key.key.as_slice();
+                                let millis = key.create_time.as_millis();
+                                new += sqlx::query!(
+                                    "INSERT INTO server_keys (purpose, key, create_time)
+                                     VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                    key.purpose,
+                                    bytes,
+                                    millis,
+                                )
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(db_error)?
+                                .rows_affected();
+                            }
+                            return Ok(new);
+                        }
+                        Records::Users(_) => {
+                            sqlx::query!(
+                                "INSERT INTO users (user_id, email, user_type, status, api_access,
+                                 api_access_principal_arn, first_name, last_name, create_time,
+                                 last_enabled_time, last_disabled_time, last_modified_time,
+                                 last_login_time, credential_generation)
+                             SELECT value ->> '$.user_id', value ->> '$.email',
+                                    value ->> '$.user_type', value ->> '$.status',
+                                    value ->> '$.api_access',
+                                    value ->> '$.api_access_principal_arn',
+                                    value ->> '$.first_name', value ->> '$.last_name',
+                                    value ->> '$.create_time', value ->> '$.last_enabled_time',
+                                    value ->> '$.last_disabled_time',
+                                    value ->> '$.last_modified_time',
+                                    value ->> '$.last_login_time',
+                                    value ->> '$.credential_generation'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                                json
+                            )
+                            .execute(&mut *tx)
+                            .await
+                        }
+                        Records::PermissionGroups(_) => {
+                            sqlx::query!(
+                            "INSERT INTO permission_groups (permission_group_id, name, name_key,
+                                 description, application_permissions, create_time,
+                                 last_modified_time)
+                             SELECT value ->> '$.permission_group_id', value ->> '$.name',
+                                    value ->> '$.name_key', value ->> '$.description',
+                                    value ->> '$.application_permissions',
+                                    value ->> '$.create_time', value ->> '$.last_modified_time'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                            json
+                        )
+                            .execute(&mut *tx)
+                            .await
+                        }
+                        Records::Memberships(_) => {
+                            sqlx::query!(
+                            "INSERT INTO permission_group_members (permission_group_id, user_id,
+                                 membership_status, added_time)
+                             SELECT value ->> '$.permission_group_id', value ->> '$.user_id',
+                                    value ->> '$.membership_status', value ->> '$.added_time'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                            json
+                        )
+                            .execute(&mut *tx)
+                            .await
+                        }
+                        Records::Passwords(_) => {
+                            sqlx::query!(
+                                "INSERT INTO user_passwords (user_id, password_hash, temporary,
+                                 expires_at, set_time)
+                             SELECT value ->> '$.user_id', value ->> '$.password_hash',
+                                    value ->> '$.temporary', value ->> '$.expires_at',
+                                    value ->> '$.set_time'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                                json
+                            )
+                            .execute(&mut *tx)
+                            .await
+                        }
+                        Records::IdempotencyTokens(_) => {
+                            sqlx::query!(
+                                "INSERT INTO idempotency_tokens (operation, client_token,
+                                 fingerprint, result, created_at, expires_at)
+                             SELECT value ->> '$.operation', value ->> '$.client_token',
+                                    value ->> '$.fingerprint', value ->> '$.result',
+                                    value ->> '$.created_at', value ->> '$.expires_at'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                                json
+                            )
+                            .execute(&mut *tx)
+                            .await
+                        }
+                        Records::AuditEvents(_) => {
+                            sqlx::query!(
+                            "INSERT INTO audit_events (seq, time, request_id, caller, operation,
+                                 target, outcome, detail)
+                             SELECT value ->> '$.seq', value ->> '$.time',
+                                    value ->> '$.request_id', value ->> '$.caller',
+                                    value ->> '$.operation', value ->> '$.target',
+                                    value ->> '$.outcome', value ->> '$.detail'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                            json
+                        )
+                            .execute(&mut *tx)
+                            .await
+                        }
+                    };
+                    Ok(done.map_err(db_error)?.rows_affected())
+                })
+            })
+            .await
+    }
+
+    async fn count(&self, table: Table) -> Result<u64, StoreError> {
+        let n = match table {
+            Table::ServerKeys => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM server_keys"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::Users => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM users"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::PermissionGroups => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM permission_groups"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::Memberships => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM permission_group_members"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::Passwords => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM user_passwords"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::IdempotencyTokens => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM idempotency_tokens"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::AuditEvents => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM audit_events"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+        }
+        .map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
