@@ -572,3 +572,22 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
     assert!(trail.iter().any(|e| e["operation"] == "ResetUserPassword"));
     assert!(trail.iter().any(|e| e["operation"] == "CopyDirectory"));
 }
+
+/// Temporary credentials issued by one instance work on another (the keys are shared), and
+/// revoking them on one (the user disabled) refuses them on every other at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_one_instance_work_on_another_until_revoked_on_any() {
+    let apps = instances(2, crate::security::with_principal).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let (user_id, session) = crate::security::user_session(a, UserType::SuperUser, 60).await;
+    assert_eq!(
+        crate::security::get_user_as(b, &session, &user_id).await,
+        Ok(())
+    );
+    a.disable_user(&user_id).await;
+    assert_eq!(
+        crate::security::get_user_as(b, &session, &user_id).await,
+        Err("UnrecognizedClientException".to_owned()),
+        "the other instance's authorization sees the revocation at once"
+    );
+}

@@ -22,7 +22,7 @@ const PRINCIPAL: Key<'static> = Key {
     session_token: None,
 };
 
-fn with_principal(settings: &mut userdir::config::Settings) {
+pub(crate) fn with_principal(settings: &mut userdir::config::Settings) {
     settings.auth.principals = vec![PrincipalSettings {
         arn: ARN.into(),
         access_key_id: PRINCIPAL.access_key_id.into(),
@@ -36,7 +36,7 @@ fn code<E: aws_sdk_finspacedata::error::ProvideErrorMetadata>(error: &E) -> Stri
 }
 
 /// Temporary credentials as the SDK returns them.
-struct Session {
+pub(crate) struct Session {
     access_key_id: String,
     secret: String,
     token: String,
@@ -53,7 +53,11 @@ impl Session {
 }
 
 /// Creates a user bound to the test principal and obtains temporary credentials for it.
-async fn user_session(app: &TestApp, user_type: UserType, minutes: i64) -> (String, Session) {
+pub(crate) async fn user_session(
+    app: &TestApp,
+    user_type: UserType,
+    minutes: i64,
+) -> (String, Session) {
     let user_id = app
         .sdk
         .create_user()
@@ -278,7 +282,11 @@ async fn temporary_credentials_act_as_their_user_and_stop_when_it_is_disabled_or
 }
 
 /// Sends one GetUser with `session`'s credentials; the error code if it was refused.
-async fn get_user_as(app: &TestApp, session: &Session, user_id: &str) -> Result<(), String> {
+pub(crate) async fn get_user_as(
+    app: &TestApp,
+    session: &Session,
+    user_id: &str,
+) -> Result<(), String> {
     sdk_client_with(&app.address, session.key(), |c| c)
         .get_user()
         .user_id(user_id)
