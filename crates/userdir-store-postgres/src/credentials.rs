@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tracing::instrument;
 use userdir_core::domain::{Email, Timestamp, UserId, UserStatus};
-use userdir_core::store::rows::corrupt;
+use userdir_core::store::rows::{SignInRow, corrupt};
 use userdir_core::store::{
     CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written,
 };
@@ -63,7 +63,8 @@ impl CredentialStore for PostgresStore {
 
     #[instrument(skip_all)]
     async fn password_for(&self, email: &Email) -> Result<Option<StoredPassword>, StoreError> {
-        let row = sqlx::query!(
+        let row = sqlx::query_as!(
+            SignInRow,
             "SELECT u.user_id, u.status, p.password_hash, p.temporary, p.expires_at
              FROM users u JOIN user_passwords p ON p.user_id = u.user_id
              WHERE lower(u.email) = lower($1)",
@@ -72,16 +73,7 @@ impl CredentialStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.map(|row| {
-            Ok(StoredPassword {
-                user_id: UserId::parse(&row.user_id).map_err(|v| corrupt("users.user_id", v))?,
-                status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
-                hash: row.password_hash,
-                temporary: row.temporary,
-                expires_at: row.expires_at.map(Timestamp::from_millis),
-            })
-        })
-        .transpose()
+        row.map(StoredPassword::try_from).transpose()
     }
 
     #[instrument(skip_all, fields(user_id = %id))]

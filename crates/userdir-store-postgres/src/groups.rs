@@ -7,7 +7,7 @@ use userdir_core::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
 };
-use userdir_core::store::rows::{GroupRow, UserRow, corrupt, membership_status, parse_group_id};
+use userdir_core::store::rows::{GroupOfUserRow, GroupRow, MemberRow, parse_group_id};
 use userdir_core::store::{GroupStore, Resource, StoreError, WriteContext, Written};
 
 use super::counts::{Kind, count_in, count_out};
@@ -278,7 +278,8 @@ impl GroupStore for PostgresStore {
         if !user_exists(&mut conn, user).await? {
             return Err(StoreError::NotFound(Resource::User));
         }
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            GroupOfUserRow,
             "SELECT g.permission_group_id, g.name, m.membership_status
              FROM permission_group_members m
              JOIN permission_groups g ON g.permission_group_id = m.permission_group_id
@@ -291,17 +292,7 @@ impl GroupStore for PostgresStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
-        rows.into_iter()
-            .map(|row| {
-                Ok((
-                    PermissionGroupId::parse(&row.permission_group_id)
-                        .map_err(|v| corrupt("permission_groups.permission_group_id", v))?,
-                    PermissionGroupName::parse(&row.name)
-                        .map_err(|v| corrupt("permission_groups.name", v))?,
-                    membership_status(&row.membership_status)?,
-                ))
-            })
-            .collect()
+        rows.into_iter().map(TryFrom::try_from).collect()
     }
 
     #[instrument(skip_all, fields(group_id = %group))]
@@ -315,7 +306,8 @@ impl GroupStore for PostgresStore {
         if !group_exists(&mut conn, group).await? {
             return Err(StoreError::NotFound(Resource::PermissionGroup));
         }
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            MemberRow,
             "SELECT u.user_id, u.email, u.user_type, u.status, u.api_access,
                     u.api_access_principal_arn, u.first_name, u.last_name, u.create_time,
                     u.last_enabled_time, u.last_disabled_time, u.last_modified_time,
@@ -331,26 +323,6 @@ impl GroupStore for PostgresStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
-        rows.into_iter()
-            .map(|row| {
-                let status = membership_status(&row.membership_status)?;
-                let user = User::try_from(UserRow {
-                    user_id: row.user_id,
-                    email: row.email,
-                    user_type: row.user_type,
-                    status: row.status,
-                    api_access: row.api_access,
-                    api_access_principal_arn: row.api_access_principal_arn,
-                    first_name: row.first_name,
-                    last_name: row.last_name,
-                    create_time: row.create_time,
-                    last_enabled_time: row.last_enabled_time,
-                    last_disabled_time: row.last_disabled_time,
-                    last_modified_time: row.last_modified_time,
-                    last_login_time: row.last_login_time,
-                })?;
-                Ok((user, status))
-            })
-            .collect()
+        rows.into_iter().map(TryFrom::try_from).collect()
     }
 }

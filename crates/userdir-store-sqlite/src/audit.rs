@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 use super::SqliteStore;
 use super::writer::Isolation;
 use userdir_core::domain::Timestamp;
+use userdir_core::store::rows::AuditRow;
 use userdir_core::store::{AuditEvent, AuditRecord, AuditStore, StoreError};
 
 #[async_trait]
@@ -62,7 +63,8 @@ pub(super) async fn audit_page(
     after: i64,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        AuditRow,
         "SELECT seq, time, request_id, caller, operation, target, outcome, detail
          FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT CAST(?2 AS INTEGER)",
         after,
@@ -71,19 +73,5 @@ pub(super) async fn audit_page(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| AuditEvent {
-            seq: row.seq,
-            record: AuditRecord {
-                time: Timestamp::from_millis(row.time),
-                request_id: row.request_id,
-                caller: row.caller,
-                operation: row.operation,
-                target: row.target,
-                detail: row.detail,
-            },
-            outcome: row.outcome,
-        })
-        .collect())
+    Ok(rows.into_iter().map(AuditEvent::from).collect())
 }

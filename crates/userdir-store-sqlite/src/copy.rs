@@ -2,13 +2,11 @@
 //! `ON CONFLICT DO NOTHING` (the triggers keep the counts behind the limits).
 
 use async_trait::async_trait;
-use userdir_core::domain::{PermissionGroup, Timestamp, User, UserId};
 use userdir_core::store::StoreError;
-use userdir_core::store::copy::{
-    CopyStore, KeyRecord, MembershipRecord, PasswordRecord, Records, Table, TokenRecord,
-    UserRecord, rows_json,
+use userdir_core::store::copy::{CopyStore, Records, Table, TokenRecord, rows_json};
+use userdir_core::store::rows::{
+    GroupRow, KeyRow, MembershipRow, PasswordRow, TokenRow, UserRecordRow, convert_all,
 };
-use userdir_core::store::rows::{GroupRow, UserRow, corrupt, membership_status};
 
 use super::audit::audit_page;
 use super::writer::Isolation;
@@ -23,10 +21,12 @@ impl CopyStore for SqliteStore {
         limit: u32,
     ) -> Result<Records, StoreError> {
         let after = after.unwrap_or("");
+        let page_size = limit;
         let mut conn = self.reader.acquire().await.map_err(db_error)?;
         Ok(match table {
-            Table::ServerKeys => {
-                let rows = sqlx::query!(
+            Table::ServerKeys => Records::ServerKeys(convert_all(
+                sqlx::query_as!(
+                    KeyRow,
                     "SELECT purpose, key, create_time FROM server_keys WHERE purpose > ?1
                      ORDER BY purpose LIMIT CAST(?2 AS INTEGER)",
                     after,
@@ -34,23 +34,11 @@ impl CopyStore for SqliteStore {
                 )
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(db_error)?;
-                Records::ServerKeys(
-                    rows.into_iter()
-                        .map(|row| {
-                            Ok(KeyRecord {
-                                key: <[u8; 32]>::try_from(row.key.as_slice()).map_err(|_| {
-                                    StoreError::internal("stored data is invalid: server_keys.key")
-                                })?,
-                                purpose: row.purpose,
-                                create_time: Timestamp::from_millis(row.create_time),
-                            })
-                        })
-                        .collect::<Result<_, StoreError>>()?,
-                )
-            }
-            Table::Users => {
-                let rows = sqlx::query!(
+                .map_err(db_error)?,
+            )?),
+            Table::Users => Records::Users(convert_all(
+                sqlx::query_as!(
+                    UserRecordRow,
                     "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
                             first_name, last_name, create_time, last_enabled_time,
                             last_disabled_time, last_modified_time, last_login_time,
@@ -61,34 +49,10 @@ impl CopyStore for SqliteStore {
                 )
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(db_error)?;
-                Records::Users(
-                    rows.into_iter()
-                        .map(|row| {
-                            Ok(UserRecord {
-                                credential_generation: row.credential_generation,
-                                user: User::try_from(UserRow {
-                                    user_id: row.user_id,
-                                    email: row.email,
-                                    user_type: row.user_type,
-                                    status: row.status,
-                                    api_access: row.api_access,
-                                    api_access_principal_arn: row.api_access_principal_arn,
-                                    first_name: row.first_name,
-                                    last_name: row.last_name,
-                                    create_time: row.create_time,
-                                    last_enabled_time: row.last_enabled_time,
-                                    last_disabled_time: row.last_disabled_time,
-                                    last_modified_time: row.last_modified_time,
-                                    last_login_time: row.last_login_time,
-                                })?,
-                            })
-                        })
-                        .collect::<Result<_, StoreError>>()?,
-                )
-            }
-            Table::PermissionGroups => {
-                let rows = sqlx::query_as!(
+                .map_err(db_error)?,
+            )?),
+            Table::PermissionGroups => Records::PermissionGroups(convert_all(
+                sqlx::query_as!(
                     GroupRow,
                     "SELECT permission_group_id, name, description, application_permissions,
                             create_time, last_modified_time
@@ -99,78 +63,45 @@ impl CopyStore for SqliteStore {
                 )
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(db_error)?;
-                Records::PermissionGroups(
-                    rows.into_iter()
-                        .map(PermissionGroup::try_from)
-                        .collect::<Result<_, _>>()?,
-                )
-            }
+                .map_err(db_error)?,
+            )?),
             Table::Memberships => {
                 let (group, user) = after.split_once(' ').unwrap_or((after, ""));
-                let rows = sqlx::query!(
-                    "SELECT permission_group_id, user_id, membership_status, added_time
-                     FROM permission_group_members
-                     WHERE (permission_group_id, user_id) > (?1, ?2)
-                     ORDER BY permission_group_id, user_id LIMIT CAST(?3 AS INTEGER)",
-                    group,
-                    user,
-                    limit,
-                )
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_error)?;
-                Records::Memberships(
-                    rows.into_iter()
-                        .map(|row| {
-                            Ok(MembershipRecord {
-                                group: userdir_core::domain::PermissionGroupId::parse(
-                                    &row.permission_group_id,
-                                )
-                                .map_err(|v| {
-                                    corrupt("permission_group_members.permission_group_id", v)
-                                })?,
-                                user: UserId::parse(&row.user_id)
-                                    .map_err(|v| corrupt("permission_group_members.user_id", v))?,
-                                status: membership_status(&row.membership_status)?,
-                                added_time: Timestamp::from_millis(row.added_time),
-                            })
-                        })
-                        .collect::<Result<_, StoreError>>()?,
-                )
+                Records::Memberships(convert_all(
+                    sqlx::query_as!(
+                        MembershipRow,
+                        "SELECT permission_group_id, user_id, membership_status, added_time
+                         FROM permission_group_members
+                         WHERE (permission_group_id, user_id) > (?1, ?2)
+                         ORDER BY permission_group_id, user_id LIMIT CAST(?3 AS INTEGER)",
+                        group,
+                        user,
+                        limit,
+                    )
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_error)?,
+                )?)
             }
-            Table::Passwords => {
-                let rows = sqlx::query!(
-                    "SELECT user_id, password_hash, temporary, expires_at, set_time
-                     FROM user_passwords WHERE user_id > ?1 ORDER BY user_id
-                     LIMIT CAST(?2 AS INTEGER)",
+            Table::Passwords => Records::Passwords(convert_all(
+                sqlx::query_as!(
+                    PasswordRow,
+                    r#"SELECT user_id, password_hash, temporary AS "temporary: bool", expires_at, set_time
+                       FROM user_passwords WHERE user_id > ?1 ORDER BY user_id LIMIT CAST(?2 AS INTEGER)"#,
                     after,
                     limit,
                 )
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(db_error)?;
-                Records::Passwords(
-                    rows.into_iter()
-                        .map(|row| {
-                            Ok(PasswordRecord {
-                                user: UserId::parse(&row.user_id)
-                                    .map_err(|v| corrupt("user_passwords.user_id", v))?,
-                                hash: row.password_hash,
-                                temporary: row.temporary != 0,
-                                expires_at: row.expires_at.map(Timestamp::from_millis),
-                                set_time: Timestamp::from_millis(row.set_time),
-                            })
-                        })
-                        .collect::<Result<_, StoreError>>()?,
-                )
-            }
+                .map_err(db_error)?,
+            )?),
             Table::IdempotencyTokens => {
                 let (operation, token) = after.split_once('\u{0}').unwrap_or((after, ""));
-                let rows = sqlx::query!(
-                    "SELECT operation, client_token, fingerprint, result, created_at, expires_at
+                let rows = sqlx::query_as!(
+                    TokenRow,
+                    r#"SELECT operation, client_token, fingerprint, result, created_at, expires_at
                      FROM idempotency_tokens WHERE (operation, client_token) > (?1, ?2)
-                     ORDER BY operation, client_token LIMIT CAST(?3 AS INTEGER)",
+                     ORDER BY operation, client_token LIMIT CAST(?3 AS INTEGER)"#,
                     operation,
                     token,
                     limit,
@@ -178,18 +109,7 @@ impl CopyStore for SqliteStore {
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(db_error)?;
-                Records::IdempotencyTokens(
-                    rows.into_iter()
-                        .map(|row| TokenRecord {
-                            operation: row.operation,
-                            client_token: row.client_token,
-                            fingerprint: row.fingerprint,
-                            result: row.result,
-                            created_at: Timestamp::from_millis(row.created_at),
-                            expires_at: Timestamp::from_millis(row.expires_at),
-                        })
-                        .collect(),
-                )
+                Records::IdempotencyTokens(rows.into_iter().map(TokenRecord::from).collect())
             }
             Table::AuditEvents => {
                 let after = if after.is_empty() {
@@ -199,7 +119,7 @@ impl CopyStore for SqliteStore {
                         .parse()
                         .map_err(|_| StoreError::internal("an audit page key is a number"))?
                 };
-                Records::AuditEvents(audit_page(&mut conn, after, limit).await?)
+                Records::AuditEvents(audit_page(&mut conn, after, page_size).await?)
             }
         })
     }

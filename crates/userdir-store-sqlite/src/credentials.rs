@@ -7,6 +7,7 @@ use tracing::instrument;
 use super::writer::Isolation;
 use super::{SqliteStore, corrupt};
 use userdir_core::domain::{Email, Timestamp, UserId, UserStatus};
+use userdir_core::store::rows::SignInRow;
 use userdir_core::store::{
     CredentialStore, Resource, StoreError, StoredPassword, WriteContext, Written,
 };
@@ -63,9 +64,10 @@ impl CredentialStore for SqliteStore {
 
     #[instrument(skip_all)]
     async fn password_for(&self, email: &Email) -> Result<Option<StoredPassword>, StoreError> {
-        let row = sqlx::query!(
+        let row = sqlx::query_as!(
+            SignInRow,
             r#"SELECT u.user_id AS "user_id!", u.status AS "status!",
-                      p.password_hash AS "password_hash!", p.temporary AS "temporary!",
+                      p.password_hash AS "password_hash!", p.temporary AS "temporary!: bool",
                       p.expires_at
                FROM users u JOIN user_passwords p ON p.user_id = u.user_id
                WHERE u.email = ?1 COLLATE NOCASE"#,
@@ -74,16 +76,7 @@ impl CredentialStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db_error)?;
-        row.map(|row| {
-            Ok(StoredPassword {
-                user_id: UserId::parse(&row.user_id).map_err(|v| corrupt("users.user_id", v))?,
-                status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
-                hash: row.password_hash,
-                temporary: row.temporary != 0,
-                expires_at: row.expires_at.map(Timestamp::from_millis),
-            })
-        })
-        .transpose()
+        row.map(StoredPassword::try_from).transpose()
     }
 
     #[instrument(skip_all, fields(user_id = %id))]

@@ -11,7 +11,7 @@ use userdir_core::domain::{
     ApplicationPermissions, MembershipStatus, PermissionGroup, PermissionGroupChanges,
     PermissionGroupDescription, PermissionGroupId, PermissionGroupName, Timestamp, User, UserId,
 };
-use userdir_core::store::rows::{GroupRow, UserRow, corrupt, membership_status, parse_group_id};
+use userdir_core::store::rows::{GroupOfUserRow, GroupRow, MemberRow, parse_group_id};
 use userdir_core::store::{GroupStore, Resource, StoreError, WriteContext, Written};
 
 async fn group_exists(
@@ -321,7 +321,8 @@ impl GroupStore for SqliteStore {
             return Err(StoreError::NotFound(Resource::User));
         }
         let after = after.map_or("", PermissionGroupId::as_str);
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            GroupOfUserRow,
             r#"SELECT g.permission_group_id AS "permission_group_id!", g.name AS "name!",
                       m.membership_status AS "membership_status!"
                FROM permission_group_members m
@@ -335,17 +336,7 @@ impl GroupStore for SqliteStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
-        rows.into_iter()
-            .map(|row| {
-                Ok((
-                    PermissionGroupId::parse(&row.permission_group_id)
-                        .map_err(|v| corrupt("permission_groups.permission_group_id", v))?,
-                    PermissionGroupName::parse(&row.name)
-                        .map_err(|v| corrupt("permission_groups.name", v))?,
-                    membership_status(&row.membership_status)?,
-                ))
-            })
-            .collect()
+        rows.into_iter().map(TryFrom::try_from).collect()
     }
 
     #[instrument(skip_all, fields(group_id = %group))]
@@ -360,7 +351,8 @@ impl GroupStore for SqliteStore {
             return Err(StoreError::NotFound(Resource::PermissionGroup));
         }
         let after = after.map_or("", UserId::as_str);
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            MemberRow,
             r#"SELECT u.user_id AS "user_id!", u.email AS "email!", u.user_type AS "user_type!",
                       u.status AS "status!", u.api_access AS "api_access!",
                       u.api_access_principal_arn, u.first_name, u.last_name,
@@ -378,26 +370,6 @@ impl GroupStore for SqliteStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
-        rows.into_iter()
-            .map(|row| {
-                let status = membership_status(&row.membership_status)?;
-                let user = User::try_from(UserRow {
-                    user_id: row.user_id,
-                    email: row.email,
-                    user_type: row.user_type,
-                    status: row.status,
-                    api_access: row.api_access,
-                    api_access_principal_arn: row.api_access_principal_arn,
-                    first_name: row.first_name,
-                    last_name: row.last_name,
-                    create_time: row.create_time,
-                    last_enabled_time: row.last_enabled_time,
-                    last_disabled_time: row.last_disabled_time,
-                    last_modified_time: row.last_modified_time,
-                    last_login_time: row.last_login_time,
-                })?;
-                Ok((user, status))
-            })
-            .collect()
+        rows.into_iter().map(TryFrom::try_from).collect()
     }
 }

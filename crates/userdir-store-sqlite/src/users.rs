@@ -13,9 +13,10 @@ use super::{
     users_from_json,
 };
 use userdir_core::domain::{
-    ApiAccess, ApplicationPermissions, FirstName, LastName, RoleArn, StatusChange, Timestamp, User,
-    UserChanges, UserId, UserStatus, UserType,
+    ApiAccess, FirstName, LastName, RoleArn, StatusChange, Timestamp, User, UserChanges, UserId,
+    UserStatus, UserType,
 };
+use userdir_core::store::rows::ProfileRow;
 use userdir_core::store::{
     AuditRecord, CacheStats, CallerProfile, Creations, Resource, StoreError, UserStore,
     WriteContext, Written,
@@ -361,7 +362,8 @@ impl UserStore for SqliteStore {
 
     #[instrument(skip_all, fields(user_id = %id))]
     async fn caller_profile(&self, id: &UserId) -> Result<Option<CallerProfile>, StoreError> {
-        let row = sqlx::query!(
+        let row = sqlx::query_as!(
+            ProfileRow,
             r#"SELECT u.user_type AS "user_type!", u.status AS "status!",
                       u.api_access AS "api_access!",
                       u.credential_generation AS "credential_generation!",
@@ -376,21 +378,7 @@ impl UserStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db_error)?;
-        row.map(|row| {
-            Ok(CallerProfile {
-                user_type: UserType::parse(&row.user_type)
-                    .map_err(|v| corrupt("users.user_type", v))?,
-                status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
-                api_access: ApiAccess::parse(&row.api_access)
-                    .map_err(|v| corrupt("users.api_access", v))?,
-                permissions: ApplicationPermissions::from_stored(
-                    row.permissions.as_deref().unwrap_or(""),
-                )
-                .map_err(|v| corrupt("permission_groups.application_permissions", v))?,
-                credential_generation: row.credential_generation,
-            })
-        })
-        .transpose()
+        row.map(CallerProfile::try_from).transpose()
     }
 
     #[instrument(skip_all)]

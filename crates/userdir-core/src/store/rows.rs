@@ -6,7 +6,8 @@ use crate::domain::{
     PermissionGroup, PermissionGroupDescription, PermissionGroupId, PermissionGroupName, RoleArn,
     Timestamp, User, UserId, UserStatus, UserType, Violation,
 };
-use crate::store::StoreError;
+use crate::store::copy::{KeyRecord, MembershipRecord, PasswordRecord, TokenRecord, UserRecord};
+use crate::store::{AuditEvent, AuditRecord, CallerProfile, StoreError, StoredPassword};
 
 /// Stored data the model refuses: a failure of the store, never the caller's.
 pub fn corrupt(column: &str, violation: Violation) -> StoreError {
@@ -121,4 +122,292 @@ impl TryFrom<GroupRow> for PermissionGroup {
             last_modified_time: Timestamp::from_millis(row.last_modified_time),
         })
     }
+}
+
+/// A `users` row with more columns after it: the struct a backend's `query_as!` fills, and its
+/// split into the user's row and the rest.
+macro_rules! user_row_with {
+    ($(#[$meta:meta])* $name:ident { $($extra:ident: $ty:ty),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name {
+            pub user_id: String,
+            pub email: String,
+            pub user_type: String,
+            pub status: String,
+            pub api_access: String,
+            pub api_access_principal_arn: Option<String>,
+            pub first_name: Option<String>,
+            pub last_name: Option<String>,
+            pub create_time: i64,
+            pub last_enabled_time: Option<i64>,
+            pub last_disabled_time: Option<i64>,
+            pub last_modified_time: i64,
+            pub last_login_time: Option<i64>,
+            $(pub $extra: $ty),+
+        }
+
+        impl $name {
+            fn split(self) -> (UserRow, ($($ty,)+)) {
+                (
+                    UserRow {
+                        user_id: self.user_id,
+                        email: self.email,
+                        user_type: self.user_type,
+                        status: self.status,
+                        api_access: self.api_access,
+                        api_access_principal_arn: self.api_access_principal_arn,
+                        first_name: self.first_name,
+                        last_name: self.last_name,
+                        create_time: self.create_time,
+                        last_enabled_time: self.last_enabled_time,
+                        last_disabled_time: self.last_disabled_time,
+                        last_modified_time: self.last_modified_time,
+                        last_login_time: self.last_login_time,
+                    },
+                    ($(self.$extra,)+),
+                )
+            }
+        }
+    };
+}
+
+user_row_with!(
+    /// A user with its credential generation, as `userdir copy` moves it.
+    UserRecordRow { credential_generation: i64 }
+);
+
+impl TryFrom<UserRecordRow> for UserRecord {
+    type Error = StoreError;
+
+    fn try_from(row: UserRecordRow) -> Result<Self, Self::Error> {
+        let (user, (credential_generation,)) = row.split();
+        Ok(UserRecord {
+            user: User::try_from(user)?,
+            credential_generation,
+        })
+    }
+}
+
+user_row_with!(
+    /// A member of a group, with its membership's status.
+    MemberRow { membership_status: String }
+);
+
+impl TryFrom<MemberRow> for (User, MembershipStatus) {
+    type Error = StoreError;
+
+    fn try_from(row: MemberRow) -> Result<Self, Self::Error> {
+        let (user, (status,)) = row.split();
+        Ok((User::try_from(user)?, membership_status(&status)?))
+    }
+}
+
+/// One of a user's groups, with the membership's status.
+#[derive(Debug)]
+pub struct GroupOfUserRow {
+    pub permission_group_id: String,
+    pub name: String,
+    pub membership_status: String,
+}
+
+impl TryFrom<GroupOfUserRow> for (PermissionGroupId, PermissionGroupName, MembershipStatus) {
+    type Error = StoreError;
+
+    fn try_from(row: GroupOfUserRow) -> Result<Self, Self::Error> {
+        Ok((
+            PermissionGroupId::parse(&row.permission_group_id)
+                .map_err(|v| corrupt("permission_groups.permission_group_id", v))?,
+            PermissionGroupName::parse(&row.name)
+                .map_err(|v| corrupt("permission_groups.name", v))?,
+            membership_status(&row.membership_status)?,
+        ))
+    }
+}
+
+/// What authorization reads of a caller (permissions: its groups', joined by commas).
+#[derive(Debug)]
+pub struct ProfileRow {
+    pub user_type: String,
+    pub status: String,
+    pub api_access: String,
+    pub credential_generation: i64,
+    pub permissions: Option<String>,
+}
+
+impl TryFrom<ProfileRow> for CallerProfile {
+    type Error = StoreError;
+
+    fn try_from(row: ProfileRow) -> Result<Self, Self::Error> {
+        Ok(CallerProfile {
+            user_type: UserType::parse(&row.user_type)
+                .map_err(|v| corrupt("users.user_type", v))?,
+            status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
+            api_access: ApiAccess::parse(&row.api_access)
+                .map_err(|v| corrupt("users.api_access", v))?,
+            permissions: ApplicationPermissions::from_stored(
+                row.permissions.as_deref().unwrap_or(""),
+            )
+            .map_err(|v| corrupt("permission_groups.application_permissions", v))?,
+            credential_generation: row.credential_generation,
+        })
+    }
+}
+
+/// A user's password as sign-in reads it.
+#[derive(Debug)]
+pub struct SignInRow {
+    pub user_id: String,
+    pub status: String,
+    pub password_hash: String,
+    pub temporary: bool,
+    pub expires_at: Option<i64>,
+}
+
+impl TryFrom<SignInRow> for StoredPassword {
+    type Error = StoreError;
+
+    fn try_from(row: SignInRow) -> Result<Self, Self::Error> {
+        Ok(StoredPassword {
+            user_id: UserId::parse(&row.user_id).map_err(|v| corrupt("users.user_id", v))?,
+            status: UserStatus::parse(&row.status).map_err(|v| corrupt("users.status", v))?,
+            hash: row.password_hash,
+            temporary: row.temporary,
+            expires_at: row.expires_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+/// A `permission_group_members` row.
+#[derive(Debug)]
+pub struct MembershipRow {
+    pub permission_group_id: String,
+    pub user_id: String,
+    pub membership_status: String,
+    pub added_time: i64,
+}
+
+impl TryFrom<MembershipRow> for MembershipRecord {
+    type Error = StoreError;
+
+    fn try_from(row: MembershipRow) -> Result<Self, Self::Error> {
+        Ok(MembershipRecord {
+            group: PermissionGroupId::parse(&row.permission_group_id)
+                .map_err(|v| corrupt("permission_group_members.permission_group_id", v))?,
+            user: UserId::parse(&row.user_id)
+                .map_err(|v| corrupt("permission_group_members.user_id", v))?,
+            status: membership_status(&row.membership_status)?,
+            added_time: Timestamp::from_millis(row.added_time),
+        })
+    }
+}
+
+/// A `user_passwords` row.
+#[derive(Debug)]
+pub struct PasswordRow {
+    pub user_id: String,
+    pub password_hash: String,
+    pub temporary: bool,
+    pub expires_at: Option<i64>,
+    pub set_time: i64,
+}
+
+impl TryFrom<PasswordRow> for PasswordRecord {
+    type Error = StoreError;
+
+    fn try_from(row: PasswordRow) -> Result<Self, Self::Error> {
+        Ok(PasswordRecord {
+            user: UserId::parse(&row.user_id).map_err(|v| corrupt("user_passwords.user_id", v))?,
+            hash: row.password_hash,
+            temporary: row.temporary,
+            expires_at: row.expires_at.map(Timestamp::from_millis),
+            set_time: Timestamp::from_millis(row.set_time),
+        })
+    }
+}
+
+/// An `idempotency_tokens` row.
+#[derive(Debug)]
+pub struct TokenRow {
+    pub operation: String,
+    pub client_token: String,
+    pub fingerprint: String,
+    pub result: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<TokenRow> for TokenRecord {
+    fn from(row: TokenRow) -> Self {
+        TokenRecord {
+            operation: row.operation,
+            client_token: row.client_token,
+            fingerprint: row.fingerprint,
+            result: row.result,
+            created_at: Timestamp::from_millis(row.created_at),
+            expires_at: Timestamp::from_millis(row.expires_at),
+        }
+    }
+}
+
+/// A `server_keys` row.
+pub struct KeyRow {
+    pub purpose: String,
+    pub key: Vec<u8>,
+    pub create_time: i64,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<Self, Self::Error> {
+        Ok(KeyRecord {
+            key: <[u8; 32]>::try_from(row.key.as_slice()).map_err(|_| {
+                StoreError::internal(format!(
+                    "stored data is invalid: server_keys.key of {}",
+                    row.purpose
+                ))
+            })?,
+            purpose: row.purpose,
+            create_time: Timestamp::from_millis(row.create_time),
+        })
+    }
+}
+
+/// An `audit_events` row.
+#[derive(Debug)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub time: i64,
+    pub request_id: String,
+    pub caller: String,
+    pub operation: String,
+    pub target: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(row: AuditRow) -> Self {
+        AuditEvent {
+            seq: row.seq,
+            record: AuditRecord {
+                time: Timestamp::from_millis(row.time),
+                request_id: row.request_id,
+                caller: row.caller,
+                operation: row.operation,
+                target: row.target,
+                detail: row.detail,
+            },
+            outcome: row.outcome,
+        }
+    }
+}
+
+/// Every row converted, or the first row's failure.
+pub fn convert_all<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
 }
