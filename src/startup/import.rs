@@ -137,6 +137,11 @@ fn user_of(line: Line, now: Timestamp) -> Result<User, Vec<String>> {
     let mut problems = Vec::new();
     let mut check = Checker(&mut problems);
     let id = match &line.user_id {
+        // The directory's ids are ULIDs (26 characters, ordered by creation), as CreateUser makes.
+        Some(id) if ulid::Ulid::from_string(id).is_err() => check.member(
+            "userId",
+            Err::<UserId, _>(Violation::new("must be a 26-character ULID")),
+        ),
         Some(id) => check.member("userId", UserId::parse(id)),
         None => Some(UserId::generate()),
     };
@@ -292,9 +297,10 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_email_in_any_case_or_id_is_refused() {
-        let input = "{\"userId\":\"A1\",\"emailAddress\":\"e@example.com\",\"type\":\"APP_USER\"}\n\
-                     {\"userId\":\"A1\",\"emailAddress\":\"E@Example.com\",\"type\":\"APP_USER\"}\n";
+    fn a_repeated_email_in_any_case_or_id_and_a_foreign_id_are_refused() {
+        let input = "{\"userId\":\"01ARZ3NDEKTSV4RRFFQ69G5FAV\",\"emailAddress\":\"e@example.com\",\"type\":\"APP_USER\"}\n\
+                     {\"userId\":\"01ARZ3NDEKTSV4RRFFQ69G5FAV\",\"emailAddress\":\"E@Example.com\",\"type\":\"APP_USER\"}\n\
+                     {\"userId\":\"uROzCaWwGyW3\",\"emailAddress\":\"f@example.com\",\"type\":\"APP_USER\"}\n";
         let error = parse(input.as_bytes(), NOW)
             .expect_err("refused")
             .to_string();
@@ -303,5 +309,9 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("line 2: userId repeats line 1"), "{error}");
+        assert!(
+            error.contains("line 3: userId: must be a 26-character ULID"),
+            "{error}"
+        );
     }
 }

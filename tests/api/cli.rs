@@ -247,3 +247,48 @@ fn a_start_refused_for_a_bad_setting_creates_nothing() {
         "nothing was created"
     );
 }
+
+/// `userdir import` writes all of a file or nothing: a second import of the same users is refused
+/// as a whole, saying why, and leaves the first import's users as they were.
+#[test]
+fn an_import_is_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = dir.path().join("userdir.db");
+    let path = database.to_str().expect("a Unicode path");
+    let env = [("USERDIR__DATABASE__PATH", path)];
+    let file = dir.path().join("users.jsonl");
+    let line =
+        |n: u32| format!("{{\"emailAddress\":\"i{n}@example.com\",\"type\":\"APP_USER\"}}\n");
+    std::fs::write(&file, line(1) + &line(2)).expect("written");
+    let file = file.to_str().expect("a Unicode path");
+
+    let refused = userdir(&["import", file], &env);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "no database without --create"
+    );
+    let first = userdir(&["import", "--create", file], &env);
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        format!("{path}: imported 2 users\n")
+    );
+
+    // One new user and one whose email (in another case) is taken: neither is written.
+    let again = dir.path().join("again.jsonl");
+    std::fs::write(&again, line(3) + &line(2).replace("i2@", "I2@")).expect("written");
+    let second = userdir(&["import", again.to_str().expect("a Unicode path")], &env);
+    assert_eq!(second.status.code(), Some(1), "{second:?}");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("nothing was imported") && stderr.contains("already registered"),
+        "{stderr}"
+    );
+    let trail = userdir(&["audit", "--format", "jsonl"], &env);
+    let imports = String::from_utf8_lossy(&trail.stdout)
+        .lines()
+        .filter(|line| line.contains("ImportUsers"))
+        .count();
+    assert_eq!(imports, 1, "only the first import happened");
+}
