@@ -1,7 +1,7 @@
 //! Limits that hold exactly however many instances create at once, without making every create
 //! wait for every other.
 //!
-//! A kind's count is spread over 16 rows (`entity_counts`). A create adds one to a random slot —
+//! A kind's count is spread over 128 rows (`entity_counts`). A create adds one to a random slot —
 //! locking that row until it commits — and then reads the sum, which covers every committed create
 //! and its own. Other creates still in flight are not in the sum, but each holds a connection, so
 //! there are fewer than the server's `max_connections` of them: while the sum plus that many stays
@@ -15,7 +15,7 @@ use userdir_core::store::StoreError;
 use super::db_error;
 use super::write::in_savepoint;
 
-const SLOTS: i16 = 16;
+const SLOTS: i16 = 128;
 
 /// What is counted.
 #[derive(Debug, Clone, Copy)]
@@ -48,16 +48,22 @@ pub(super) async fn count_in(
     let slot: i16 = rand::random_range(0..SLOTS);
     let counted = in_savepoint(conn, move |conn| {
         Box::pin(async move {
-            sqlx::query!(
-                "UPDATE entity_counts SET n = n + $3 WHERE kind = $1 AND slot = $2",
+            // This slot's new count, and the other slots' as committed: the same sum a second
+            // statement would read, in one round trip.
+            let total = sqlx::query_scalar!(
+                r#"WITH bumped AS (
+                       UPDATE entity_counts SET n = n + $3 WHERE kind = $1 AND slot = $2
+                       RETURNING n)
+                   SELECT ((SELECT n FROM bumped)
+                           + (SELECT COALESCE(sum(n), 0) FROM entity_counts
+                              WHERE kind = $1 AND slot <> $2))::BIGINT AS "total!""#,
                 kind_name,
                 slot,
                 added,
             )
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(db_error)?;
-            let total = total(conn, kind_name).await?;
             Ok((total.saturating_add(in_flight) <= limit).then_some(()))
         })
     })
@@ -101,15 +107,4 @@ pub(super) async fn count_out(conn: &mut PgConnection, kind: Kind) -> Result<(),
     .await
     .map_err(db_error)?;
     Ok(())
-}
-
-/// The kind's count as this transaction sees it.
-pub(super) async fn total(conn: &mut PgConnection, kind: &str) -> Result<i64, StoreError> {
-    sqlx::query_scalar!(
-        r#"SELECT COALESCE(sum(n), 0)::BIGINT AS "n!" FROM entity_counts WHERE kind = $1"#,
-        kind
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_error)
 }

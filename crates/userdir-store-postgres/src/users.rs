@@ -32,13 +32,18 @@ impl UserStore for PostgresStore {
             .write_once(ctx, parse_user_id, |tx| {
                 let user = user.clone();
                 Box::pin(async move {
+                    // The NOTIFY rides on the insert (delivered at commit, dropped on rollback).
                     let inserted = sqlx::query!(
-                        "INSERT INTO users (
-                             user_id, email, user_type, status, api_access,
-                             api_access_principal_arn, first_name, last_name, create_time,
-                             last_enabled_time, last_disabled_time, last_modified_time,
-                             last_login_time)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                        r#"WITH inserted AS (
+                               INSERT INTO users (
+                                   user_id, email, user_type, status, api_access,
+                                   api_access_principal_arn, first_name, last_name, create_time,
+                                   last_enabled_time, last_disabled_time, last_modified_time,
+                                   last_login_time)
+                               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                               RETURNING 1)
+                           SELECT count(*) AS "inserted!"
+                           FROM inserted CROSS JOIN LATERAL pg_notify($14, '') AS notified"#,
                         user.id.as_str(),
                         user.email.as_str(),
                         user.user_type.as_str(),
@@ -52,8 +57,9 @@ impl UserStore for PostgresStore {
                         user.last_disabled_time.map(Timestamp::as_millis),
                         user.last_modified_time.as_millis(),
                         user.last_login_time.map(Timestamp::as_millis),
+                        CHANNEL,
                     )
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await;
                     match inserted {
                         Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
@@ -61,7 +67,6 @@ impl UserStore for PostgresStore {
                     };
                     // Counted after the insert: a create refused for its email waits on no slot.
                     count_in(&mut *tx, Kind::Users, 1, max_users, in_flight).await?;
-                    notify_creation(&mut *tx).await?;
                     Ok((user.id.clone(), user.id.as_str().to_owned()))
                 })
             })

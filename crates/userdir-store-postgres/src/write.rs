@@ -67,21 +67,35 @@ impl PostgresStore {
             };
         }
         let (value, result) = write(&mut tx).await.map_err(Retry::from_store)?;
-        if let Some(claim) = &ctx.claim {
-            sqlx::query!(
-                "UPDATE idempotency_tokens SET result = $3
-                 WHERE operation = $1 AND client_token = $2",
-                claim.operation,
-                claim.token.as_str(),
-                result,
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(retry_or_fail)?;
+        match &ctx.claim {
+            // The token's answer and the audit entry in one round trip.
+            Some(claim) => {
+                let audit = &ctx.audit;
+                sqlx::query!(
+                    "WITH answered AS (
+                         UPDATE idempotency_tokens SET result = $3
+                         WHERE operation = $1 AND client_token = $2)
+                     INSERT INTO audit_events
+                         (time, request_id, caller, operation, target, outcome, detail)
+                     VALUES ($4, $5, $6, $7, $8, 'SUCCESS', $9)",
+                    claim.operation,
+                    claim.token.as_str(),
+                    result,
+                    audit.time.as_millis(),
+                    audit.request_id,
+                    audit.caller,
+                    audit.operation,
+                    audit.target,
+                    audit.detail,
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(retry_or_fail)?;
+            }
+            None => append(&mut tx, &ctx.audit, "SUCCESS")
+                .await
+                .map_err(retry_or_fail)?,
         }
-        append(&mut tx, &ctx.audit, "SUCCESS")
-            .await
-            .map_err(retry_or_fail)?;
         tx.commit().await.map_err(retry_or_fail)?;
         Ok(Written::Applied(value))
     }
