@@ -112,6 +112,16 @@ impl Backend {
         }
     }
 
+    /// Claims the database for a command that changes it (refused while a server holds it); a
+    /// missing one is an error naming where it was looked for, unless `create` (then `open`
+    /// creates it).
+    pub fn claim_for_change(&mut self, create: bool, hint: &'static str) -> Result<(), StoreError> {
+        if !create && !self.exists() {
+            return Err(self.missing(hint));
+        }
+        self.claim_existing()
+    }
+
     /// Opens the store (creating the database if it is missing) with its schema up to date.
     pub async fn open(self, clock: SharedClock) -> Result<Opened, StoreError> {
         match self.kind {

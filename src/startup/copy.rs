@@ -35,12 +35,9 @@ pub async fn copy(settings: &Settings, to: &str, page: u32) -> anyhow::Result<()
         "the target is the configured database itself ({})",
         source.describe()
     );
-    if !source.exists() {
-        return Err(source.missing("").into());
-    }
     // Neither may change under the copy: a SQLite database is claimed from any server on it.
-    source.claim_existing()?;
-    target.claim_existing()?;
+    source.claim_for_change(false, "")?;
+    target.claim_for_change(true, "")?;
     let (from_name, to_name) = (source.describe(), target.describe());
     let clock: SharedClock = Arc::new(SystemClock);
     let from = source

@@ -56,12 +56,7 @@ pub async fn import(settings: &Settings, file: &str, create: bool) -> anyhow::Re
     .with_context(|| format!("reading {file}"))?;
 
     let mut backend = backend(settings);
-    if !create && !backend.exists() {
-        return Err(backend
-            .missing(", or give --create to make a new one there")
-            .into());
-    }
-    backend.claim_existing()?;
+    backend.claim_for_change(create, ", or give --create to make a new one there")?;
     let database = backend.describe();
     let store = backend
         .open(clock.clone())

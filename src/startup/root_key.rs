@@ -148,10 +148,7 @@ pub async fn rotate_root_key(settings: &Settings) -> anyhow::Result<()> {
         );
     }
     let mut backend = backend(settings);
-    if !backend.exists() {
-        return Err(backend.missing("").into());
-    }
-    backend.claim_existing()?;
+    backend.claim_for_change(false, "")?;
     let clock: SharedClock = Arc::new(SystemClock);
     let database = backend.describe();
     let store = backend

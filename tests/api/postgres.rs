@@ -22,15 +22,7 @@ pub fn new_database() -> String {
         Ok(server) => server,
         Err(why) => skip_or_fail(why),
     };
-    let name = format!("t_{}", ulid::Ulid::generate().to_string().to_lowercase());
-    let created = Command::new(&server.psql)
-        .arg(&server.admin_url)
-        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
-        .arg(format!("CREATE DATABASE {name}"))
-        .output()
-        .expect("psql runs");
-    assert!(created.status.success(), "CREATE DATABASE: {created:?}");
-    server.url_of(&name)
+    server.create_database()
 }
 
 /// Why there is no PostgreSQL: a failure where one is required, else a loud skip of the whole run
@@ -55,8 +47,17 @@ struct Server {
 }
 
 impl Server {
-    fn url_of(&self, database: &str) -> String {
-        self.template.replace("{db}", database)
+    /// A new, empty database: its URL.
+    fn create_database(&self) -> String {
+        let name = format!("t_{}", ulid::Ulid::generate().to_string().to_lowercase());
+        let created = Command::new(&self.psql)
+            .arg(&self.admin_url)
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .expect("psql runs");
+        assert!(created.status.success(), "CREATE DATABASE: {created:?}");
+        self.template.replace("{db}", &name)
     }
 }
 
@@ -175,16 +176,7 @@ impl Cluster {
 
     /// A new database on this cluster: its URL.
     pub fn new_database(&self) -> String {
-        let server = self.server().expect("psql is installed");
-        let name = format!("t_{}", ulid::Ulid::generate().to_string().to_lowercase());
-        let created = Command::new(&server.psql)
-            .arg(&server.admin_url)
-            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
-            .arg(format!("CREATE DATABASE {name}"))
-            .output()
-            .expect("psql runs");
-        assert!(created.status.success(), "CREATE DATABASE: {created:?}");
-        server.url_of(&name)
+        self.server().expect("psql is installed").create_database()
     }
 
     fn server(&self) -> Result<Server, String> {

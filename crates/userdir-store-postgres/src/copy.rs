@@ -10,6 +10,7 @@ use userdir_core::store::rows::{
 };
 
 use super::audit::audit_page;
+use super::counts::bump;
 use super::{PostgresStore, db_error};
 
 #[async_trait]
@@ -246,11 +247,10 @@ impl CopyStore for PostgresStore {
         };
         let new = done.map_err(db_error)?.rows_affected();
         let added = i64::try_from(new).unwrap_or(i64::MAX);
+        // Copied rows count toward the limits like created ones (in slot 0: a copy runs alone).
         match &records {
-            Records::Users(_) => count_copied(&mut tx, "users", added).await?,
-            Records::PermissionGroups(_) => {
-                count_copied(&mut tx, "permission_groups", added).await?
-            }
+            Records::Users(_) => bump(&mut tx, "users", 0, added).await?,
+            Records::PermissionGroups(_) => bump(&mut tx, "permission_groups", 0, added).await?,
             Records::AuditEvents(_) => {
                 // New entries continue after the highest copied one.
                 sqlx::query_scalar!(
@@ -308,21 +308,4 @@ impl CopyStore for PostgresStore {
         .map_err(db_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
-}
-
-/// Copied rows count toward the limits like created ones (slot 0: a copy runs alone).
-async fn count_copied(
-    conn: &mut sqlx::PgConnection,
-    kind: &str,
-    added: i64,
-) -> Result<(), StoreError> {
-    sqlx::query!(
-        "UPDATE entity_counts SET n = n + $2 WHERE kind = $1 AND slot = 0",
-        kind,
-        added
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    Ok(())
 }

@@ -83,25 +83,26 @@ pub(super) async fn count_in(
     if existing.saturating_add(added) > limit {
         return Err(StoreError::LimitExceeded(max));
     }
-    sqlx::query!(
-        "UPDATE entity_counts SET n = n + $3 WHERE kind = $1 AND slot = $2",
-        kind_name,
-        slot,
-        added,
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    Ok(())
+    bump(conn, kind_name, slot, added).await
 }
 
 /// Counts one `kind` fewer (a deleted group), in the caller's transaction.
 pub(super) async fn count_out(conn: &mut PgConnection, kind: Kind) -> Result<(), StoreError> {
-    let slot: i16 = rand::random_range(0..SLOTS);
+    bump(conn, kind.as_str(), rand::random_range(0..SLOTS), -1).await
+}
+
+/// Adds `added` to one slot of `kind`'s count, in the caller's transaction.
+pub(super) async fn bump(
+    conn: &mut PgConnection,
+    kind: &str,
+    slot: i16,
+    added: i64,
+) -> Result<(), StoreError> {
     sqlx::query!(
-        "UPDATE entity_counts SET n = n - 1 WHERE kind = $1 AND slot = $2",
-        kind.as_str(),
+        "UPDATE entity_counts SET n = n + $3 WHERE kind = $1 AND slot = $2",
+        kind,
         slot,
+        added,
     )
     .execute(&mut *conn)
     .await

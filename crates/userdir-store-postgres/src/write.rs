@@ -36,14 +36,7 @@ impl PostgresStore {
         T: Send,
         F: for<'c> Fn(&'c mut PgConnection) -> WriteFuture<'c, (T, String)> + Send + Sync,
     {
-        let mut attempt = 1;
-        loop {
-            match self.try_write_once(ctx, replayed, &write).await {
-                Err(Retry::Again(_)) if attempt < ATTEMPTS => attempt += 1,
-                Err(Retry::Again(error)) | Err(Retry::Fail(error)) => return Err(error),
-                Ok(written) => return Ok(written),
-            }
-        }
+        retrying(|| self.try_write_once(ctx, replayed, &write)).await
     }
 
     async fn try_write_once<T, F>(
@@ -66,7 +59,7 @@ impl PostgresStore {
                 Err(Retry::Fail(StoreError::TokenMismatch))
             };
         }
-        let (value, result) = write(&mut tx).await.map_err(Retry::from_store)?;
+        let (value, result) = write(&mut tx).await.map_err(Retry::Fail)?;
         match &ctx.claim {
             // The token's answer and the audit entry in one round trip.
             Some(claim) => {
@@ -107,20 +100,28 @@ impl PostgresStore {
         T: Send,
         F: for<'c> Fn(&'c mut PgConnection) -> WriteFuture<'c, T> + Send + Sync,
     {
-        let mut attempt = 1;
-        loop {
-            let outcome = async {
-                let mut tx = self.pool.begin().await.map_err(retry_or_fail)?;
-                let value = write(&mut tx).await.map_err(Retry::from_store)?;
-                tx.commit().await.map_err(retry_or_fail)?;
-                Ok(value)
-            }
-            .await;
-            match outcome {
-                Err(Retry::Again(_)) if attempt < ATTEMPTS => attempt += 1,
-                Err(Retry::Again(error)) | Err(Retry::Fail(error)) => return Err(error),
-                Ok(value) => return Ok(value),
-            }
+        retrying(|| async {
+            let mut tx = self.pool.begin().await.map_err(retry_or_fail)?;
+            let value = write(&mut tx).await.map_err(Retry::Fail)?;
+            tx.commit().await.map_err(retry_or_fail)?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or has been aborted `ATTEMPTS` times for a
+/// concurrent transaction.
+async fn retrying<T, A>(mut attempt: impl FnMut() -> A) -> Result<T, StoreError>
+where
+    A: Future<Output = Result<T, Retry>>,
+{
+    let mut tried = 1;
+    loop {
+        match attempt().await {
+            Err(Retry::Again(_)) if tried < ATTEMPTS => tried += 1,
+            Err(Retry::Again(error) | Retry::Fail(error)) => return Err(error),
+            Ok(value) => return Ok(value),
         }
     }
 }
@@ -212,12 +213,6 @@ pub(super) async fn in_savepoint<T>(
 enum Retry {
     Again(StoreError),
     Fail(StoreError),
-}
-
-impl Retry {
-    fn from_store(error: StoreError) -> Self {
-        Retry::Fail(error)
-    }
 }
 
 fn retry_or_fail(error: sqlx::Error) -> Retry {
