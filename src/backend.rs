@@ -12,7 +12,9 @@ use userdir_core::store::{
     UserCache, UserStore,
 };
 use userdir_store_postgres::{self as postgres, PostgresSettings, PostgresStore};
-use userdir_store_sqlite::{self as sqlite, DirectoryLock, SqliteSettings, SqliteStore};
+use userdir_store_sqlite::{
+    self as sqlite, BackupReport, DirectoryLock, SqliteSettings, SqliteStore,
+};
 
 /// The configured backend, before anything is opened.
 #[derive(Debug)]
@@ -190,6 +192,37 @@ impl Backend {
         }
     }
 
+    /// Writes a consistent snapshot of the database to `target` while a server may be writing it
+    /// (SQLite only: PostgreSQL has its own tools, which the README names).
+    pub async fn backup(&self, target: &std::path::Path) -> Result<BackupReport, StoreError> {
+        match &self.kind {
+            Kind::Sqlite { settings, .. } => sqlite::backup(&settings.path, target).await,
+            Kind::Postgres { .. } => Err(postgres_has_its_own("backup", "pg_dump")),
+        }
+    }
+
+    /// Puts the backup at `source` in place of the database (claimed first: refused while a
+    /// server runs on it). An existing database is kept beside it, renamed with `aside_suffix`;
+    /// says where.
+    pub async fn restore(
+        mut self,
+        source: &std::path::Path,
+        aside_suffix: &str,
+    ) -> Result<(BackupReport, Option<std::path::PathBuf>), StoreError> {
+        self.claim_existing()?;
+        match &mut self.kind {
+            Kind::Sqlite { settings, lock, .. } => {
+                // Claimed even when no database exists yet: nothing may start on it mid-way.
+                let _held = match lock.take() {
+                    Some(lock) => lock,
+                    None => sqlite::claim(&settings.path)?,
+                };
+                sqlite::restore(source, &settings.path, aside_suffix).await
+            }
+            Kind::Postgres { .. } => Err(postgres_has_its_own("restore", "pg_restore")),
+        }
+    }
+
     /// The error for a command that needs an existing database and found none.
     pub fn missing(&self, hint: &'static str) -> StoreError {
         match &self.kind {
@@ -213,4 +246,14 @@ impl Opened {
             OpenedKind::Postgres { store } => store.close().await,
         }
     }
+}
+
+fn postgres_has_its_own(command: &str, tool: &str) -> StoreError {
+    StoreError::Io(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!(
+            "`userdir {command}` is for SQLite; on PostgreSQL use {tool} (the README's Backups \
+             section shows how)"
+        ),
+    ))
 }

@@ -61,6 +61,28 @@ enum Command {
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
         page: u32,
     },
+    /// Ask the server at server.host:server.port whether it is ready (`GET /health/ready`);
+    /// exits 0 if it is, 1 if not. For container health checks.
+    Health {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+        timeout: u64,
+    },
+    /// Write a consistent snapshot of the SQLite database to FILE while the server keeps serving
+    /// (and writing); the copy is checked before it gets its name. Never overwrites a file.
+    Backup {
+        /// The backup file to create.
+        file: PathBuf,
+    },
+    /// Put a backup (from `userdir backup`) in place of the SQLite database at database.path,
+    /// after checking it. Refused while a server runs on the database.
+    Restore {
+        /// The backup file to restore.
+        file: PathBuf,
+        /// Replace an existing database (it is kept beside the restored one, renamed).
+        #[arg(long)]
+        replace: bool,
+    },
     /// Manage the generated root key.
     RootKey {
         #[command(subcommand)]
@@ -112,6 +134,11 @@ async fn main() -> ExitCode {
         Command::Check => startup::check(settings).await,
         Command::Import { file, create } => startup::import(settings, &file, create).await,
         Command::Copy { to, page } => startup::copy(settings, &to, page).await,
+        Command::Health { timeout } => {
+            startup::health(settings, std::time::Duration::from_secs(timeout)).await
+        }
+        Command::Backup { file } => startup::backup(settings, &file).await,
+        Command::Restore { file, replace } => startup::restore(settings, &file, replace).await,
         Command::RootKey {
             action: RootKeyAction::Rotate,
         } => startup::rotate_root_key(settings).await,

@@ -32,14 +32,18 @@ use userdir_core::service::passwords::{SignInSettings, TemporaryPasswords};
 use userdir_core::service::{GroupService, PasswordService, UserService};
 use userdir_core::store::UserStore;
 
+mod backup;
 mod commands;
 mod copy;
+mod health;
 mod import;
 mod root_key;
 mod tls;
 
+pub use backup::{backup, restore};
 pub use commands::{AuditFormat, check, migrate, print_audit, print_lines};
 pub use copy::copy;
+pub use health::health;
 pub use import::import;
 pub use root_key::rotate_root_key;
 use root_key::{require_shared_root, root_for};

@@ -5,6 +5,7 @@
 // AWS marks every FinSpace user operation deprecated in its SDKs; serving them is the point of userdir.
 #![allow(deprecated)]
 
+mod backup;
 mod cache;
 mod cli;
 mod concurrency;

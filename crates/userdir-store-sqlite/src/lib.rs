@@ -21,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 mod audit;
+mod backup;
 mod copy;
 mod credentials;
 mod groups;
@@ -33,6 +34,7 @@ mod users;
 mod writer;
 
 use audit::audit_page;
+pub use backup::{BackupReport, backup, restore, verify};
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
 pub use maintenance::{check, migrate, read_audit};

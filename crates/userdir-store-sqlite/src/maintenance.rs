@@ -99,7 +99,7 @@ pub async fn check(path: &Path) -> Result<Vec<String>, StoreError> {
 }
 
 /// A read-only connection to an existing database: never creates one, never writes.
-async fn open_read_only(path: &Path) -> Result<SqliteConnection, StoreError> {
+pub(crate) async fn open_read_only(path: &Path) -> Result<SqliteConnection, StoreError> {
     if !path.exists() {
         return Err(StoreError::NoDatabase(NoDatabase {
             path: path.to_owned(),
