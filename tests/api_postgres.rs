@@ -28,6 +28,8 @@ mod instances;
 mod lifecycle;
 #[path = "api/list_users.rs"]
 mod list_users;
+#[path = "api/metrics.rs"]
+mod metrics;
 #[path = "api/passwords.rs"]
 mod passwords;
 #[path = "api/postgres.rs"]

@@ -10,6 +10,7 @@ mod groups;
 mod health;
 mod input;
 mod invocation;
+mod metrics;
 mod request_context;
 pub mod sigv4;
 mod users;
@@ -23,9 +24,10 @@ use governor::DefaultKeyedRateLimiter;
 pub use client_address::{BadProxy, ClientAddresses};
 pub use error::ApiError;
 pub use input::BodyLimits;
+pub use metrics::{Metrics, separate_listener};
 pub use request_context::request_context;
 
-use crate::config::AuthMode;
+use crate::config::{AuthMode, MetricsAccess};
 use userdir_core::domain::{Caller, SharedClock};
 use userdir_core::service::audit::AuditService;
 use userdir_core::service::credentials::CredentialService;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub clients: ClientAddresses,
     /// Failed authentications per client address.
     pub failures: Arc<FailedAuthentications>,
+    /// What `GET /metrics` shows.
+    pub metrics: Metrics,
 }
 
 /// The operation a method and route pattern serve, for the audit trail.
@@ -87,21 +91,32 @@ pub fn operation_name(method: &str, pattern: &str) -> &'static str {
         ("GET", "/audit") => "ListAuditEvents",
         ("POST", "/auth/sign-in") => "SignIn",
         ("POST", "/auth/password") => "ChangePassword",
+        ("GET", "/health/live" | "/health/ready") => "Health",
+        ("GET", "/metrics") => "Metrics",
         _ => "Unknown",
     }
 }
 
 /// Routes of the FinSpace Data user API (authenticated), plus the health probes and the sign-in
-/// extension (not).
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// extension (not), and `/metrics` as `metrics` says.
+pub fn routes(metrics: MetricsAccess) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg| api_routes(cfg, metrics)
+}
+
+fn api_routes(cfg: &mut web::ServiceConfig, metrics: MetricsAccess) {
     cfg.route("/health/live", web::get().to(health::live))
-        .route("/health/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(health::metrics))
-        .route("/auth/sign-in", web::post().to(auth::sign_in))
+        .route("/health/ready", web::get().to(health::ready));
+    if metrics == MetricsAccess::Open {
+        cfg.route("/metrics", web::get().to(metrics::open));
+    }
+    let mut authenticated = web::scope("").wrap(from_fn(authenticate::authenticate));
+    if metrics == MetricsAccess::Root {
+        authenticated = authenticated.route("/metrics", web::get().to(metrics::root_only));
+    }
+    cfg.route("/auth/sign-in", web::post().to(auth::sign_in))
         .route("/auth/password", web::post().to(auth::change_password))
         .service(
-            web::scope("")
-                .wrap(from_fn(authenticate::authenticate))
+            authenticated
                 .route("/user", web::post().to(users::create_user))
                 .route("/user", web::get().to(users::list_users))
                 .route("/user/{userId}", web::get().to(users::get_user))

@@ -47,17 +47,23 @@ pub async fn request_context(
     let request = res.request().clone();
 
     let status = res.status();
-    // The route pattern is built on demand: only for a span that is recorded.
+    let took = started.elapsed();
+    let pattern = request.match_pattern();
+    let route = pattern.as_deref().unwrap_or("unmatched");
+    let operation = operation_name(request.method().as_str(), route);
+    if let Some(state) = request.app_data::<web::Data<AppState>>() {
+        let outcome = match res.headers().get("x-amzn-ErrorType") {
+            Some(error) => error.to_str().unwrap_or("Error"),
+            None if status.is_success() => "Success",
+            None => status.canonical_reason().unwrap_or("Error"),
+        };
+        state.metrics.observe_request(operation, outcome, took);
+    }
     if !span.is_disabled() {
-        let pattern = request.match_pattern();
-        let route = pattern.as_deref().unwrap_or("unmatched");
         span.record("route", route);
-        span.record(
-            "operation",
-            operation_name(request.method().as_str(), route),
-        );
+        span.record("operation", operation);
         span.record("status", status.as_u16());
-        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.record("latency_ms", took.as_secs_f64() * 1000.0);
     }
     let mut text = [0u8; ulid::ULID_LEN];
     if let Ok(value) = HeaderValue::from_str(request_id.array_to_str(&mut text)) {

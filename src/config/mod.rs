@@ -34,6 +34,27 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub limits: LimitSettings,
     pub audit: AuditSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Anyone who reaches the port.
+    Open,
+    /// Requests signed (SigV4) with the root key.
+    Root,
+    /// Not served.
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    #[serde(deserialize_with = "variants::one_of")]
+    pub access: MetricsAccess,
+    /// Empty: served with the API; else an address of its own (`host:port`, plain HTTP).
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
@@ -19,7 +19,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::api::{self, AppState, AuthPolicy, BodyLimits};
 use crate::backend::{Backend, Opened};
-use crate::config::{AuthMode, Settings};
+use crate::config::{AuthMode, MetricsAccess, Settings};
 use userdir_core::domain::{RoleArn, SharedClock, SystemClock};
 use userdir_core::service::access::Access;
 use userdir_core::service::audit::{AuditService, Upkeep, spawn_audit_keeper};
@@ -51,6 +51,7 @@ use tls::tls_config;
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
     /// The store, and its claim on the database (for SQLite: no other process serves it).
     store: Opened,
@@ -98,6 +99,14 @@ impl Application {
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address)
             .with_context(|| format!("binding {}:{}", address.0, address.1))?;
+        let metrics_listener = match settings.metrics.listen.as_str() {
+            "" => None,
+            _ if settings.metrics.access == MetricsAccess::Off => None,
+            listen => Some(
+                TcpListener::bind(listen)
+                    .with_context(|| format!("binding metrics.listen {listen}"))?,
+            ),
+        };
 
         let store = backend
             .open(clock.clone())
@@ -115,6 +124,11 @@ impl Application {
             AuthMode::Anonymous => None,
         };
         let shared = store.users.clone();
+        let counting = settings.metrics.access != MetricsAccess::Off;
+        let metrics = api::Metrics::new(counting).context("setting up the metrics")?;
+        if counting {
+            shared.observe_commits(metrics.commit_observer());
+        }
         let pages = PageTokens::new(&server_key(shared.as_ref(), "pagination").await?)?;
         let temporary =
             TemporaryPasswords::new(&server_key(shared.as_ref(), "temporary-passwords").await?)?;
@@ -232,11 +246,14 @@ impl Application {
             signatures: api::sigv4::Verifier::default(),
             clients,
             failures,
+            metrics,
         });
 
-        let (server, port) = http_server(settings, listener, tls, state)?;
+        let (server, port, metrics_port) =
+            http_server(settings, listener, metrics_listener, tls, state)?;
         Ok(Self {
             port,
+            metrics_port,
             server,
             store,
             shutdown,
@@ -246,6 +263,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of metrics.listen, when /metrics has a listener of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// Stops the server from outside (the binary stops on SIGINT/SIGTERM by itself).
@@ -269,19 +291,31 @@ impl Application {
     }
 }
 
-/// The HTTP server on `listener`, serving the API with `state` (over TLS if configured).
+/// The HTTP server on `listener`, serving the API with `state` (over TLS if configured), and
+/// `/metrics` on `metrics_listener` if there is one.
 fn http_server(
     settings: &Settings,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     tls: Option<rustls::ServerConfig>,
     state: web::Data<AppState>,
-) -> anyhow::Result<(Server, u16)> {
+) -> anyhow::Result<(Server, u16, Option<u16>)> {
     let port = listener.local_addr()?.port();
+    let metrics_port = match &metrics_listener {
+        Some(listener) => Some(listener.local_addr()?.port()),
+        None => None,
+    };
+    let routes = api::routes(settings.metrics.access);
     let mut server = HttpServer::new(move || {
+        let split = metrics_port.unwrap_or_default();
         App::new()
+            .wrap(Condition::new(
+                metrics_port.is_some(),
+                from_fn(move |req, next| api::separate_listener(split, req, next)),
+            ))
             .wrap(from_fn(api::request_context))
             .app_data(state.clone())
-            .configure(api::routes)
+            .configure(routes.clone())
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
     .client_request_timeout(Duration::from_millis(
@@ -291,12 +325,16 @@ fn http_server(
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }
-    let (server, scheme) = match tls {
+    let (mut server, scheme) = match tls {
         Some(tls) => (server.listen_rustls_0_23(listener, tls)?, "https"),
         None => (server.listen(listener)?, "http"),
     };
+    if let Some(metrics) = metrics_listener {
+        server = server.listen(metrics)?;
+        tracing::info!(address = %settings.metrics.listen, "metrics listening (plain HTTP, /metrics only)");
+    }
     tracing::info!(host = %settings.server.host, port, scheme, "userdir listening");
-    Ok((server.run(), port))
+    Ok((server.run(), port, metrics_port))
 }
 
 /// The configured storage backend: PostgreSQL if `database.url` is set, else SQLite.

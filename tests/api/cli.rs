@@ -174,12 +174,12 @@ fn maintenance_commands_never_create_a_database_by_accident() {
     let created = userdir(&["migrate", "--create"], &env);
     assert_eq!(
         String::from_utf8_lossy(&created.stdout),
-        format!("{path}: applied 4 migrations (0001, 0002, 0003, 0004), now at 0004\n")
+        format!("{path}: applied 5 migrations (0001, 0002, 0003, 0004, 0005), now at 0005\n")
     );
     let again = userdir(&["migrate"], &env);
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
-        format!("{path}: up to date, at 0004\n")
+        format!("{path}: up to date, at 0005\n")
     );
     let jsonl = userdir(&["audit", "--format", "jsonl"], &env);
     assert!(jsonl.status.success(), "{jsonl:?}");

@@ -28,6 +28,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 
 pub struct TestApp {
     pub address: String,
+    /// The port of metrics.listen, when set.
+    pub metrics_port: Option<u16>,
     pub sdk: aws_sdk_finspacedata::Client,
     pub http: reqwest::Client,
     pub db_path: PathBuf,
@@ -78,12 +80,14 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Settings))
         "https"
     };
     let address = format!("{scheme}://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let handle = app.handle();
     let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         sdk: sdk_client(&address),
         http: reqwest::Client::new(),
         address,
+        metrics_port,
         db_path: settings.database.path.clone(),
         dir,
         clock,

@@ -18,6 +18,7 @@ mod hostile;
 mod idempotency;
 mod lifecycle;
 mod list_users;
+mod metrics;
 mod ownership;
 mod passwords;
 mod postgres;

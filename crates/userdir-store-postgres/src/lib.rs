@@ -32,7 +32,7 @@ mod write;
 use creations::SharedCreations;
 pub use maintenance::{check, migrate, read_audit};
 use userdir_core::domain::SharedClock;
-use userdir_core::store::{BackendError, StoreError};
+use userdir_core::store::{BackendError, CommitWatch, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
@@ -99,6 +99,8 @@ pub struct PostgresStore {
     /// The server's `max_connections`: how many transactions can be in flight at most, across
     /// every instance (counts.rs relies on it).
     max_connections: i64,
+    /// Told of each committed write (metrics).
+    watch: Arc<CommitWatch>,
 }
 
 impl PostgresStore {
@@ -118,6 +120,7 @@ impl PostgresStore {
             clock,
             creations,
             max_connections,
+            watch: Arc::default(),
         })
     }
 

@@ -11,7 +11,8 @@ use userdir_core::domain::{
 };
 use userdir_core::store::rows::{ProfileRow, UserRow, corrupt, parse_user_id};
 use userdir_core::store::{
-    AuditRecord, CallerProfile, Creations, Resource, StoreError, UserStore, WriteContext, Written,
+    AuditRecord, CallerProfile, CommitObserver, Creations, PoolStats, Resource, StatusCounts,
+    StoreError, UserStore, WriteContext, Written,
 };
 
 use super::counts::{Kind, count_in};
@@ -355,6 +356,36 @@ impl UserStore for PostgresStore {
 
     fn creations(&self) -> Arc<dyn Creations> {
         self.creations.clone()
+    }
+
+    async fn users_by_status(&self) -> Result<StatusCounts, StoreError> {
+        let counts = sqlx::query!(
+            r#"SELECT (SELECT COALESCE(sum(n), 0)::BIGINT FROM entity_counts
+                       WHERE kind = 'users') AS "total!",
+                      (SELECT count(*) FROM users WHERE status = 'CREATING') AS "creating!",
+                      (SELECT count(*) FROM users WHERE status = 'DISABLED') AS "disabled!""#
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(StatusCounts::from_total(
+            counts.total,
+            counts.creating,
+            counts.disabled,
+        ))
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![PoolStats {
+            name: "main",
+            open: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
+
+    fn observe_commits(&self, observer: Arc<dyn CommitObserver>) {
+        self.watch.set(observer);
     }
 
     async fn server_key(&self, purpose: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {

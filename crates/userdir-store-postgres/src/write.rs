@@ -49,6 +49,7 @@ impl PostgresStore {
         T: Send,
         F: for<'c> Fn(&'c mut PgConnection) -> WriteFuture<'c, (T, String)> + Send + Sync,
     {
+        let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await.map_err(retry_or_fail)?;
         if let Some(claim) = &ctx.claim
             && let Some((fingerprint, result)) = claim_token(&mut tx, claim).await?
@@ -90,6 +91,7 @@ impl PostgresStore {
                 .map_err(retry_or_fail)?,
         }
         tx.commit().await.map_err(retry_or_fail)?;
+        self.watch.committed(1, started.elapsed());
         Ok(Written::Applied(value))
     }
 
@@ -101,9 +103,11 @@ impl PostgresStore {
         F: for<'c> Fn(&'c mut PgConnection) -> WriteFuture<'c, T> + Send + Sync,
     {
         retrying(|| async {
+            let started = std::time::Instant::now();
             let mut tx = self.pool.begin().await.map_err(retry_or_fail)?;
             let value = write(&mut tx).await.map_err(Retry::Fail)?;
             tx.commit().await.map_err(retry_or_fail)?;
+            self.watch.committed(1, started.elapsed());
             Ok(value)
         })
         .await

@@ -18,8 +18,8 @@ use userdir_core::domain::{
 };
 use userdir_core::store::rows::ProfileRow;
 use userdir_core::store::{
-    AuditRecord, CacheStats, CallerProfile, Creations, Resource, StoreError, UserStore,
-    WriteContext, Written,
+    AuditRecord, CacheStats, CallerProfile, CommitObserver, Creations, PoolStats, Resource,
+    StatusCounts, StoreError, UserStore, WriteContext, Written,
 };
 
 #[async_trait]
@@ -403,6 +403,43 @@ impl UserStore for SqliteStore {
 
     fn cache_stats(&self) -> Option<CacheStats> {
         Some(self.cache.stats())
+    }
+
+    async fn users_by_status(&self) -> Result<StatusCounts, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(db_error)?;
+        let total = sqlx::query_scalar!("SELECT n FROM entity_counts WHERE kind = 'users'")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        let creating = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!: i64" FROM users WHERE status = 'CREATING'"#
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        let disabled = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!: i64" FROM users WHERE status = 'DISABLED'"#
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        Ok(StatusCounts::from_total(total, creating, disabled))
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        [("read", &self.reader), ("write", &self.write_pool)]
+            .into_iter()
+            .map(|(name, pool)| PoolStats {
+                name,
+                open: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            })
+            .collect()
+    }
+
+    fn observe_commits(&self, observer: Arc<dyn CommitObserver>) {
+        self.writer.stats().watch.set(observer);
     }
 
     fn creations(&self) -> Arc<dyn Creations> {

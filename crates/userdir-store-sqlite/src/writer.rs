@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use userdir_core::domain::{SharedClock, Timestamp, UserId};
 use userdir_core::report::error_chain;
-use userdir_core::store::UserCache;
 use userdir_core::store::{AuditRecord, StoreError, TokenClaim};
+use userdir_core::store::{CommitWatch, UserCache};
 
 /// How many writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
@@ -229,6 +229,7 @@ pub struct WriteStats {
     batches: AtomicU64,
     writes: AtomicU64,
     unwritable: AtomicBool,
+    pub(crate) watch: CommitWatch,
 }
 
 impl WriteStats {
@@ -419,6 +420,7 @@ async fn commit_batch(
     clock: &SharedClock,
 ) {
     let size = batch.len();
+    let started = std::time::Instant::now();
     let mut finished = Vec::with_capacity(size);
     let mut pending = Batch::default();
     let outcome = async {
@@ -444,6 +446,7 @@ async fn commit_batch(
         Ok(()) => {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(size as u64, Ordering::Relaxed);
+            stats.watch.committed(size, started.elapsed());
             if stats.unwritable.swap(false, Ordering::Relaxed) {
                 tracing::info!("the database takes writes again");
             }

@@ -166,6 +166,19 @@ impl UserService {
         self.store.cache_stats()
     }
 
+    /// Users by status (metrics).
+    pub async fn users_by_status(&self) -> Result<crate::store::StatusCounts, ServiceError> {
+        self.store
+            .users_by_status()
+            .await
+            .map_err(ServiceError::Store)
+    }
+
+    /// The store's connection pools (metrics).
+    pub fn pool_stats(&self) -> Vec<crate::store::PoolStats> {
+        self.store.pool_stats()
+    }
+
     /// How many idempotency tokens the store keeps.
     pub async fn stored_tokens(&self) -> Result<u64, ServiceError> {
         self.store

@@ -183,6 +183,68 @@ impl<T> Written<T> {
     }
 }
 
+/// Users by status (metrics).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub creating: u64,
+    pub enabled: u64,
+    pub disabled: u64,
+}
+
+impl StatusCounts {
+    /// From the total and the two rarer statuses (ENABLED is the rest).
+    pub fn from_total(total: i64, creating: i64, disabled: i64) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Self {
+            creating: count(creating),
+            disabled: count(disabled),
+            enabled: count(total - creating - disabled),
+        }
+    }
+}
+
+/// A connection pool's figures (metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Which pool: "read", "write" (SQLite) or "main" (PostgreSQL).
+    pub name: &'static str,
+    /// Connections open, idle among them, and the most it opens.
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Told of every write transaction committed: a group commit of `writes` writes on SQLite, one
+/// write on PostgreSQL. Called on the write path, so it must be cheap.
+pub trait CommitObserver: Send + Sync + 'static {
+    fn committed(&self, writes: usize, took: std::time::Duration);
+}
+
+/// Where a store keeps its commit observer: set once, after the store is opened.
+#[derive(Default)]
+pub struct CommitWatch(std::sync::OnceLock<Arc<dyn CommitObserver>>);
+
+impl CommitWatch {
+    /// The first observer set stays (a store is observed by the one server that opened it).
+    pub fn set(&self, observer: Arc<dyn CommitObserver>) {
+        let _ = self.0.set(observer);
+    }
+
+    pub fn committed(&self, writes: usize, took: std::time::Duration) {
+        if let Some(observer) = self.0.get() {
+            observer.committed(writes, took);
+        }
+    }
+}
+
+impl std::fmt::Debug for CommitWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitWatch")
+            .field("observed", &self.0.get().is_some())
+            .finish()
+    }
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
     /// Stores a new user; `EmailTaken` if another user has the address in any case,
@@ -271,6 +333,15 @@ pub trait UserStore: Send + Sync + 'static {
     fn cache_stats(&self) -> Option<CacheStats> {
         None
     }
+
+    /// Users by status, cheaply (a kept count and indexes on the rarer statuses, not a scan).
+    async fn users_by_status(&self) -> Result<StatusCounts, StoreError>;
+
+    /// The store's connection pools.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// From now on, tells `observer` of every write transaction committed.
+    fn observe_commits(&self, observer: Arc<dyn CommitObserver>);
 }
 
 /// Wakes the lifecycle task when users may have been created. A backend served by one process
