@@ -32,6 +32,8 @@ mod list_users;
 mod metrics;
 #[path = "api/passwords.rs"]
 mod passwords;
+#[path = "api/pg_backup.rs"]
+mod pg_backup;
 #[path = "api/postgres.rs"]
 mod postgres;
 #[path = "api/security.rs"]

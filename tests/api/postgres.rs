@@ -248,7 +248,7 @@ fn is_root() -> bool {
 }
 
 /// `tool` on PATH, or in the newest of Debian's /usr/lib/postgresql/*/bin.
-fn find_tool(tool: &str) -> Option<PathBuf> {
+pub fn find_tool(tool: &str) -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
