@@ -15,7 +15,7 @@ use ulid::Ulid;
 
 use super::authenticate::{ClaimedKey, FailureCharged};
 use super::invocation::RequestId;
-use super::{AppState, operation_name};
+use super::{AppState, operation_of};
 use userdir_core::domain::Caller;
 use userdir_core::service::failures::Verdict;
 use userdir_core::store::AuditRecord;
@@ -48,9 +48,7 @@ pub async fn request_context(
 
     let status = res.status();
     let took = started.elapsed();
-    let pattern = request.match_pattern();
-    let route = pattern.as_deref().unwrap_or("unmatched");
-    let operation = operation_name(request.method().as_str(), route);
+    let operation = operation_of(request.method().as_str(), request.path());
     if let Some(state) = request.app_data::<web::Data<AppState>>() {
         let outcome = match res.headers().get("x-amzn-ErrorType") {
             Some(error) => error.to_str().unwrap_or("Error"),
@@ -59,8 +57,10 @@ pub async fn request_context(
         };
         state.metrics.observe_request(operation, outcome, took);
     }
+    // The route pattern is built on demand (it walks the route table): only for a span recorded.
     if !span.is_disabled() {
-        span.record("route", route);
+        let pattern = request.match_pattern();
+        span.record("route", pattern.as_deref().unwrap_or("unmatched"));
         span.record("operation", operation);
         span.record("status", status.as_u16());
         span.record("latency_ms", took.as_secs_f64() * 1000.0);
@@ -108,11 +108,10 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
     let authentication_failed = caller.is_none()
         && res.status() == actix_web::http::StatusCode::FORBIDDEN
         && request.extensions().contains::<FailureCharged>();
-    let pattern = request.match_pattern();
     let operation = if authentication_failed {
         "Authenticate"
     } else {
-        operation_name(request.method().as_str(), pattern.as_deref().unwrap_or(""))
+        operation_of(request.method().as_str(), request.path())
     };
     // Reads are not audited, except a request for credentials: who was refused keys matters.
     if *request.method() == Method::GET
