@@ -292,6 +292,44 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Creates a permission group granting `permission` and returns its id.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        permission: aws_sdk_finspacedata::types::ApplicationPermission,
+    ) -> String {
+        self.sdk
+            .create_permission_group()
+            .name(name)
+            .application_permissions(permission)
+            .send()
+            .await
+            .expect("CreatePermissionGroup succeeds")
+            .permission_group_id()
+            .expect("CreatePermissionGroup returns an id")
+            .to_owned()
+    }
+
+    /// AssociateUserToPermissionGroup, which must succeed.
+    pub async fn associate(&self, group: &str, user: &str) {
+        self.sdk
+            .associate_user_to_permission_group()
+            .permission_group_id(group)
+            .user_id(user)
+            .send()
+            .await
+            .expect("AssociateUserToPermissionGroup succeeds");
+    }
+
+    /// An unsigned GET of `path`.
+    pub async fn get_unsigned(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
     /// GetUser, which must succeed.
     pub async fn get_user(&self, user_id: &str) -> GetUserOutput {
         self.sdk
@@ -480,6 +518,26 @@ pub fn skipped_on_postgres(what: &str) -> bool {
         eprintln!("SKIPPED on PostgreSQL: {what} (SQLite only)");
     }
     postgres::enabled()
+}
+
+/// Whether `program args` runs; if not, `check` is skipped (said loudly), or fails under CI, which
+/// installs what the tests use.
+pub fn tool_available(check: &str, program: &str, args: &[&str]) -> bool {
+    let runs = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !runs {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have `{program}` (.ci/run installs it)"
+        );
+        eprintln!(
+            "SKIPPED {check}: `{program} {}` does not run",
+            args.join(" ")
+        );
+    }
+    runs
 }
 
 /// A unique, valid email address for one test.

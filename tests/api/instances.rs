@@ -450,24 +450,12 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         .to_owned();
     sqlite.wait_for_status(&ids[0], UserStatus::Enabled).await;
     let group = sqlite
-        .sdk
-        .create_permission_group()
-        .name(format!("copied {}", ulid::Ulid::generate()))
-        .application_permissions(aws_sdk_finspacedata::types::ApplicationPermission::ViewAuditData)
-        .send()
-        .await
-        .expect("CreatePermissionGroup")
-        .permission_group_id()
-        .expect("id")
-        .to_owned();
-    sqlite
-        .sdk
-        .associate_user_to_permission_group()
-        .permission_group_id(&group)
-        .user_id(&ids[0])
-        .send()
-        .await
-        .expect("membership");
+        .create_group(
+            &format!("copied {}", ulid::Ulid::generate()),
+            aws_sdk_finspacedata::types::ApplicationPermission::ViewAuditData,
+        )
+        .await;
+    sqlite.associate(&group, &ids[0]).await;
     let temporary = sqlite
         .sdk
         .reset_user_password()

@@ -8,7 +8,7 @@ use aws_sdk_finspacedata::types::UserStatus;
 use reqwest::Method;
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with, tool_available, unique_email};
 use userdir::config::MetricsAccess;
 
 /// A sample's name and labels (sorted).
@@ -31,16 +31,11 @@ print(json.dumps(samples))
 /// The exposition parsed by `prometheus_client.parser`; None (skipped, loudly) where Python or the
 /// package is missing, except under CI, which installs it.
 async fn parse(text: &str) -> Option<Samples> {
-    let runs = std::process::Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !runs {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must have python3 with prometheus_client (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED metrics parse check: python3 -c 'import prometheus_client' fails");
+    if !tool_available(
+        "metrics parse check",
+        "python3",
+        &["-c", "import prometheus_client"],
+    ) {
         return None;
     }
     let mut child = tokio::process::Command::new("python3")
@@ -80,12 +75,7 @@ fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(app: &TestApp) -> String {
-    let res = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("scrape");
+    let res = app.get_unsigned("/metrics").await;
     assert_eq!(res.status(), 200);
     let content_type = res.headers()["content-type"]
         .to_str()
@@ -111,7 +101,7 @@ async fn metrics_count_what_was_done_and_parse_as_prometheus_text() {
         .send()
         .await;
     assert!(missing.is_err());
-    let unsigned = app.http.get(app.url("/user")).send().await.expect("sent");
+    let unsigned = app.get_unsigned("/user").await;
     assert_eq!(unsigned.status(), 403);
     app.wait_for_status(&first, UserStatus::Enabled).await;
 
@@ -200,12 +190,7 @@ async fn metrics_count_what_was_done_and_parse_as_prometheus_text() {
 #[tokio::test]
 async fn metrics_can_require_the_root_key() {
     let app = spawn_app_with(|s| s.metrics.access = MetricsAccess::Root).await;
-    let unsigned = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("sent");
+    let unsigned = app.get_unsigned("/metrics").await;
     assert_eq!(unsigned.status(), 403);
     let signed = app
         .request(Method::GET, "/metrics")
@@ -222,12 +207,7 @@ async fn metrics_can_have_a_listener_of_their_own() {
     let app = spawn_app_with(|s| s.metrics.listen = "127.0.0.1:0".into()).await;
     let port = app.metrics_port.expect("a metrics listener");
     let own = format!("http://127.0.0.1:{port}");
-    let on_api = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("sent");
+    let on_api = app.get_unsigned("/metrics").await;
     assert_eq!(on_api.status(), 404, "not on the API's port");
     let scraped = app
         .http
@@ -253,12 +233,7 @@ async fn metrics_can_have_a_listener_of_their_own() {
 #[tokio::test]
 async fn metrics_can_be_turned_off() {
     let app = spawn_app_with(|s| s.metrics.access = MetricsAccess::Off).await;
-    let res = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("sent");
+    let res = app.get_unsigned("/metrics").await;
     assert!(res.status().is_client_error(), "{}", res.status());
     let signed = app
         .request(Method::GET, "/metrics")

@@ -5,6 +5,8 @@
 use std::process::Command;
 use std::sync::Arc;
 
+use aws_sdk_finspacedata::types::ApplicationPermission;
+
 use crate::helpers::{database_url, spawn_app_in, unique_email};
 use crate::postgres::{find_tool, new_database};
 
@@ -25,23 +27,9 @@ async fn pg_dump_and_pg_restore_carry_the_whole_directory() {
         ids.push(original.create_user(&unique_email("dump")).await);
     }
     let group = original
-        .sdk
-        .create_permission_group()
-        .name("Dumped")
-        .application_permissions(aws_sdk_finspacedata::types::ApplicationPermission::ViewAuditData)
-        .send()
-        .await
-        .expect("group")
-        .permission_group_id
-        .expect("id");
-    original
-        .sdk
-        .associate_user_to_permission_group()
-        .permission_group_id(&group)
-        .user_id(&ids[0])
-        .send()
-        .await
-        .expect("membership");
+        .create_group("Dumped", ApplicationPermission::ViewAuditData)
+        .await;
+    original.associate(&group, &ids[0]).await;
     let page = original
         .sdk
         .list_users()

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::helpers::{RemoteApp, free_port};
+use crate::helpers::{RemoteApp, free_port, tool_available};
 
 /// The fenced blocks of `language` in the README section headed `## {section}`.
 fn blocks(readme: &str, section: &str, language: &str) -> Vec<String> {
@@ -26,25 +26,6 @@ fn blocks(readme: &str, section: &str, language: &str) -> Vec<String> {
     found
 }
 
-/// Whether `program args` runs; if not, the test is skipped, or fails under CI.
-fn available(program: &str, args: &[&str]) -> bool {
-    let runs = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !runs {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must have `{program}` (.ci/run installs it)"
-        );
-        eprintln!(
-            "SKIPPED README quickstart check: `{program} {}` does not run",
-            args.join(" ")
-        );
-    }
-    runs
-}
-
 /// A command in a fresh environment: only PATH, HOME at the root, and a UTF-8 locale.
 fn fresh(program: &str, root: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(program);
@@ -60,7 +41,7 @@ fn fresh(program: &str, root: &Path) -> tokio::process::Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quickstart_runs_as_written() {
-    if !available("aws", &["--version"]) {
+    if !tool_available("README quickstart check", "aws", &["--version"]) {
         return;
     }
     let readme =
@@ -103,7 +84,11 @@ async fn the_quickstart_runs_as_written() {
         assert!(stdout.contains(expected), "{expected} in\n{stdout}");
     }
 
-    if !available("python3", &["-c", "import boto3"]) {
+    if !tool_available(
+        "README quickstart check",
+        "python3",
+        &["-c", "import boto3"],
+    ) {
         return;
     }
     for block in blocks(&readme, "Quickstart", "python") {

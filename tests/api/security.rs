@@ -504,23 +504,9 @@ async fn an_app_user_may_manage_users_only_through_a_group_that_grants_it() {
     );
 
     let admins = app
-        .sdk
-        .create_permission_group()
-        .name("Admins")
-        .application_permissions(ApplicationPermission::ManageUsersAndGroups)
-        .send()
-        .await
-        .expect("group")
-        .permission_group_id()
-        .expect("id")
-        .to_owned();
-    app.sdk
-        .associate_user_to_permission_group()
-        .permission_group_id(&admins)
-        .user_id(&user_id)
-        .send()
-        .await
-        .expect("join");
+        .create_group("Admins", ApplicationPermission::ManageUsersAndGroups)
+        .await;
+    app.associate(&admins, &user_id).await;
 
     create()
         .await
