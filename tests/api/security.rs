@@ -12,7 +12,7 @@ use userdir::config::PrincipalSettings;
 
 use crate::helpers::{
     Key, ROOT, TestApp, failure, sdk_client_with, skipped_on_postgres, spawn_app, spawn_app_with,
-    unique_email,
+    unique_email, userdir_command,
 };
 
 const ARN: &str = "arn:aws:iam::123456789012:role/Analyst";
@@ -965,6 +965,23 @@ async fn tls_serves_the_sdk_when_a_certificate_is_configured() {
         .send()
         .await
         .expect("ListUsers over TLS");
+
+    // The container's health check speaks TLS to a TLS server.
+    let port = app.address.rsplit(':').next().expect("port");
+    let health = userdir_command(files.path())
+        .arg("health")
+        .env("USERDIR__SERVER__PORT", port)
+        .env("USERDIR__SERVER__TLS_CERT_FILE", &cert)
+        .env("USERDIR__SERVER__TLS_KEY_FILE", &key)
+        .output()
+        .await
+        .expect("userdir health runs");
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+    assert!(String::from_utf8_lossy(&health.stdout).starts_with("https://"));
 
     let plain = app.address.replacen("https://", "http://", 1);
     let refused = app.http.get(format!("{plain}/health/live")).send().await;
