@@ -526,15 +526,7 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         Some(tokened.as_str()),
         "the token's first answer"
     );
-    let members = postgres
-        .sdk
-        .list_users_by_permission_group()
-        .permission_group_id(&group)
-        .max_results(10)
-        .send()
-        .await
-        .expect("members");
-    assert_eq!(members.users().len(), 1);
+    assert_eq!(members_of(&postgres, &group).await, [ids[0].clone()]);
     let email0 = postgres
         .get_user(&ids[0])
         .await
@@ -578,4 +570,19 @@ async fn credentials_from_one_instance_work_on_another_until_revoked_on_any() {
         Err("UnrecognizedClientException".to_owned()),
         "the other instance's authorization sees the revocation at once"
     );
+}
+
+/// The ids of a permission group's members (one page of up to 100).
+pub async fn members_of(app: &TestApp, group: &str) -> Vec<String> {
+    app.sdk
+        .list_users_by_permission_group()
+        .permission_group_id(group)
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListUsersByPermissionGroup succeeds")
+        .users()
+        .iter()
+        .filter_map(|user| user.user_id().map(str::to_owned))
+        .collect()
 }

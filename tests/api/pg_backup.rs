@@ -8,6 +8,7 @@ use std::sync::Arc;
 use aws_sdk_finspacedata::types::ApplicationPermission;
 
 use crate::helpers::{database_url, spawn_app_in, unique_email};
+use crate::instances::members_of;
 use crate::postgres::{find_tool, new_database};
 
 fn run(command: &mut Command) {
@@ -59,15 +60,7 @@ async fn pg_dump_and_pg_restore_carry_the_whole_directory() {
     for id in &ids {
         copy.get_user(id).await;
     }
-    let members = copy
-        .sdk
-        .list_users_by_permission_group()
-        .permission_group_id(&group)
-        .max_results(10)
-        .send()
-        .await
-        .expect("members");
-    assert_eq!(members.users().len(), 1);
+    assert_eq!(members_of(&copy, &group).await, [ids[0].clone()]);
     let next = copy
         .sdk
         .list_users()
