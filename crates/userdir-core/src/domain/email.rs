@@ -1,4 +1,4 @@
-use super::rule::{Pattern, Violation, anchored, check_text, redacted_debug};
+use super::rule::{Pattern, Violation, anchored, redacted_debug, text_shape};
 
 static EMAIL: Pattern = Pattern::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,4}", || {
     anchored(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,4}")
@@ -11,7 +11,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 4, 320, Some(&EMAIL))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -19,6 +19,8 @@ impl Email {
         &self.0
     }
 }
+
+text_shape!(Email, 4..=320, Some(&EMAIL));
 
 // Emails are sensitive in the model: keep them out of Debug output and therefore out of logs.
 redacted_debug!(Email);

@@ -3,7 +3,8 @@ use super::rule::Violation;
 /// Declares a closed set of wire values: parsing anything else is a model violation that lists the
 /// allowed values, as AWS does.
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+    // The shape is named after the type unless `as "Shape"` says otherwise.
+    ($(#[$doc:meta])* $name:ident $(as $shape:literal)? { $($variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name {
@@ -19,6 +20,9 @@ macro_rules! wire_enum {
                 }
             }
 
+            /// The wire values, in the model's order.
+            pub const VALUES: &'static [&'static str] = &[$($wire),+];
+
             pub fn parse(value: &str) -> Result<Self, Violation> {
                 match value {
                     $($wire => Ok($name::$variant),)+
@@ -30,7 +34,14 @@ macro_rules! wire_enum {
                 }
             }
         }
+
+        impl $crate::domain::rule::Modelled for $name {
+            const SHAPE: &'static str = wire_enum!(@shape $name $($shape)?);
+            const RULE: $crate::domain::rule::Rule = $crate::domain::rule::Rule::OneOf(Self::VALUES);
+        }
     };
+    (@shape $name:ident) => { stringify!($name) };
+    (@shape $name:ident $shape:literal) => { $shape };
     (@join $first:literal $(, $rest:literal)*) => { concat!($first $(, ", ", $rest)*) };
 }
 

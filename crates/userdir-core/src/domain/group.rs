@@ -5,7 +5,7 @@ use ulid::Ulid;
 
 use super::Timestamp;
 use super::enums::wire_enum;
-use super::rule::{NOT_BLANK, Pattern, Violation, anchored, check_text, redacted_debug};
+use super::rule::{NOT_BLANK, Pattern, Violation, anchored, redacted_debug, text_shape};
 
 /// A permission group's identifier: 1–26 non-blank characters in the model; issued as ULIDs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,7 +17,7 @@ impl PermissionGroupId {
     }
 
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 1, 26, Some(&NOT_BLANK))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -38,7 +38,7 @@ pub struct PermissionGroupName(String);
 
 impl PermissionGroupName {
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 1, 255, Some(&NOT_BLANK))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -62,7 +62,7 @@ pub struct PermissionGroupDescription(String);
 
 impl PermissionGroupDescription {
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 1, 4000, Some(&ANY_TEXT))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -70,6 +70,10 @@ impl PermissionGroupDescription {
         &self.0
     }
 }
+
+text_shape!(PermissionGroupId, 1..=26, Some(&NOT_BLANK));
+text_shape!(PermissionGroupName, 1..=255, Some(&NOT_BLANK));
+text_shape!(PermissionGroupDescription, 1..=4000, Some(&ANY_TEXT));
 
 wire_enum!(
     /// What membership of a group allows.
@@ -135,7 +139,7 @@ impl FromIterator<ApplicationPermission> for ApplicationPermissions {
 wire_enum!(
     /// Where a user's membership of a group stands. userdir applies memberships synchronously, so
     /// a stored membership is always ADDITION_SUCCESS; the other values exist in the model only.
-    MembershipStatus {
+    MembershipStatus as "PermissionGroupMembershipStatus" {
         AdditionInProgress => "ADDITION_IN_PROGRESS",
         AdditionSuccess => "ADDITION_SUCCESS",
         RemovalInProgress => "REMOVAL_IN_PROGRESS",

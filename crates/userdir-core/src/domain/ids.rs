@@ -2,7 +2,7 @@ use std::fmt;
 
 use ulid::Ulid;
 
-use super::rule::{NOT_BLANK, Violation, check_text};
+use super::rule::{NOT_BLANK, Violation, text_shape};
 
 /// A user's identifier. The model allows 1–26 non-blank characters; ids this service issues are
 /// ULIDs (26 characters, time-ordered), so any other well-formed value simply names no user.
@@ -15,7 +15,7 @@ impl UserId {
     }
 
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 1, 26, Some(&NOT_BLANK))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -30,13 +30,15 @@ impl fmt::Display for UserId {
     }
 }
 
+text_shape!(UserId, 1..=26, Some(&NOT_BLANK));
+
 /// An idempotency token chosen by the client (the SDKs generate one when the caller does not).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientToken(String);
 
 impl ClientToken {
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 1, 128, Some(&NOT_BLANK))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -44,6 +46,8 @@ impl ClientToken {
         &self.0
     }
 }
+
+text_shape!(ClientToken, 1..=128, Some(&NOT_BLANK));
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ pub use group::{
 pub use ids::{ClientToken, UserId};
 pub use page::PageSize;
 pub use password::Password;
-pub use rule::Violation;
+pub use rule::{IntegerRule, Modelled, Pattern, Rule, TextRule, Violation};
 pub use text::{FirstName, LastName, RoleArn};
 pub use time::Timestamp;
 pub use user::{NewUser, User, UserChanges};

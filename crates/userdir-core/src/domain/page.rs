@@ -1,4 +1,4 @@
-use super::rule::Violation;
+use super::rule::{IntegerRule, Modelled, Rule, Violation};
 
 /// `maxResults`: how many items one page may hold (1–100).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -7,30 +7,26 @@ pub struct PageSize(u32);
 impl PageSize {
     pub const MIN: u32 = 1;
     pub const MAX: u32 = 100;
+    const BOUNDS: IntegerRule = IntegerRule {
+        min: Self::MIN as i64,
+        max: Self::MAX as i64,
+    };
 
     /// Parses the query-string form of an integer member.
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        let number: i64 = value
-            .parse()
-            .map_err(|_| Violation::new("Member must be an integer"))?;
-        if number < i64::from(Self::MIN) {
-            return Err(Violation::new(format!(
-                "Member must have value greater than or equal to {}",
-                Self::MIN
-            )));
-        }
-        if number > i64::from(Self::MAX) {
-            return Err(Violation::new(format!(
-                "Member must have value less than or equal to {}",
-                Self::MAX
-            )));
-        }
-        Ok(Self(number as u32))
+        let number = Self::BOUNDS.parse(value)?;
+        // Within 1..=100 once checked, so the conversion cannot fail.
+        Ok(Self(u32::try_from(number).unwrap_or(Self::MAX)))
     }
 
     pub fn get(self) -> u32 {
         self.0
     }
+}
+
+impl Modelled for PageSize {
+    const SHAPE: &'static str = "ResultLimit";
+    const RULE: Rule = Rule::Integer(Self::BOUNDS);
 }
 
 #[cfg(test)]

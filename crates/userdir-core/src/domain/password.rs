@@ -1,27 +1,42 @@
-use super::rule::{NOT_BLANK, Violation, check_text, redacted_debug};
+use super::rule::{NOT_BLANK, TextRule, Violation, redacted_debug, text_shape};
 
 /// A password as it crosses the wire. Never printed: Debug is redacted and there is no Display.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
+    /// What sign-in accepts as a password offered (extension).
+    pub const OFFERED: TextRule = TextRule {
+        min: 1,
+        max: 256,
+        pattern: None,
+    };
+
+    /// The length and pattern of a password a user chooses (extension); `parse_chosen` also asks
+    /// for a mix of character classes.
+    pub const CHOSEN: TextRule = TextRule {
+        min: 12,
+        max: 128,
+        pattern: Some(&NOT_BLANK),
+    };
+
     /// The model's `Password` shape (temporary passwords): 8–20 characters, not blank.
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 8, 20, Some(&NOT_BLANK))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
     /// A password offered at sign-in: only bounded, so that any stored password can be tried and
     /// hashing cost stays bounded.
     pub fn parse_offered(value: &str) -> Result<Self, Violation> {
-        check_text(value, 1, 256, None)?;
+        Self::OFFERED.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
     /// A password a user chooses (sign-in extension policy): 12–128 characters with at least three
     /// of lower case, upper case, digits and other characters.
     pub fn parse_chosen(value: &str) -> Result<Self, Violation> {
-        check_text(value, 12, 128, Some(&NOT_BLANK))?;
+        Self::CHOSEN.check(value)?;
         let classes = [
             value.chars().any(|c| c.is_lowercase()),
             value.chars().any(|c| c.is_uppercase()),
@@ -47,6 +62,7 @@ impl Password {
 }
 
 redacted_debug!(Password);
+text_shape!(Password, 8..=20, Some(&NOT_BLANK));
 
 #[cfg(test)]
 mod tests {

@@ -21,8 +21,9 @@ impl Violation {
 }
 
 /// A model `@pattern`. AWS matches patterns against the whole value, so the compiled form is
-/// anchored; `source` is the model's text, quoted back in messages.
-pub(crate) struct Pattern {
+/// anchored; `source` is the model's text, quoted back in messages and published in the API
+/// description.
+pub struct Pattern {
     source: &'static str,
     matcher: Matcher,
 }
@@ -48,6 +49,11 @@ impl Pattern {
         }
     }
 
+    /// The model's text of the pattern.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
     fn matches(&self, value: &str) -> bool {
         match &self.matcher {
             Matcher::Regex(regex) => value.validate_regex(&**regex),
@@ -70,33 +76,106 @@ pub(crate) static NOT_BLANK: Pattern = Pattern::direct(r".*\S.*", |value| {
     !value.contains('\n') && value.chars().any(|c| !c.is_whitespace())
 });
 
-/// Checks a string member's length (in Unicode scalar values, as the model counts) and pattern.
-pub(crate) fn check_text(
-    value: &str,
-    min: u64,
-    max: u64,
-    pattern: Option<&Pattern>,
-) -> Result<(), Violation> {
-    if !value.validate_length(Some(min), None, None) {
-        return Err(Violation::new(format!(
-            "Member must have length greater than or equal to {min}"
-        )));
-    }
-    if !value.validate_length(None, Some(max), None) {
-        return Err(Violation::new(format!(
-            "Member must have length less than or equal to {max}"
-        )));
-    }
-    if let Some(pattern) = pattern
-        && !pattern.matches(value)
-    {
-        return Err(Violation::new(format!(
-            "Member must satisfy regular expression pattern: {}",
-            pattern.source
-        )));
-    }
-    Ok(())
+/// A string member's constraints in the service model: its length (in Unicode scalar values, as
+/// the model counts) and pattern.
+#[derive(Clone, Copy)]
+pub struct TextRule {
+    pub min: u64,
+    pub max: u64,
+    pub pattern: Option<&'static Pattern>,
 }
+
+impl TextRule {
+    pub fn check(&self, value: &str) -> Result<(), Violation> {
+        let Self { min, max, pattern } = *self;
+        if !value.validate_length(Some(min), None, None) {
+            return Err(Violation::new(format!(
+                "Member must have length greater than or equal to {min}"
+            )));
+        }
+        if !value.validate_length(None, Some(max), None) {
+            return Err(Violation::new(format!(
+                "Member must have length less than or equal to {max}"
+            )));
+        }
+        if let Some(pattern) = pattern
+            && !pattern.matches(value)
+        {
+            return Err(Violation::new(format!(
+                "Member must satisfy regular expression pattern: {}",
+                pattern.source
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// An integer member's bounds in the service model.
+#[derive(Clone, Copy)]
+pub struct IntegerRule {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl IntegerRule {
+    /// Parses the query-string form of an integer member and checks its bounds.
+    pub fn parse(&self, value: &str) -> Result<i64, Violation> {
+        let number: i64 = value
+            .parse()
+            .map_err(|_| Violation::new("Member must be an integer"))?;
+        if number < self.min {
+            return Err(Violation::new(format!(
+                "Member must have value greater than or equal to {}",
+                self.min
+            )));
+        }
+        if number > self.max {
+            return Err(Violation::new(format!(
+                "Member must have value less than or equal to {}",
+                self.max
+            )));
+        }
+        Ok(number)
+    }
+}
+
+/// A member's constraints as data: `parse` checks them and the API description publishes them, so
+/// the two cannot disagree.
+#[derive(Clone, Copy)]
+pub enum Rule {
+    Text(TextRule),
+    OneOf(&'static [&'static str]),
+    Integer(IntegerRule),
+}
+
+/// A value type of the service model: the shape it stands for and the constraints its `parse`
+/// enforces.
+pub trait Modelled {
+    /// The model's name for the shape (e.g. `Email`).
+    const SHAPE: &'static str;
+    const RULE: Rule;
+}
+
+/// Gives a string type of the model its rule (`Type::TEXT`, checked by its `parse`) and names the
+/// shape after the type.
+macro_rules! text_shape {
+    ($name:ident, $min:literal ..= $max:literal, $pattern:expr) => {
+        impl $name {
+            const TEXT: $crate::domain::rule::TextRule = $crate::domain::rule::TextRule {
+                min: $min,
+                max: $max,
+                pattern: $pattern,
+            };
+        }
+
+        impl $crate::domain::rule::Modelled for $name {
+            const SHAPE: &'static str = stringify!($name);
+            const RULE: $crate::domain::rule::Rule = $crate::domain::rule::Rule::Text(Self::TEXT);
+        }
+    };
+}
+
+pub(crate) use text_shape;
 
 /// Debug output that names the type and never its value, so that personal data and secrets cannot
 /// reach a log line through `{:?}`.
@@ -116,6 +195,10 @@ pub(crate) use redacted_debug;
 mod tests {
     use super::*;
 
+    fn text(min: u64, max: u64, pattern: Option<&'static Pattern>) -> TextRule {
+        TextRule { min, max, pattern }
+    }
+
     #[test]
     fn not_blank_needs_a_visible_character_on_one_line() {
         for (value, ok) in [
@@ -127,7 +210,7 @@ mod tests {
             ("a\nb", false),
         ] {
             assert_eq!(
-                check_text(value, 0, 10, Some(&NOT_BLANK)).is_ok(),
+                text(0, 10, Some(&NOT_BLANK)).check(value).is_ok(),
                 ok,
                 "value {value:?}"
             );
@@ -156,13 +239,13 @@ mod tests {
 
     #[test]
     fn length_counts_characters_not_bytes() {
-        assert!(check_text("éé", 2, 2, None).is_ok());
+        assert!(text(2, 2, None).check("éé").is_ok());
         assert_eq!(
-            check_text("abc", 1, 2, None).unwrap_err().rule(),
+            text(1, 2, None).check("abc").unwrap_err().rule(),
             "Member must have length less than or equal to 2"
         );
         assert_eq!(
-            check_text("", 1, 2, None).unwrap_err().rule(),
+            text(1, 2, None).check("").unwrap_err().rule(),
             "Member must have length greater than or equal to 1"
         );
     }

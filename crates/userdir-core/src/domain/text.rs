@@ -1,4 +1,4 @@
-use super::rule::{NOT_BLANK, Pattern, Violation, anchored, check_text, redacted_debug};
+use super::rule::{NOT_BLANK, Pattern, Violation, anchored, redacted_debug, text_shape};
 
 /// Declares a bounded, sensitive text member: its Debug output is redacted so that personal data
 /// never reaches a log line through `{:?}`.
@@ -10,7 +10,7 @@ macro_rules! sensitive_text {
 
         impl $name {
             pub fn parse(value: &str) -> Result<Self, Violation> {
-                check_text(value, $min, $max, Some($pattern))?;
+                Self::TEXT.check(value)?;
                 Ok(Self(value.to_owned()))
             }
 
@@ -20,6 +20,7 @@ macro_rules! sensitive_text {
         }
 
         redacted_debug!($name);
+        text_shape!($name, $min..=$max, Some($pattern));
     };
 }
 
@@ -45,7 +46,7 @@ pub struct RoleArn(String);
 
 impl RoleArn {
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        check_text(value, 20, 2048, Some(&ROLE_ARN))?;
+        Self::TEXT.check(value)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -53,6 +54,8 @@ impl RoleArn {
         &self.0
     }
 }
+
+text_shape!(RoleArn, 20..=2048, Some(&ROLE_ARN));
 
 #[cfg(test)]
 mod tests {
