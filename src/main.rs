@@ -83,6 +83,8 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// Print the OpenAPI 3.1 document of every route (the one served at `GET /openapi.json`).
+    Openapi,
     /// Manage the generated root key.
     RootKey {
         #[command(subcommand)]
@@ -139,6 +141,10 @@ async fn main() -> ExitCode {
         }
         Command::Backup { file } => startup::backup(settings, &file).await,
         Command::Restore { file, replace } => startup::restore(settings, &file, replace).await,
+        Command::Openapi => {
+            print!("{}", userdir::api::openapi::document_json());
+            Ok(())
+        }
         Command::RootKey {
             action: RootKeyAction::Rotate,
         } => startup::rotate_root_key(settings).await,

@@ -7,38 +7,26 @@ use super::AppState;
 use super::error::ApiError;
 use super::input::{Members, all_valid};
 use super::invocation::Called;
-use userdir_core::domain::Violation;
+use userdir_core::domain::{IntegerRule, TextRule, Violation};
 
-/// `durationInMinutes`: 1–60.
+/// `durationInMinutes`: the model's `SessionDuration`, 1–60.
+pub(super) const SESSION_DURATION: IntegerRule = IntegerRule { min: 1, max: 60 };
+
+/// `environmentId`: the model's `IdType`, 1–26 characters.
+pub(super) const ENVIRONMENT_ID: TextRule = TextRule {
+    min: 1,
+    max: 26,
+    pattern: None,
+};
+
 fn duration_minutes(value: &str) -> Result<u32, Violation> {
-    let minutes: i64 = value
-        .parse()
-        .map_err(|_| Violation::new("Member must be an integer"))?;
-    match minutes {
-        i64::MIN..=0 => Err(Violation::new(
-            "Member must have value greater than or equal to 1",
-        )),
-        61.. => Err(Violation::new(
-            "Member must have value less than or equal to 60",
-        )),
-        // In 1..=60, so the conversion cannot fail.
-        _ => Ok(u32::try_from(minutes).unwrap_or(60)),
-    }
+    let minutes = SESSION_DURATION.parse(value)?;
+    // In 1..=60 once checked, so the conversion cannot fail.
+    Ok(u32::try_from(minutes).unwrap_or(60))
 }
 
-/// `environmentId`: 1–26 characters.
 fn environment_id(value: &str) -> Result<String, Violation> {
-    let length = value.chars().count();
-    if length == 0 {
-        return Err(Violation::new(
-            "Member must have length greater than or equal to 1",
-        ));
-    }
-    if length > 26 {
-        return Err(Violation::new(
-            "Member must have length less than or equal to 26",
-        ));
-    }
+    ENVIRONMENT_ID.check(value)?;
     Ok(value.to_owned())
 }
 
@@ -134,4 +122,30 @@ struct AuditEventOutput<'a> {
     outcome: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::catalog::{AUDIT_EVENT, assert_wire};
+
+    #[test]
+    fn the_audit_event_shape_is_what_is_sent() {
+        let full = AuditEventOutput {
+            seq: 1,
+            time: 2,
+            request_id: "r",
+            caller: "root",
+            operation: "CreateUser",
+            target: Some("u"),
+            outcome: "ok",
+            detail: Some("{}"),
+        };
+        let least = AuditEventOutput {
+            target: None,
+            detail: None,
+            ..full
+        };
+        assert_wire(&AUDIT_EVENT, &full, &least);
+    }
 }

@@ -33,6 +33,9 @@ pub enum ApiError {
     },
     #[error("No operation matches {0}")]
     UnknownOperation(String),
+    /// A known path asked with a method none of its operations has.
+    #[error("No operation matches {request}; this path allows {allow}")]
+    MethodNotAllowed { request: String, allow: String },
     /// Sign-in extension: the credentials were not accepted.
     #[error("{0}")]
     NotAuthorized(String),
@@ -77,7 +80,9 @@ impl ApiError {
             ApiError::ResourceNotFound { .. } => "ResourceNotFoundException",
             ApiError::RequestTimeout { .. } => "RequestTimeoutException",
             ApiError::Conflict { .. } => "ConflictException",
-            ApiError::UnknownOperation(_) => "UnknownOperationException",
+            ApiError::UnknownOperation(_) | ApiError::MethodNotAllowed { .. } => {
+                "UnknownOperationException"
+            }
             ApiError::NotAuthorized(_) => "NotAuthorizedException",
             ApiError::PasswordResetRequired(_) => "PasswordResetRequiredException",
             ApiError::AccessDenied(_) => "AccessDeniedException",
@@ -127,6 +132,7 @@ impl ResponseError for ApiError {
             ApiError::ResourceNotFound { .. } | ApiError::UnknownOperation(_) => {
                 StatusCode::NOT_FOUND
             }
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotAuthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PasswordResetRequired(_)
@@ -149,6 +155,9 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_) => Some(5),
             _ => None,
         };
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
         if let Some(secs) = retry_after {
             response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
@@ -209,5 +218,24 @@ impl From<ServiceError> for ApiError {
                 ApiError::Internal(crate::telemetry::error_chain(&error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::catalog::{ERROR_BODY, assert_wire};
+
+    #[test]
+    fn the_error_shape_is_what_is_sent() {
+        let full = ErrorBody {
+            message: "m".to_owned(),
+            reason: Some("r"),
+        };
+        let least = ErrorBody {
+            message: "m".to_owned(),
+            reason: None,
+        };
+        assert_wire(&ERROR_BODY, &full, &least);
     }
 }

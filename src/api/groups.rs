@@ -348,3 +348,54 @@ struct UsersByGroupOutput<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<&'a str>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::catalog::{PERMISSION_GROUP, Structure, USER_BY_PERMISSION_GROUP, assert_wire};
+
+    #[test]
+    fn the_group_shapes_are_what_is_sent() {
+        let full = GroupOutput {
+            permission_group_id: "g",
+            name: "Analysts",
+            description: Some("d"),
+            application_permissions: vec!["CreateDataset"],
+            create_time: 1,
+            last_modified_time: 2,
+        };
+        let least = GroupOutput {
+            description: None,
+            application_permissions: vec![],
+            ..full
+        };
+        // membershipStatus belongs to a group only as seen from a user: never sent here.
+        let group = Structure {
+            name: PERMISSION_GROUP.name,
+            members: &PERMISSION_GROUP.members[..6],
+        };
+        assert_eq!(PERMISSION_GROUP.members[6].name, "membershipStatus");
+        assert_wire(&group, &full, &least);
+
+        let user = |optional: bool| UserOutput {
+            user_id: "u",
+            status: "ENABLED",
+            first_name: optional.then_some("Ada"),
+            last_name: optional.then_some("Lovelace"),
+            email_address: "ada@example.com",
+            user_type: "APP_USER",
+            api_access: "ENABLED",
+            api_access_principal_arn: optional.then_some("arn:aws:iam::123456789012:role/R"),
+            create_time: 1,
+            last_enabled_time: None,
+            last_disabled_time: None,
+            last_modified_time: 4,
+            last_login_time: None,
+        };
+        assert_wire(
+            &USER_BY_PERMISSION_GROUP,
+            &UserByGroupOutput::new(user(true), MembershipStatus::AdditionSuccess),
+            &UserByGroupOutput::new(user(false), MembershipStatus::AdditionSuccess),
+        );
+    }
+}

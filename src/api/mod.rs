@@ -3,6 +3,7 @@
 
 mod auth;
 mod authenticate;
+pub mod catalog;
 mod client_address;
 mod credentials;
 mod error;
@@ -11,6 +12,7 @@ mod health;
 mod input;
 mod invocation;
 mod metrics;
+pub mod openapi;
 mod request_context;
 pub mod sigv4;
 mod users;
@@ -103,6 +105,7 @@ pub fn operation_of(method: &str, path: &str) -> &'static str {
         ("POST", ["auth", "password"]) => "ChangePassword",
         ("GET", ["health", "live" | "ready"]) => "Health",
         ("GET", ["metrics"]) => "Metrics",
+        ("GET", ["openapi.json"]) => "OpenApi",
         _ => "Unknown",
     }
 }
@@ -115,7 +118,8 @@ pub fn routes(metrics: MetricsAccess) -> impl Fn(&mut web::ServiceConfig) + Clon
 
 fn api_routes(cfg: &mut web::ServiceConfig, metrics: MetricsAccess) {
     cfg.route("/health/live", web::get().to(health::live))
-        .route("/health/ready", web::get().to(health::ready));
+        .route("/health/ready", web::get().to(health::ready))
+        .route("/openapi.json", web::get().to(openapi::serve));
     if metrics == MetricsAccess::Open {
         cfg.route("/metrics", web::get().to(metrics::open));
     }
@@ -124,73 +128,95 @@ fn api_routes(cfg: &mut web::ServiceConfig, metrics: MetricsAccess) {
         authenticated = authenticated.route("/metrics", web::get().to(metrics::root_only));
     }
     cfg.route("/auth/sign-in", web::post().to(auth::sign_in))
-        .route("/auth/password", web::post().to(auth::change_password))
-        .service(
-            authenticated
-                .route("/user", web::post().to(users::create_user))
-                .route("/user", web::get().to(users::list_users))
-                .route("/user/{userId}", web::get().to(users::get_user))
-                .route("/user/{userId}", web::put().to(users::update_user))
-                .route("/user/{userId}/enable", web::post().to(users::enable_user))
-                .route(
-                    "/user/{userId}/disable",
-                    web::post().to(users::disable_user),
-                )
-                .route(
-                    "/user/{userId}/password",
-                    web::post().to(users::reset_user_password),
-                )
-                .route(
-                    "/user/{userId}/permission-groups",
-                    web::get().to(groups::list_permission_groups_by_user),
-                )
-                .route(
-                    "/permission-group",
-                    web::post().to(groups::create_permission_group),
-                )
-                .route(
-                    "/permission-group",
-                    web::get().to(groups::list_permission_groups),
-                )
-                .route(
-                    "/permission-group/{permissionGroupId}",
-                    web::get().to(groups::get_permission_group),
-                )
-                .route(
-                    "/permission-group/{permissionGroupId}",
-                    web::put().to(groups::update_permission_group),
-                )
-                .route(
-                    "/permission-group/{permissionGroupId}",
-                    web::delete().to(groups::delete_permission_group),
-                )
-                .route(
-                    "/permission-group/{permissionGroupId}/users",
-                    web::get().to(groups::list_users_by_permission_group),
-                )
-                .route(
-                    "/permission-group/{permissionGroupId}/users/{userId}",
-                    web::post().to(groups::associate_user),
-                )
-                .route(
-                    "/permission-group/{permissionGroupId}/users/{userId}",
-                    web::delete().to(groups::disassociate_user),
-                )
-                .route(
-                    "/credentials/programmatic",
-                    web::get().to(credentials::get_programmatic_access_credentials),
-                )
-                .route("/audit", web::get().to(credentials::list_audit_events))
-                .default_service(web::to(unknown_operation)),
-        );
+        .route("/auth/password", web::post().to(auth::change_password));
+    let metrics_routed = metrics != MetricsAccess::Off;
+    let unknown = move |req: HttpRequest| async move { unknown_operation(&req, metrics_routed) };
+    // An open path asked with a method it does not have: 405, with no signature needed to learn
+    // what the published document says anyway.
+    for operation in catalog::OPERATIONS {
+        let open = match operation.access {
+            catalog::Access::Open => true,
+            catalog::Access::Metrics => metrics == MetricsAccess::Open,
+            catalog::Access::Signed => false,
+        };
+        if open {
+            cfg.route(operation.path, web::route().to(unknown));
+        }
+    }
+    cfg.service(
+        authenticated
+            .route("/user", web::post().to(users::create_user))
+            .route("/user", web::get().to(users::list_users))
+            .route("/user/{userId}", web::get().to(users::get_user))
+            .route("/user/{userId}", web::put().to(users::update_user))
+            .route("/user/{userId}/enable", web::post().to(users::enable_user))
+            .route(
+                "/user/{userId}/disable",
+                web::post().to(users::disable_user),
+            )
+            .route(
+                "/user/{userId}/password",
+                web::post().to(users::reset_user_password),
+            )
+            .route(
+                "/user/{userId}/permission-groups",
+                web::get().to(groups::list_permission_groups_by_user),
+            )
+            .route(
+                "/permission-group",
+                web::post().to(groups::create_permission_group),
+            )
+            .route(
+                "/permission-group",
+                web::get().to(groups::list_permission_groups),
+            )
+            .route(
+                "/permission-group/{permissionGroupId}",
+                web::get().to(groups::get_permission_group),
+            )
+            .route(
+                "/permission-group/{permissionGroupId}",
+                web::put().to(groups::update_permission_group),
+            )
+            .route(
+                "/permission-group/{permissionGroupId}",
+                web::delete().to(groups::delete_permission_group),
+            )
+            .route(
+                "/permission-group/{permissionGroupId}/users",
+                web::get().to(groups::list_users_by_permission_group),
+            )
+            .route(
+                "/permission-group/{permissionGroupId}/users/{userId}",
+                web::post().to(groups::associate_user),
+            )
+            .route(
+                "/permission-group/{permissionGroupId}/users/{userId}",
+                web::delete().to(groups::disassociate_user),
+            )
+            .route(
+                "/credentials/programmatic",
+                web::get().to(credentials::get_programmatic_access_credentials),
+            )
+            .route("/audit", web::get().to(credentials::list_audit_events))
+            .default_service(web::to(unknown)),
+    );
 }
 
-async fn unknown_operation(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::UnknownOperation(format!(
-        "{} {}",
-        req.method(),
-        req.path()
-    )))
+/// What no route answers: a known path with another method (405, with the methods it allows), or
+/// no operation at all (404).
+fn unknown_operation(req: &HttpRequest, metrics_routed: bool) -> Result<HttpResponse, ApiError> {
+    let request = format!("{} {}", req.method(), req.path());
+    let allowed = catalog::methods_at(req.path(), metrics_routed);
+    if allowed.is_empty() {
+        return Err(ApiError::UnknownOperation(request));
+    }
+    let allow = allowed
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ApiError::MethodNotAllowed { request, allow })
 }
 
 #[cfg(test)]
@@ -242,6 +268,7 @@ mod tests {
             ("POST", "/auth/password", "ChangePassword"),
             ("GET", "/health/live", "Health"),
             ("GET", "/metrics", "Metrics"),
+            ("GET", "/openapi.json", "OpenApi"),
             // What no route matches.
             ("GET", "/user/", "Unknown"),
             ("POST", "/user//enable", "Unknown"),

@@ -258,3 +258,38 @@ impl<'a> From<&'a User> for UserOutput<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::catalog::{USER, assert_wire};
+
+    #[test]
+    fn the_user_shape_is_what_is_sent() {
+        let full = UserOutput {
+            user_id: "u",
+            status: "ENABLED",
+            first_name: Some("Ada"),
+            last_name: Some("Lovelace"),
+            email_address: "ada@example.com",
+            user_type: "APP_USER",
+            api_access: "ENABLED",
+            api_access_principal_arn: Some("arn:aws:iam::123456789012:role/R"),
+            create_time: 1,
+            last_enabled_time: Some(2),
+            last_disabled_time: Some(3),
+            last_modified_time: 4,
+            last_login_time: Some(5),
+        };
+        let least = UserOutput {
+            first_name: None,
+            last_name: None,
+            api_access_principal_arn: None,
+            last_enabled_time: None,
+            last_disabled_time: None,
+            last_login_time: None,
+            ..full
+        };
+        assert_wire(&USER, &full, &least);
+    }
+}

@@ -19,6 +19,7 @@ mod idempotency;
 mod lifecycle;
 mod list_users;
 mod metrics;
+mod openapi;
 mod ownership;
 mod passwords;
 mod postgres;

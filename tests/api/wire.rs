@@ -497,18 +497,41 @@ async fn unknown_routes_answer_in_the_aws_format() {
     let app = spawn_app().await;
 
     let response = app
-        .request(reqwest::Method::DELETE, "/user")
+        .request(reqwest::Method::GET, "/users/x")
         .send()
         .await
         .expect("answered");
-
     assert_aws_error(
         response,
         StatusCode::NOT_FOUND,
         "UnknownOperationException",
-        &["DELETE /user"],
+        &["GET /users/x"],
     )
     .await;
+
+    // A known path with a method none of its operations has: 405, saying which it allows.
+    let response = app
+        .request(reqwest::Method::DELETE, "/user")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.headers()["allow"], "GET, POST");
+    assert_aws_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UnknownOperationException",
+        &["DELETE /user", "allows GET, POST"],
+    )
+    .await;
+    // On an open path too, with no signature needed.
+    let response = app
+        .request(reqwest::Method::PUT, "/health/live")
+        .unsigned()
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.headers()["allow"], "GET");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]

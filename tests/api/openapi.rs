@@ -1,0 +1,394 @@
+//! The OpenAPI document: served without authentication, identical to the committed copy, held to
+//! the service model operation by operation (methods, paths, members, required, constraints,
+//! outputs, errors), and every route it names is one the server answers.
+
+use serde_json::Value;
+
+use super::helpers::*;
+
+/// The user and permission-group part of the official service model (botocore's), as extracted
+/// for this project: `tests/model/finspace-data-users.json`.
+const MODEL: &str = include_str!("../model/finspace-data-users.json");
+const COMMITTED: &str = include_str!("../../docs/openapi.json");
+const EXTENSIONS_TAG: &str = "userdir extensions";
+
+async fn served_document(app: &TestApp) -> (String, Value) {
+    let response = app.get_unsigned("/openapi.json").await;
+    assert_eq!(response.status(), 200, "served without signing");
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let text = response.text().await.unwrap();
+    let document = serde_json::from_str(&text).expect("the document is JSON");
+    (text, document)
+}
+
+#[tokio::test]
+async fn the_document_is_served_and_is_the_committed_one() {
+    let app = spawn_app().await;
+    let (text, document) = served_document(&app).await;
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(
+        text == COMMITTED,
+        "docs/openapi.json differs from what the server serves: regenerate it with \
+         `cargo run -q -- openapi > docs/openapi.json`"
+    );
+    let output = userdir_command(app.dir.path())
+        .arg("openapi")
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), text);
+}
+
+#[tokio::test]
+async fn every_model_operation_is_described_as_the_model_says() {
+    let app = spawn_app().await;
+    let (_, document) = served_document(&app).await;
+    let model: Value = serde_json::from_str(MODEL).unwrap();
+    let shapes = &model["shapes"];
+    let operations = model["operations"].as_object().unwrap();
+    assert_eq!(operations.len(), 17);
+    let check = Checker {
+        document: &document,
+        shapes,
+    };
+    for (name, operation) in operations {
+        let path = operation["http"]["requestUri"].as_str().unwrap();
+        let method = operation["http"]["method"].as_str().unwrap().to_lowercase();
+        let described = &document["paths"][path][&method];
+        assert!(
+            described.is_object(),
+            "{name}: {method} {path} is described"
+        );
+        assert_eq!(described["operationId"], name.as_str());
+        assert_eq!(
+            described["deprecated"].as_bool().unwrap_or(false),
+            operation["deprecated"].as_bool().unwrap_or(false),
+            "{name}: deprecated"
+        );
+        assert_eq!(described["security"][0]["sigv4"], serde_json::json!([]));
+        check.input(
+            name,
+            described,
+            &shapes[operation["input"]["shape"].as_str().unwrap()],
+        );
+        check.output(
+            name,
+            described,
+            &shapes[operation["output"]["shape"].as_str().unwrap()],
+        );
+        for error in operation["errors"].as_array().unwrap() {
+            let error = error["shape"].as_str().unwrap();
+            let status = shapes[error]["error"]["httpStatusCode"].as_u64().unwrap();
+            let response = &described["responses"][status.to_string()];
+            let types = response["headers"]["x-amzn-ErrorType"]["schema"]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: a {status} response"));
+            assert!(
+                types.iter().any(|t| t == error),
+                "{name}: {status} names {error}"
+            );
+            let body = check.resolve(&response["content"]["application/json"]["schema"]);
+            assert_eq!(
+                check.resolve(&body["properties"]["message"])["type"],
+                "string"
+            );
+        }
+    }
+    // Whatever else the document describes is an extension of this service, and says so.
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, described) in methods.as_object().unwrap() {
+            let name = described["operationId"].as_str().unwrap();
+            if !operations.contains_key(name) {
+                assert_eq!(described["tags"][0], EXTENSIONS_TAG, "{method} {path}");
+            }
+        }
+    }
+}
+
+struct Checker<'a> {
+    document: &'a Value,
+    shapes: &'a Value,
+}
+
+impl Checker<'_> {
+    /// Follows a `$ref` into the components.
+    fn resolve<'v>(&'v self, schema: &'v Value) -> &'v Value {
+        match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference
+                    .strip_prefix("#/components/schemas/")
+                    .expect("a component reference");
+                let found = &self.document["components"]["schemas"][name];
+                assert!(found.is_object(), "{reference} exists");
+                found
+            }
+            None => schema,
+        }
+    }
+
+    fn input(&self, operation: &str, described: &Value, input: &Value) {
+        let required: Vec<&str> = input["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let parameters = described["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let body = self.resolve(&described["requestBody"]["content"]["application/json"]["schema"]);
+        let mut body_members = Vec::new();
+        let mut parameter_count = 0;
+        for (member, spec) in input["members"].as_object().unwrap() {
+            let context = format!("{operation}.{member}");
+            let shape = &self.shapes[spec["shape"].as_str().unwrap()];
+            let place = match spec["location"].as_str() {
+                Some("uri") => Some("path"),
+                Some("querystring") => Some("query"),
+                None => None,
+                Some(other) => panic!("{context}: location {other}"),
+            };
+            let is_required = required.contains(&member.as_str());
+            match place {
+                Some(place) => {
+                    parameter_count += 1;
+                    let wire_name = spec["locationName"].as_str().unwrap();
+                    let parameter = parameters
+                        .iter()
+                        .find(|p| p["name"] == wire_name && p["in"] == place)
+                        .unwrap_or_else(|| panic!("{context}: a {place} parameter"));
+                    assert_eq!(
+                        parameter["required"].as_bool().unwrap_or(false),
+                        is_required,
+                        "{context}: required"
+                    );
+                    self.same_shape(&context, &parameter["schema"], shape);
+                }
+                None => {
+                    body_members.push(member.as_str());
+                    let mut property = &body["properties"][member];
+                    assert!(property.is_object(), "{context}: in the body");
+                    let listed = body["required"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|n| n == member));
+                    assert_eq!(listed, is_required, "{context}: required");
+                    // An optional member may be null (taken as absent); a required one may not.
+                    if let Some(either) = property["anyOf"].as_array() {
+                        assert!(!is_required, "{context}: null allowed only when optional");
+                        assert_eq!(either.len(), 2, "{context}");
+                        assert_eq!(either[1], serde_json::json!({"type": "null"}), "{context}");
+                        property = &either[0];
+                    }
+                    self.same_shape(&context, property, shape);
+                }
+            }
+        }
+        assert_eq!(
+            parameters.len(),
+            parameter_count,
+            "{operation}: no other parameters"
+        );
+        let described_members = body["properties"]
+            .as_object()
+            .map(|p| p.len())
+            .unwrap_or_default();
+        assert_eq!(
+            described_members,
+            body_members.len(),
+            "{operation}: no other body members"
+        );
+    }
+
+    fn output(&self, operation: &str, described: &Value, output: &Value) {
+        let schema =
+            self.resolve(&described["responses"]["200"]["content"]["application/json"]["schema"]);
+        let members: Vec<(&String, &Value)> = output["members"]
+            .as_object()
+            .unwrap()
+            .iter()
+            // A member bound to the HTTP status is not in the body.
+            .filter(|(_, spec)| spec["location"] != "statusCode")
+            .collect();
+        let properties = schema["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            properties.len(),
+            members.len(),
+            "{operation}: output members"
+        );
+        for (member, spec) in members {
+            let context = format!("{operation} output {member}");
+            let shape = &self.shapes[spec["shape"].as_str().unwrap()];
+            assert!(properties.contains_key(member), "{context}: described");
+            self.same_shape(&context, &properties[member], shape);
+        }
+    }
+
+    /// The described schema carries the model shape's type and every constraint.
+    fn same_shape(&self, context: &str, schema: &Value, shape: &Value) {
+        let schema = self.resolve(schema);
+        let shape_type = shape["type"].as_str().unwrap();
+        let expected = match shape_type {
+            "string" => "string",
+            "integer" | "long" => "integer",
+            "list" => "array",
+            "structure" => "object",
+            other => panic!("{context}: model type {other}"),
+        };
+        assert_eq!(schema["type"], expected, "{context}: type");
+        match shape_type {
+            "string" => {
+                let min = shape["min"].as_u64().unwrap_or(0);
+                assert_eq!(
+                    schema["minLength"].as_u64().unwrap_or(0),
+                    min,
+                    "{context}: min"
+                );
+                assert_eq!(schema["maxLength"], shape["max"], "{context}: max");
+                let pattern = shape["pattern"].as_str().map(whole_value);
+                assert_eq!(
+                    schema["pattern"].as_str(),
+                    pattern.as_deref(),
+                    "{context}: pattern"
+                );
+                assert_eq!(schema["enum"], shape["enum"], "{context}: enum");
+            }
+            "integer" | "long" => {
+                for (ours, theirs) in [("minimum", "min"), ("maximum", "max")] {
+                    assert_eq!(
+                        schema[ours].as_f64(),
+                        shape[theirs].as_f64(),
+                        "{context}: {theirs}"
+                    );
+                }
+            }
+            "list" => {
+                let item = &self.shapes[shape["member"]["shape"].as_str().unwrap()];
+                self.same_shape(context, &schema["items"], item);
+            }
+            _ => {
+                let members = shape["members"].as_object().unwrap();
+                let properties = schema["properties"].as_object().unwrap();
+                assert_eq!(properties.len(), members.len(), "{context}: members");
+                for (member, spec) in members {
+                    let inner = &self.shapes[spec["shape"].as_str().unwrap()];
+                    self.same_shape(&format!("{context}.{member}"), &properties[member], inner);
+                }
+            }
+        }
+    }
+}
+
+/// A model pattern as JSON Schema must say it: AWS matches the whole value.
+fn whole_value(source: &str) -> String {
+    if source.starts_with('^') && source.ends_with('$') {
+        source.to_owned()
+    } else {
+        format!("^(?:{source})$")
+    }
+}
+
+#[tokio::test]
+async fn every_described_route_is_served() {
+    let app = spawn_app().await;
+    let (_, document) = served_document(&app).await;
+    let mut count = 0;
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, described) in methods.as_object().unwrap() {
+            let concrete = path
+                .replace("{userId}", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+                .replace("{permissionGroupId}", "01ARZ3NDEKTSV4RRFFQ69G5FAW");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app.request(method.clone(), &concrete).send().await.unwrap();
+            let error_type = response
+                .headers()
+                .get("x-amzn-ErrorType")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_ne!(
+                error_type.as_deref(),
+                Some("UnknownOperationException"),
+                "{method} {path} ({}) is routed",
+                described["operationId"]
+            );
+            assert!(response.status().as_u16() < 500, "{method} {path}");
+            count += 1;
+        }
+    }
+    assert!(count >= 17 + 6, "{count} routes described");
+}
+
+/// Schemathesis (PyPI) generates requests from the document, valid and not, signs them through a
+/// hook (`tests/schemathesis/userdir_hooks.py`) and checks every answer against the document: no
+/// 5xx, only documented statuses, headers and bodies, invalid input refused, valid input accepted
+/// (the checks left out, and why, are in `tests/schemathesis/schemathesis.toml`). Bounded: a fixed
+/// number of examples per operation and a fixed seed (about a thousand requests), and a time limit.
+#[tokio::test]
+async fn schemathesis_finds_nothing_wrong() {
+    if !tool_available(
+        "schemathesis run",
+        "python3",
+        &["-c", "import schemathesis, botocore"],
+    ) {
+        return;
+    }
+    let app = spawn_app_with(|s| {
+        // Thousands of requests in a minute are the point here, not throttling.
+        s.throttle.requests_per_second = 1_000_000;
+        s.throttle.burst = 1_000_000;
+        s.auth.failures_per_client_per_minute = 1_000_000;
+        // Enough room for every user and group the run creates.
+        s.limits.max_users = 1_000_000;
+        s.limits.max_permission_groups = 1_000_000;
+    })
+    .await;
+    let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis");
+    let run = tokio::process::Command::new("python3")
+        .args(["-m", "schemathesis.cli", "--config-file"])
+        .arg(format!("{hooks}/schemathesis.toml"))
+        .arg("run")
+        .arg(app.url("/openapi.json"))
+        .args(["--url", &app.address])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
+        .args(["--max-examples", "12"])
+        .args(["--workers", "2"])
+        .args(["--request-timeout", "10"])
+        .args(["--seed", "20261130"])
+        .args(["--generation-database", "none"])
+        .args(["--no-color"])
+        // Its cache and the hook's bytecode go to the test's directory, not the source tree.
+        .current_dir(app.dir.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONPATH", hooks)
+        .env("SCHEMATHESIS_HOOKS", "userdir_hooks")
+        .env("USERDIR_TEST_ACCESS_KEY_ID", ROOT.access_key_id)
+        .env("USERDIR_TEST_SECRET_ACCESS_KEY", ROOT.secret)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(600), run)
+        .await
+        .expect("schemathesis finishes within 10 minutes")
+        .expect("schemathesis runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{report}"
+    );
+    // It must have tested every operation with many requests, not stopped at the document.
+    assert!(report.contains("Tested: 23"), "{report}");
+    let generated: u64 = report
+        .lines()
+        .find_map(|line| line.trim().split_once(" generated, "))
+        .and_then(|(count, _)| count.parse().ok())
+        .unwrap_or_else(|| panic!("a count of test cases:\n{report}"));
+    assert!(generated >= 500, "{generated} test cases:\n{report}");
+    eprintln!("schemathesis: {generated} test cases, every check passed");
+}
