@@ -231,19 +231,33 @@ const fn status_code_response(name: &'static str) -> Structure {
     Structure { name, members: &[] }
 }
 
-pub const LIST_USERS_RESPONSE: Structure = Structure {
-    name: "ListUsersResponse",
-    members: &[
-        required(
-            "users",
-            Shape::List {
-                name: "UserList",
-                item: &Shape::Structure(&USER),
-            },
-        ),
-        body("nextToken", PAGINATION_TOKEN),
-    ],
-};
+/// A page of a listing: the items under `member` (a list named `list`), and the token of the next
+/// page when there is one.
+macro_rules! page_response {
+    ($constant:ident, $name:literal, $member:literal, $list:literal, $item:ident) => {
+        pub const $constant: Structure = Structure {
+            name: $name,
+            members: &[
+                required(
+                    $member,
+                    Shape::List {
+                        name: $list,
+                        item: &Shape::Structure(&$item),
+                    },
+                ),
+                body("nextToken", PAGINATION_TOKEN),
+            ],
+        };
+    };
+}
+
+page_response!(
+    LIST_USERS_RESPONSE,
+    "ListUsersResponse",
+    "users",
+    "UserList",
+    USER
+);
 
 pub const RESET_USER_PASSWORD_RESPONSE: Structure = Structure {
     name: "ResetUserPasswordResponse",
@@ -275,19 +289,13 @@ pub const GET_PERMISSION_GROUP_RESPONSE: Structure = Structure {
     )],
 };
 
-pub const LIST_PERMISSION_GROUPS_RESPONSE: Structure = Structure {
-    name: "ListPermissionGroupsResponse",
-    members: &[
-        required(
-            "permissionGroups",
-            Shape::List {
-                name: "PermissionGroupList",
-                item: &Shape::Structure(&PERMISSION_GROUP),
-            },
-        ),
-        body("nextToken", PAGINATION_TOKEN),
-    ],
-};
+page_response!(
+    LIST_PERMISSION_GROUPS_RESPONSE,
+    "ListPermissionGroupsResponse",
+    "permissionGroups",
+    "PermissionGroupList",
+    PERMISSION_GROUP
+);
 
 pub const PERMISSION_GROUP_BY_USER: Structure = Structure {
     name: "PermissionGroupByUser",
@@ -298,19 +306,13 @@ pub const PERMISSION_GROUP_BY_USER: Structure = Structure {
     ],
 };
 
-pub const LIST_PERMISSION_GROUPS_BY_USER_RESPONSE: Structure = Structure {
-    name: "ListPermissionGroupsByUserResponse",
-    members: &[
-        required(
-            "permissionGroups",
-            Shape::List {
-                name: "PermissionGroupByUserList",
-                item: &Shape::Structure(&PERMISSION_GROUP_BY_USER),
-            },
-        ),
-        body("nextToken", PAGINATION_TOKEN),
-    ],
-};
+page_response!(
+    LIST_PERMISSION_GROUPS_BY_USER_RESPONSE,
+    "ListPermissionGroupsByUserResponse",
+    "permissionGroups",
+    "PermissionGroupByUserList",
+    PERMISSION_GROUP_BY_USER
+);
 
 pub const USER_BY_PERMISSION_GROUP: Structure = Structure {
     name: "UserByPermissionGroup",
@@ -327,19 +329,13 @@ pub const USER_BY_PERMISSION_GROUP: Structure = Structure {
     ],
 };
 
-pub const LIST_USERS_BY_PERMISSION_GROUP_RESPONSE: Structure = Structure {
-    name: "ListUsersByPermissionGroupResponse",
-    members: &[
-        required(
-            "users",
-            Shape::List {
-                name: "UserByPermissionGroupList",
-                item: &Shape::Structure(&USER_BY_PERMISSION_GROUP),
-            },
-        ),
-        body("nextToken", PAGINATION_TOKEN),
-    ],
-};
+page_response!(
+    LIST_USERS_BY_PERMISSION_GROUP_RESPONSE,
+    "ListUsersByPermissionGroupResponse",
+    "users",
+    "UserByPermissionGroupList",
+    USER_BY_PERMISSION_GROUP
+);
 
 pub const CREDENTIALS: Structure = Structure {
     name: "Credentials",
@@ -372,19 +368,13 @@ pub const AUDIT_EVENT: Structure = Structure {
     ],
 };
 
-pub const LIST_AUDIT_EVENTS_RESPONSE: Structure = Structure {
-    name: "ListAuditEventsResponse",
-    members: &[
-        required(
-            "events",
-            Shape::List {
-                name: "AuditEventList",
-                item: &Shape::Structure(&AUDIT_EVENT),
-            },
-        ),
-        body("nextToken", PAGINATION_TOKEN),
-    ],
-};
+page_response!(
+    LIST_AUDIT_EVENTS_RESPONSE,
+    "ListAuditEventsResponse",
+    "events",
+    "AuditEventList",
+    AUDIT_EVENT
+);
 
 pub const SIGNED_IN: Structure = Structure {
     name: "SignInResponse",

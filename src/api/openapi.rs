@@ -217,35 +217,30 @@ fn required(yes: bool) -> Required {
 }
 
 fn success(operation: &Operation, schemas: &mut Schemas) -> utoipa::openapi::response::Response {
-    match operation.output {
-        Output::Json(structure) => ResponseBuilder::new()
-            .description("Success")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(schemas.named_structure(structure)))
-                    .build(),
-            )
-            .build(),
-        Output::Metrics => ResponseBuilder::new()
-            .description("The Prometheus text exposition format, version 0.0.4")
-            .content(
-                "text/plain",
-                ContentBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                    .build(),
-            )
-            .build(),
-        Output::OpenApi => ResponseBuilder::new()
-            .description("This OpenAPI document")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
-                    .build(),
-            )
-            .build(),
-    }
+    let (description, content_type, schema): (_, _, RefOr<Schema>) = match operation.output {
+        Output::Json(structure) => (
+            "Success",
+            "application/json",
+            schemas.named_structure(structure),
+        ),
+        Output::Metrics => (
+            "The Prometheus text exposition format, version 0.0.4",
+            "text/plain",
+            ObjectBuilder::new().schema_type(Type::String).into(),
+        ),
+        Output::OpenApi => (
+            "This OpenAPI document",
+            "application/json",
+            ObjectBuilder::new().schema_type(Type::Object).into(),
+        ),
+    };
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            content_type,
+            ContentBuilder::new().schema(Some(schema)).build(),
+        )
+        .build()
 }
 
 fn failure(
