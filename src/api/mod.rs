@@ -14,6 +14,7 @@ mod invocation;
 mod metrics;
 pub mod openapi;
 mod request_context;
+pub mod scim;
 pub mod sigv4;
 mod users;
 
