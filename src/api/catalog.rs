@@ -16,6 +16,8 @@ pub enum Shape {
     Value {
         name: &'static str,
         rule: Rule,
+        /// What the rule also asks that JSON Schema cannot say ("" if nothing).
+        note: &'static str,
     },
     /// A value the model does not constrain.
     Plain {
@@ -112,6 +114,7 @@ const fn of<T: Modelled>() -> Shape {
     Shape::Value {
         name: T::SHAPE,
         rule: T::RULE,
+        note: "",
     }
 }
 
@@ -119,6 +122,7 @@ const fn text(name: &'static str, rule: TextRule) -> Shape {
     Shape::Value {
         name,
         rule: Rule::Text(rule),
+        note: "",
     }
 }
 
@@ -153,6 +157,7 @@ const ENVIRONMENT_ID: Shape = text("IdType", super::credentials::ENVIRONMENT_ID)
 const SESSION_DURATION: Shape = Shape::Value {
     name: "SessionDuration",
     rule: Rule::Integer(super::credentials::SESSION_DURATION),
+    note: "",
 };
 const ACCESS_KEY_ID: Shape = text(
     "stringValueLength1to255",
@@ -172,7 +177,11 @@ const SECRET: Shape = text(
 );
 // Extensions' values.
 const OFFERED_PASSWORD: Shape = text("OfferedPassword", Password::OFFERED);
-const CHOSEN_PASSWORD: Shape = text("ChosenPassword", Password::CHOSEN);
+const CHOSEN_PASSWORD: Shape = Shape::Value {
+    name: "ChosenPassword",
+    rule: Rule::Text(Password::CHOSEN),
+    note: "Must also mix at least three of: lower case, upper case, digits, other characters.",
+};
 const AUDIT_TEXT: Shape = plain("AuditText", Plain::String);
 const SEQUENCE: Shape = plain("AuditSequence", Plain::Long);
 
@@ -391,6 +400,7 @@ pub const HEALTH: Structure = Structure {
         Shape::Value {
             name: "HealthStatus",
             rule: Rule::OneOf(&["live", "ready", "unavailable"]),
+            note: "",
         },
     )],
 };
@@ -437,6 +447,8 @@ pub const BODY_FAILURES: &[Failure] = &[
 ];
 /// The database cannot take writes for now (e.g. a full disk): retry later.
 pub const UNAVAILABLE: Failure = failure("InternalServerException", 503);
+/// The readiness probe's "not ready": its own body, no error type.
+pub const NOT_READY: Failure = failure("", 503);
 pub const NOT_AUTHORIZED: Failure = failure("NotAuthorizedException", 401);
 pub const PASSWORD_RESET_REQUIRED: Failure = failure("PasswordResetRequiredException", 403);
 pub const UNKNOWN_OPERATION: Failure = failure("UnknownOperationException", 404);
@@ -526,8 +538,12 @@ impl Operation {
             }
             Access::Open => {}
         }
-        all.push(INTERNAL);
-        all.push(UNAVAILABLE);
+        // What reads no input and needs no signature (the probes, the document) touches no
+        // database that could fail it.
+        if !(self.access == Access::Open && self.input.is_empty()) {
+            all.push(INTERNAL);
+            all.push(UNAVAILABLE);
+        }
         let mut unique = Vec::with_capacity(all.len());
         for failure in all {
             if !unique.contains(&failure) {
@@ -843,7 +859,13 @@ pub const OPERATIONS: &[Operation] = &[
             required("password", OFFERED_PASSWORD),
         ],
         output: Output::Json(&SIGNED_IN),
-        errors: &[NOT_AUTHORIZED, PASSWORD_RESET_REQUIRED, THROTTLING],
+        // AccessDenied: the user is not ENABLED.
+        errors: &[
+            NOT_AUTHORIZED,
+            PASSWORD_RESET_REQUIRED,
+            ACCESS_DENIED,
+            THROTTLING,
+        ],
     },
     Operation {
         name: "ChangePassword",
@@ -859,7 +881,7 @@ pub const OPERATIONS: &[Operation] = &[
             required("newPassword", CHOSEN_PASSWORD),
         ],
         output: Output::Json(&SIGNED_IN),
-        errors: &[NOT_AUTHORIZED, THROTTLING],
+        errors: &[NOT_AUTHORIZED, ACCESS_DENIED, THROTTLING],
     },
     Operation {
         name: "Health",
@@ -883,7 +905,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Open,
         input: &[],
         output: Output::Json(&HEALTH),
-        errors: &[],
+        errors: &[NOT_READY],
     },
     Operation {
         name: "Metrics",

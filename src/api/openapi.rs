@@ -25,8 +25,8 @@ use utoipa::openapi::{
 };
 
 use super::catalog::{
-    Access, At, ERROR_BODY, Failure, HEALTH, Member, Method, OPERATIONS, Operation, Output, Plain,
-    Shape, Structure,
+    Access, At, ERROR_BODY, Failure, HEALTH, Member, Method, NOT_READY, OPERATIONS, Operation,
+    Output, Plain, Shape, Structure,
 };
 
 const SIGV4: &str = "sigv4";
@@ -186,7 +186,7 @@ fn describe(operation: &Operation, schemas: &mut Schemas) -> utoipa::openapi::pa
         }
     }
     for (status, names) in by_status {
-        responses = responses.response(status.to_string(), failure(operation, status, &names));
+        responses = responses.response(status.to_string(), failure(status, &names));
     }
     builder = builder.responses(responses.build());
     match operation.access {
@@ -243,11 +243,19 @@ fn success(operation: &Operation, schemas: &mut Schemas) -> utoipa::openapi::res
         .build()
 }
 
-fn failure(
-    operation: &Operation,
-    status: u16,
-    names: &[&'static str],
-) -> utoipa::openapi::response::Response {
+fn failure(status: u16, names: &[&'static str]) -> utoipa::openapi::response::Response {
+    // The readiness probe answers 503 with its own body, not an error.
+    if names == [NOT_READY.name] {
+        return ResponseBuilder::new()
+            .description("Not ready: the database does not answer")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(HEALTH.name)))
+                    .build(),
+            )
+            .build();
+    }
     let mut response = ResponseBuilder::new().description(names.join(", ")).header(
         "x-amzn-ErrorType",
         HeaderBuilder::new()
@@ -268,16 +276,11 @@ fn failure(
                 .build(),
         );
     }
-    // The readiness probe answers 503 with its own body, not an error.
-    let body = match operation.output {
-        Output::Json(structure) if std::ptr::eq(structure, &HEALTH) && status == 503 => HEALTH.name,
-        _ => ERROR_BODY.name,
-    };
     response
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name(body)))
+                .schema(Some(Ref::from_schema_name(ERROR_BODY.name)))
                 .build(),
         )
         .build()
@@ -293,7 +296,7 @@ impl Schemas {
         let name = shape.name();
         if !self.0.contains_key(name) {
             let schema = match shape {
-                Shape::Value { rule, .. } => value(rule),
+                Shape::Value { rule, note, .. } => value(rule, note),
                 Shape::Plain { kind, .. } => plain(*kind),
                 Shape::List { item, .. } => ArrayBuilder::new().items(self.shape(item)).into(),
                 // Responses hold exactly their members.
@@ -332,7 +335,8 @@ impl Schemas {
     }
 }
 
-fn value(rule: &Rule) -> RefOr<Schema> {
+fn value(rule: &Rule, note: &str) -> RefOr<Schema> {
+    let note = (!note.is_empty()).then_some(note);
     match rule {
         Rule::Text(TextRule { min, max, pattern }) => {
             let mut object = ObjectBuilder::new()
@@ -342,7 +346,7 @@ fn value(rule: &Rule) -> RefOr<Schema> {
             if let Some(pattern) = pattern {
                 object = object.pattern(Some(whole_value(pattern.source())));
             }
-            object.into()
+            object.description(note).into()
         }
         Rule::OneOf(values) => ObjectBuilder::new()
             .schema_type(Type::String)

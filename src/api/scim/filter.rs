@@ -113,7 +113,9 @@ fn check_expression(expression: &AttrExp) -> Result<(), ScimError> {
 }
 
 /// An equality answered from an index rather than by reading every user: what identity providers
-/// send before every create (`userName eq "…"`) and to find a user again.
+/// send before every create (`userName eq "…"`) and to find a user again. An index must match as
+/// `matches` would: `Id` and `ExternalId` exactly (caseExact), `UserName` and `Email` without
+/// case (as emails are unique regardless of case).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserLookup {
     Id(String),
@@ -229,13 +231,25 @@ fn expression_holds(
         AttrExp::Present(path) => (path, None),
         AttrExp::Comparison(path, op, value) => (path, Some((op, value))),
     };
-    let exact = match parent {
-        Some(parent) => case_exact(parent, Some(&path.name)),
-        None => case_exact(&path.name, path.sub_attr.as_deref()),
+    let top_level = parent.is_none();
+    // A complex attribute compared as a whole is compared through its `value`, under that
+    // sub-attribute's case rule.
+    let through_value = path.sub_attr.is_none()
+        && elements(resource, path, top_level)
+            .first()
+            .is_some_and(|e| e.is_object());
+    let exact = match (parent, through_value) {
+        (Some(parent), _) => case_exact(parent, Some(&path.name)),
+        (None, true) => case_exact(&path.name, Some("value")),
+        (None, false) => case_exact(&path.name, path.sub_attr.as_deref()),
     };
-    let found = values(resource, path, parent.is_none());
+    let mut found = values(resource, path, top_level);
+    // Unassigned, null and empty are one state (RFC 7643 §2.5): `eq null` holds for it, and
+    // `ne` of any value too (`ne` is `not eq`).
+    found.retain(|v| present(v));
     match comparison {
-        None => found.iter().any(|v| present(v)),
+        None => !found.is_empty(),
+        Some((op, value)) if found.is_empty() => compare(&Value::Null, op, value, exact),
         Some((op, value)) => found.iter().any(|v| compare(v, op, value, exact)),
     }
 }
@@ -309,6 +323,14 @@ fn present(value: &Value) -> bool {
 fn compare(actual: &Value, op: &CompareOp, expected: &CompValue, exact: bool) -> bool {
     match (actual, expected) {
         (Value::String(actual), CompValue::Str(expected)) => {
+            // dateTime values compare as instants, whatever their offsets and fractions.
+            if let (Ok(a), Ok(e)) = (
+                chrono::DateTime::parse_from_rfc3339(actual),
+                chrono::DateTime::parse_from_rfc3339(expected),
+            ) && !matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
+            {
+                return ordered(op, a.cmp(&e));
+            }
             let fold = |s: &str| {
                 if exact {
                     s.to_owned()
@@ -323,8 +345,7 @@ fn compare(actual: &Value, op: &CompareOp, expected: &CompValue, exact: bool) ->
                 CompareOp::Co => a.contains(&e),
                 CompareOp::Sw => a.starts_with(&e),
                 CompareOp::Ew => a.ends_with(&e),
-                // dateTime values compare as instants; other strings lexically.
-                _ => ordered(op, compare_strings(&a, &e)),
+                _ => ordered(op, a.cmp(&e)),
             }
         }
         (Value::Number(actual), CompValue::Number(expected)) => {
@@ -344,16 +365,6 @@ fn compare(actual: &Value, op: &CompareOp, expected: &CompValue, exact: bool) ->
         (Value::Null, CompValue::Null) => matches!(op, CompareOp::Eq),
         (_, CompValue::Null) => matches!(op, CompareOp::Ne),
         _ => matches!(op, CompareOp::Ne),
-    }
-}
-
-fn compare_strings(a: &str, e: &str) -> Ordering {
-    match (
-        chrono::DateTime::parse_from_rfc3339(a),
-        chrono::DateTime::parse_from_rfc3339(e),
-    ) {
-        (Ok(a), Ok(e)) => a.cmp(&e),
-        _ => a.cmp(e),
     }
 }
 
@@ -578,6 +589,47 @@ mod tests {
         assert!(holds(
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#
         ));
+    }
+
+    #[test]
+    fn dates_compare_as_instants_under_every_operator() {
+        assert!(holds(r#"meta.lastModified eq "2011-05-13T06:42:34+02:00""#));
+        assert!(!holds(
+            r#"meta.lastModified ne "2011-05-13T06:42:34+02:00""#
+        ));
+        assert!(holds(r#"meta.lastModified gt "2011-05-13T05:42:34+02:00""#));
+        assert!(holds(r#"meta.lastModified lt "2011-05-13T04:42:34.001Z""#));
+        assert!(holds(r#"meta.lastModified eq "2011-05-13T04:42:34.000Z""#));
+        // Substrings stay textual.
+        assert!(holds(r#"meta.lastModified sw "2011-05""#));
+    }
+
+    #[test]
+    fn unassigned_null_and_empty_are_one_state() {
+        assert!(holds("nickName eq null"));
+        assert!(!holds("nickName pr"));
+        assert!(holds(r#"nickName ne "x""#));
+        assert!(holds(r#"not (nickName eq "x")"#));
+        assert!(!holds("title eq null"));
+        assert!(holds("title ne null"));
+        let mut empty = babs();
+        empty["phoneNumbers"] = json!([]);
+        empty["displayName"] = json!("");
+        let check = |f: &str| matches(&parse(f).unwrap(), &empty, core_case_exact);
+        assert!(check("phoneNumbers eq null"));
+        assert!(!check("phoneNumbers pr"));
+        assert!(check("displayName eq null"));
+        assert!(check("active eq true"));
+    }
+
+    #[test]
+    fn a_complex_attribute_compared_whole_uses_its_values_case_rule() {
+        let group =
+            json!({"members": [{"value": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "display": "Babs"}]});
+        let check = |f: &str| matches(&parse(f).unwrap(), &group, core_case_exact);
+        assert!(check(r#"members eq "01ARZ3NDEKTSV4RRFFQ69G5FAV""#));
+        assert!(!check(r#"members eq "01arz3ndektsv4rrffq69g5fav""#));
+        assert!(!check(r#"members.value eq "01arz3ndektsv4rrffq69g5fav""#));
     }
 
     #[test]
