@@ -8,8 +8,8 @@ use std::sync::Arc;
 use userdir_core::domain::SharedClock;
 use userdir_core::store::copy::CopyStore;
 use userdir_core::store::{
-    AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase, StoreError,
-    UserCache, UserStore,
+    AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase,
+    ScimTokenStore, StoreError, UserCache, UserStore,
 };
 use userdir_store_postgres::{self as postgres, PostgresSettings, PostgresStore};
 use userdir_store_sqlite::{
@@ -44,6 +44,8 @@ pub struct Opened {
     pub audit: Arc<dyn AuditStore>,
     /// The whole directory, table by table (`userdir copy`).
     pub copy: Arc<dyn CopyStore>,
+    /// SCIM clients' bearer tokens.
+    pub scim_tokens: Arc<dyn ScimTokenStore>,
     inner: OpenedKind,
 }
 
@@ -146,6 +148,7 @@ impl Backend {
                     credentials: Arc::new(store.clone()),
                     audit: Arc::new(store.clone()),
                     copy: Arc::new(store.clone()),
+                    scim_tokens: Arc::new(store.clone()),
                     inner: OpenedKind::Sqlite { store, _lock: lock },
                 })
             }
@@ -157,6 +160,7 @@ impl Backend {
                     credentials: Arc::new(store.clone()),
                     audit: Arc::new(store.clone()),
                     copy: Arc::new(store.clone()),
+                    scim_tokens: Arc::new(store.clone()),
                     inner: OpenedKind::Postgres { store },
                 })
             }

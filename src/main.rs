@@ -90,6 +90,12 @@ enum Command {
         #[command(subcommand)]
         action: RootKeyAction,
     },
+    /// Manage the bearer tokens of SCIM clients (identity providers). On SQLite, refused while a
+    /// server runs on the database.
+    ScimToken {
+        #[command(subcommand)]
+        action: ScimTokenAction,
+    },
     /// Print the audit trail, oldest first (works beside a running server; never creates a
     /// database).
     Audit {
@@ -102,6 +108,23 @@ enum Command {
         /// Print at most this many events.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScimTokenAction {
+    /// Make a token and print it, once (only its hash is kept); audited.
+    Create {
+        /// What the token is for, e.g. `okta` (1-64 letters, digits, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens: name, id, created, revoked (or `live`).
+    List,
+    /// Revoke the live token of that name: it is refused from then on; audited.
+    Revoke {
+        /// The token's name.
+        name: String,
     },
 }
 
@@ -148,6 +171,11 @@ async fn main() -> ExitCode {
         Command::RootKey {
             action: RootKeyAction::Rotate,
         } => startup::rotate_root_key(settings).await,
+        Command::ScimToken { action } => match action {
+            ScimTokenAction::Create { name } => startup::create_scim_token(settings, &name).await,
+            ScimTokenAction::List => startup::list_scim_tokens(settings).await,
+            ScimTokenAction::Revoke { name } => startup::revoke_scim_token(settings, &name).await,
+        },
         Command::Audit {
             format,
             after,

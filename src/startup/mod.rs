@@ -38,6 +38,7 @@ mod copy;
 mod health;
 mod import;
 mod root_key;
+mod scim_tokens;
 mod tls;
 
 pub use backup::{backup, restore};
@@ -47,6 +48,7 @@ pub use health::health;
 pub use import::import;
 pub use root_key::rotate_root_key;
 use root_key::{require_shared_root, root_for};
+pub use scim_tokens::{create_scim_token, list_scim_tokens, revoke_scim_token};
 use tls::tls_config;
 
 pub struct Application {

@@ -145,15 +145,20 @@ fn a_failed_start_says_why_on_stderr_without_colour_codes() {
     );
 }
 
-/// `audit` and `migrate` pointed at a database that is not there say so, and create nothing;
-/// `migrate --create` does, and says what it applied.
+/// `audit`, `migrate` and `scim-token` pointed at a database that is not there say so, and create
+/// nothing; `migrate --create` does, and says what it applied.
 #[test]
 fn maintenance_commands_never_create_a_database_by_accident() {
     let dir = tempfile::tempdir().expect("dir");
     let database = dir.path().join("userdir.db");
     let path = database.to_str().expect("a Unicode path");
     let env = [("USERDIR__DATABASE__PATH", path)];
-    for args in [&["audit"][..], &["migrate"][..]] {
+    for args in [
+        &["audit"][..],
+        &["migrate"][..],
+        &["scim-token", "list"][..],
+        &["scim-token", "create", "--name", "okta"][..],
+    ] {
         let out = userdir(args, &env);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -174,12 +179,12 @@ fn maintenance_commands_never_create_a_database_by_accident() {
     let created = userdir(&["migrate", "--create"], &env);
     assert_eq!(
         String::from_utf8_lossy(&created.stdout),
-        format!("{path}: applied 5 migrations (0001, 0002, 0003, 0004, 0005), now at 0005\n")
+        format!("{path}: applied 6 migrations (0001, 0002, 0003, 0004, 0005, 0006), now at 0006\n")
     );
     let again = userdir(&["migrate"], &env);
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
-        format!("{path}: up to date, at 0005\n")
+        format!("{path}: up to date, at 0006\n")
     );
     let jsonl = userdir(&["audit", "--format", "jsonl"], &env);
     assert!(jsonl.status.success(), "{jsonl:?}");

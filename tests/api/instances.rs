@@ -480,6 +480,17 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         .map(described)
         .collect();
     sqlite.stop().await;
+    // A SCIM token moves too (its hash, so the printed token keeps working).
+    let made = crate::helpers::userdir_command(source_dir.path())
+        .env_remove("USERDIR__DATABASE__URL")
+        .args(["scim-token", "create", "--name", "okta"])
+        .output()
+        .await
+        .expect("userdir scim-token runs");
+    assert!(made.status.success(), "{made:?}");
+    let scim_token =
+        userdir_core::domain::ScimToken::parse(String::from_utf8_lossy(&made.stdout).trim())
+            .expect("a token");
 
     let target_dir = Arc::new(tempfile::tempdir().expect("dir"));
     let url = crate::helpers::database_url(target_dir.path()).expect("the PostgreSQL run");
@@ -497,6 +508,10 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         "{report}"
     );
     assert!(report.contains("every table's count checked"), "{report}");
+    assert!(
+        report.contains("scim_tokens: 1 copied (1 new, 0 there already)"),
+        "{report}"
+    );
     let again = copy().await.expect("userdir copy runs again");
     assert!(again.status.success(), "{again:?}");
     let report = String::from_utf8_lossy(&again.stdout).into_owned();
@@ -551,6 +566,16 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
     let trail = postgres.audit_events().await;
     assert!(trail.iter().any(|e| e["operation"] == "ResetUserPassword"));
     assert!(trail.iter().any(|e| e["operation"] == "CopyDirectory"));
+    let store = crate::helpers::open_store(&postgres.dir).await;
+    let copied = store
+        .scim_tokens
+        .scim_token(scim_token.id())
+        .await
+        .expect("read")
+        .expect("copied");
+    store.close().await;
+    assert!(scim_token.proves(&copied.secret_hash));
+    assert_eq!(copied.name.as_str(), "okta");
 }
 
 /// Temporary credentials issued by one instance work on another (the keys are shared), and

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use userdir_core::store::StoreError;
 use userdir_core::store::copy::{CopyStore, Records, Table, TokenRecord, rows_json};
 use userdir_core::store::rows::{
-    GroupRow, KeyRow, MembershipRow, PasswordRow, TokenRow, UserRecordRow, convert_all,
+    GroupRow, KeyRow, MembershipRow, PasswordRow, ScimTokenRow, TokenRow, UserRecordRow,
+    convert_all,
 };
 
 use super::audit::audit_page;
@@ -123,6 +124,19 @@ impl CopyStore for PostgresStore {
                 };
                 Records::AuditEvents(audit_page(&mut conn, after, page_size).await?)
             }
+            Table::ScimTokens => Records::ScimTokens(convert_all(
+                sqlx::query_as!(
+                    ScimTokenRow,
+                    r#"SELECT token_id, name, secret_hash, create_time, revoke_time
+                     FROM scim_tokens WHERE token_id COLLATE "C" > $1
+                     ORDER BY token_id COLLATE "C" LIMIT $2"#,
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?,
+            )?),
         })
     }
 
@@ -139,6 +153,27 @@ impl CopyStore for PostgresStore {
                         key.purpose,
                         key.key.as_slice(),
                         key.create_time.as_millis(),
+                    )
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                }
+                tx.commit().await.map_err(db_error)?;
+                return Ok(new);
+            }
+            Records::ScimTokens(tokens) => {
+                let mut new = 0;
+                for token in tokens {
+                    new += sqlx::query!(
+                        "INSERT INTO scim_tokens
+                             (token_id, name, secret_hash, create_time, revoke_time)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                        token.id,
+                        token.name.as_str(),
+                        token.secret_hash.as_slice(),
+                        token.create_time.as_millis(),
+                        token.revoke_time.map(|t| t.as_millis()),
                     )
                     .execute(&mut *tx)
                     .await
@@ -301,6 +336,11 @@ impl CopyStore for PostgresStore {
             }
             Table::AuditEvents => {
                 sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM audit_events"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::ScimTokens => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM scim_tokens"#)
                     .fetch_one(&self.pool)
                     .await
             }

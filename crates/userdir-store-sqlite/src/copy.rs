@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use userdir_core::store::StoreError;
 use userdir_core::store::copy::{CopyStore, Records, Table, TokenRecord, rows_json};
 use userdir_core::store::rows::{
-    GroupRow, KeyRow, MembershipRow, PasswordRow, TokenRow, UserRecordRow, convert_all,
+    GroupRow, KeyRow, MembershipRow, PasswordRow, ScimTokenRow, TokenRow, UserRecordRow,
+    convert_all,
 };
 
 use super::audit::audit_page;
@@ -121,6 +122,19 @@ impl CopyStore for SqliteStore {
                 };
                 Records::AuditEvents(audit_page(&mut conn, after, page_size).await?)
             }
+            Table::ScimTokens => Records::ScimTokens(convert_all(
+                sqlx::query_as!(
+                    ScimTokenRow,
+                    "SELECT token_id, name, secret_hash, create_time, revoke_time
+                     FROM scim_tokens WHERE token_id > ?1
+                     ORDER BY token_id LIMIT CAST(?2 AS INTEGER)",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?,
+            )?),
         })
     }
 
@@ -141,6 +155,29 @@ impl CopyStore for SqliteStore {
                                     key.purpose,
                                     bytes,
                                     millis,
+                                )
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(db_error)?
+                                .rows_affected();
+                            }
+                            return Ok(new);
+                        }
+                        Records::ScimTokens(tokens) => {
+                            let mut new = 0;
+                            for token in tokens {
+                                let hash = token.secret_hash.as_slice();
+                                let created = token.create_time.as_millis();
+                                let revoked = token.revoke_time.map(|t| t.as_millis());
+                                new += sqlx::query!(
+                                    "INSERT INTO scim_tokens
+                                         (token_id, name, secret_hash, create_time, revoke_time)
+                                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                                    token.id,
+                                    token.name.as_str(),
+                                    hash,
+                                    created,
+                                    revoked,
                                 )
                                 .execute(&mut *tx)
                                 .await
@@ -279,6 +316,11 @@ impl CopyStore for SqliteStore {
             }
             Table::AuditEvents => {
                 sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM audit_events"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::ScimTokens => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM scim_tokens"#)
                     .fetch_one(&self.reader)
                     .await
             }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, StoreError};
+use super::{AuditEvent, ScimTokenRecord, StoreError};
 use crate::domain::{
     MembershipStatus, PermissionGroup, PermissionGroupId, Timestamp, User, UserId,
 };
@@ -19,10 +19,11 @@ pub enum Table {
     Passwords,
     IdempotencyTokens,
     AuditEvents,
+    ScimTokens,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::ServerKeys,
         Table::Users,
         Table::PermissionGroups,
@@ -30,6 +31,7 @@ impl Table {
         Table::Passwords,
         Table::IdempotencyTokens,
         Table::AuditEvents,
+        Table::ScimTokens,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Table {
             Table::Passwords => "user_passwords",
             Table::IdempotencyTokens => "idempotency_tokens",
             Table::AuditEvents => "audit_events",
+            Table::ScimTokens => "scim_tokens",
         }
     }
 }
@@ -107,6 +110,7 @@ pub enum Records {
     Passwords(Vec<PasswordRecord>),
     IdempotencyTokens(Vec<TokenRecord>),
     AuditEvents(Vec<AuditEvent>),
+    ScimTokens(Vec<ScimTokenRecord>),
 }
 
 impl Records {
@@ -119,6 +123,7 @@ impl Records {
             Records::Passwords(rows) => rows.len(),
             Records::IdempotencyTokens(rows) => rows.len(),
             Records::AuditEvents(rows) => rows.len(),
+            Records::ScimTokens(rows) => rows.len(),
         }
     }
 
@@ -140,6 +145,7 @@ impl Records {
                 .last()
                 .map(|r| token_key(&r.operation, &r.client_token)),
             Records::AuditEvents(rows) => rows.last().map(|r| format!("{:020}", r.seq)),
+            Records::ScimTokens(rows) => rows.last().map(|r| r.id.clone()),
         }
     }
 }
@@ -176,13 +182,13 @@ pub trait CopyStore: Send + Sync + 'static {
     async fn count(&self, table: Table) -> Result<u64, StoreError>;
 }
 
-/// Rows (all but server keys, whose bytes are bound one by one) as a JSON array of objects named
+/// Rows (all but server keys and SCIM tokens, whose bytes are bound one by one) as a JSON array of objects named
 /// by their columns, for a backend to unpack in one statement.
 pub fn rows_json(records: &Records) -> String {
     use serde_json::json;
     let ms = |t: Option<Timestamp>| t.map(Timestamp::as_millis);
     let rows: Vec<serde_json::Value> = match records {
-        Records::ServerKeys(_) => Vec::new(),
+        Records::ServerKeys(_) | Records::ScimTokens(_) => Vec::new(),
         Records::Users(rows) => rows
             .iter()
             .map(|r| {

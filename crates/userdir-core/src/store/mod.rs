@@ -13,8 +13,8 @@ pub use cache::UserCache;
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,
-    PermissionGroupChanges, PermissionGroupId, PermissionGroupName, RoleArn, StatusChange,
-    Timestamp, User, UserChanges, UserId, UserStatus, UserType,
+    PermissionGroupChanges, PermissionGroupId, PermissionGroupName, RoleArn, ScimTokenName,
+    StatusChange, Timestamp, User, UserChanges, UserId, UserStatus, UserType,
 };
 
 /// What a store answers besides success: the domain's outcomes, and two opaque failures whose
@@ -30,6 +30,8 @@ pub enum StoreError {
     IdTaken,
     #[error("the permission group name is taken")]
     GroupNameTaken,
+    #[error("a SCIM token of that name exists")]
+    ScimTokenNameTaken,
     #[error("the user is {0:?}, which forbids this change")]
     ForbiddenInStatus(UserStatus),
     #[error("the user is already a member of the group")]
@@ -116,6 +118,7 @@ pub struct MigrationReport {
 pub enum Resource {
     User,
     PermissionGroup,
+    ScimToken,
 }
 
 /// A user's password as stored (an argon2id PHC string), with the user's status.
@@ -507,4 +510,49 @@ pub trait GroupStore: Send + Sync + 'static {
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<(User, MembershipStatus)>, StoreError>;
+}
+
+/// A SCIM client's token as stored: its secret never, only the secret's hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScimTokenRecord {
+    pub id: String,
+    pub name: ScimTokenName,
+    pub secret_hash: [u8; 32],
+    pub create_time: Timestamp,
+    pub revoke_time: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for ScimTokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimTokenRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("create_time", &self.create_time)
+            .field("revoke_time", &self.revoke_time)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+pub trait ScimTokenStore: Send + Sync + 'static {
+    /// Stores a new token, audited; `ScimTokenNameTaken` if another has its name (in any case).
+    async fn insert_scim_token(
+        &self,
+        token: &ScimTokenRecord,
+        ctx: &WriteContext,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes the live token of that name (in any case) at the audit record's time, audited;
+    /// `NotFound(ScimToken)` if there is none.
+    async fn revoke_scim_token(
+        &self,
+        name: &ScimTokenName,
+        ctx: &WriteContext,
+    ) -> Result<(), StoreError>;
+
+    /// Every token, live or revoked, oldest first.
+    async fn list_scim_tokens(&self) -> Result<Vec<ScimTokenRecord>, StoreError>;
+
+    /// The token with this id, revoked or not.
+    async fn scim_token(&self, id: &str) -> Result<Option<ScimTokenRecord>, StoreError>;
 }

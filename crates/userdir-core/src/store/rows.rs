@@ -4,10 +4,12 @@
 use crate::domain::{
     ApiAccess, ApplicationPermissions, Email, FirstName, LastName, MembershipStatus,
     PermissionGroup, PermissionGroupDescription, PermissionGroupId, PermissionGroupName, RoleArn,
-    Timestamp, User, UserId, UserStatus, UserType, Violation,
+    ScimTokenName, Timestamp, User, UserId, UserStatus, UserType, Violation,
 };
 use crate::store::copy::{KeyRecord, MembershipRecord, PasswordRecord, TokenRecord, UserRecord};
-use crate::store::{AuditEvent, AuditRecord, CallerProfile, StoreError, StoredPassword};
+use crate::store::{
+    AuditEvent, AuditRecord, CallerProfile, ScimTokenRecord, StoreError, StoredPassword,
+};
 
 /// Stored data the model refuses: a failure of the store, never the caller's.
 pub fn corrupt(column: &str, violation: Violation) -> StoreError {
@@ -370,6 +372,34 @@ impl TryFrom<KeyRow> for KeyRecord {
             })?,
             purpose: row.purpose,
             create_time: Timestamp::from_millis(row.create_time),
+        })
+    }
+}
+
+/// A `scim_tokens` row.
+pub struct ScimTokenRow {
+    pub token_id: String,
+    pub name: String,
+    pub secret_hash: Vec<u8>,
+    pub create_time: i64,
+    pub revoke_time: Option<i64>,
+}
+
+impl TryFrom<ScimTokenRow> for ScimTokenRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ScimTokenRow) -> Result<Self, Self::Error> {
+        Ok(ScimTokenRecord {
+            secret_hash: <[u8; 32]>::try_from(row.secret_hash.as_slice()).map_err(|_| {
+                StoreError::internal(format!(
+                    "stored data is invalid: scim_tokens.secret_hash of {}",
+                    row.token_id
+                ))
+            })?,
+            name: ScimTokenName::parse(&row.name).map_err(|v| corrupt("scim_tokens.name", v))?,
+            id: row.token_id,
+            create_time: Timestamp::from_millis(row.create_time),
+            revoke_time: row.revoke_time.map(Timestamp::from_millis),
         })
     }
 }

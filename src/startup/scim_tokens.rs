@@ -1,0 +1,127 @@
+//! `userdir scim-token create|list|revoke`: the bearer tokens SCIM clients (identity providers)
+//! present. A new token is printed once; only its secret's hash is kept. Making or revoking one is
+//! audited. On SQLite these wait for a running server to stop (it holds the database); on
+//! PostgreSQL they work beside running instances, which read a token's row on every use.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{backend, print_lines};
+use crate::backend::Opened;
+use crate::config::Settings;
+use userdir_core::domain::{ScimToken, ScimTokenName, SharedClock, SystemClock};
+use userdir_core::store::{AuditRecord, Resource, ScimTokenRecord, StoreError, WriteContext};
+
+/// Runs `action` on the configured database, opened for a change (refused while a SQLite server
+/// holds it), and closes it.
+async fn with_store<T>(
+    settings: &Settings,
+    action: impl AsyncFnOnce(&Opened, &SharedClock) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut backend = backend(settings);
+    backend.claim_for_change(false, "")?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let database = backend.describe();
+    let store = backend
+        .open(clock.clone())
+        .await
+        .with_context(|| format!("opening database {database}"))?;
+    let outcome = action(&store, &clock).await;
+    store.close().await;
+    outcome
+}
+
+fn operator(clock: &SharedClock, operation: &str, name: &ScimTokenName, id: &str) -> WriteContext {
+    WriteContext {
+        claim: None,
+        audit: AuditRecord {
+            time: clock.now(),
+            request_id: ulid::Ulid::generate().to_string(),
+            caller: "operator:cli".into(),
+            operation: operation.into(),
+            target: Some(name.as_str().to_owned()),
+            detail: Some(format!("token id {id}")),
+        },
+    }
+}
+
+fn token_name(name: &str) -> anyhow::Result<ScimTokenName> {
+    ScimTokenName::parse(name).map_err(|v| anyhow::anyhow!("{v}"))
+}
+
+/// `userdir scim-token create --name NAME`
+pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let name = token_name(name)?;
+    let token = ScimToken::generate();
+    with_store(settings, async |store, clock| {
+        let record = ScimTokenRecord {
+            id: token.id().to_owned(),
+            name: name.clone(),
+            secret_hash: token.secret_hash(),
+            create_time: clock.now(),
+            revoke_time: None,
+        };
+        let ctx = operator(clock, "CreateScimToken", &name, token.id());
+        match store.scim_tokens.insert_scim_token(&record, &ctx).await {
+            Err(StoreError::ScimTokenNameTaken) => anyhow::bail!(
+                "a SCIM token named {} exists (names are unique regardless of case, revoked \
+                 tokens included): choose another name",
+                name.as_str()
+            ),
+            other => other?,
+        }
+        Ok(())
+    })
+    .await?;
+    eprintln!(
+        "SCIM token {} (id {}) created. It is shown this once; only its hash is kept:",
+        name.as_str(),
+        token.id()
+    );
+    print_lines([token.reveal()])
+}
+
+/// `userdir scim-token list`: name, id, created, and revoked (or `live`), oldest first.
+pub async fn list_scim_tokens(settings: &Settings) -> anyhow::Result<()> {
+    let tokens = with_store(settings, async |store, _| {
+        Ok(store.scim_tokens.list_scim_tokens().await?)
+    })
+    .await?;
+    let time = |t: userdir_core::domain::Timestamp| {
+        chrono::DateTime::from_timestamp_millis(t.as_millis())
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    };
+    print_lines(
+        std::iter::once("name\tid\tcreated\trevoked".to_owned()).chain(tokens.iter().map(|t| {
+            format!(
+                "{}\t{}\t{}\t{}",
+                t.name.as_str(),
+                t.id,
+                time(t.create_time),
+                t.revoke_time.map_or("live".to_owned(), time)
+            )
+        })),
+    )
+}
+
+/// `userdir scim-token revoke NAME`
+pub async fn revoke_scim_token(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let name = token_name(name)?;
+    with_store(settings, async |store, clock| {
+        let ctx = operator(clock, "RevokeScimToken", &name, "-");
+        match store.scim_tokens.revoke_scim_token(&name, &ctx).await {
+            Err(StoreError::NotFound(Resource::ScimToken)) => {
+                anyhow::bail!("no live SCIM token is named {}", name.as_str())
+            }
+            other => other?,
+        }
+        Ok(())
+    })
+    .await?;
+    print_lines([format!(
+        "SCIM token {} revoked: it is refused from now on",
+        name.as_str()
+    )])
+}
