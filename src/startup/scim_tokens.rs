@@ -1,8 +1,9 @@
 //! `userdir scim-token create|list|revoke`: the bearer tokens SCIM clients (identity providers)
 //! present. A new token is printed once; only its secret's hash is kept. Making or revoking one is
-//! audited. On SQLite these wait for a running server to stop (it holds the database); on
+//! audited. On SQLite they are refused while a server runs on the database (it holds it); on
 //! PostgreSQL they work beside running instances, which read a token's row on every use.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -55,14 +56,14 @@ pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Resul
     let name = token_name(name)?;
     let token = ScimToken::generate();
     with_store(settings, async |store, clock| {
+        let ctx = operator(clock, "CreateScimToken", &name, token.id());
         let record = ScimTokenRecord {
             id: token.id().to_owned(),
             name: name.clone(),
             secret_hash: token.secret_hash(),
-            create_time: clock.now(),
+            create_time: ctx.audit.time,
             revoke_time: None,
         };
-        let ctx = operator(clock, "CreateScimToken", &name, token.id());
         match store.scim_tokens.insert_scim_token(&record, &ctx).await {
             Err(StoreError::ScimTokenNameTaken) => anyhow::bail!(
                 "a SCIM token named {} exists (names are unique regardless of case, revoked \
@@ -79,7 +80,17 @@ pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Resul
         name.as_str(),
         token.id()
     );
-    print_lines([token.reveal()])
+    // Unlike a listing, a token nobody received must not pass for success (a closed pipe too).
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", token.reveal())
+        .and_then(|()| out.flush())
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "the new token could not be printed ({error}); it is stored but unusable: \
+                 revoke it with `userdir scim-token revoke {}` and make another",
+                name.as_str()
+            )
+        })
 }
 
 /// `userdir scim-token list`: name, id, created, and revoked (or `live`), oldest first.
@@ -110,8 +121,20 @@ pub async fn list_scim_tokens(settings: &Settings) -> anyhow::Result<()> {
 pub async fn revoke_scim_token(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let name = token_name(name)?;
     with_store(settings, async |store, clock| {
-        let ctx = operator(clock, "RevokeScimToken", &name, "-");
-        match store.scim_tokens.revoke_scim_token(&name, &ctx).await {
+        // Audited under the stored name and the token's id, however the name was typed.
+        let live = store
+            .scim_tokens
+            .list_scim_tokens()
+            .await?
+            .into_iter()
+            .find(|t| {
+                t.revoke_time.is_none() && t.name.as_str().eq_ignore_ascii_case(name.as_str())
+            });
+        let Some(live) = live else {
+            anyhow::bail!("no live SCIM token is named {}", name.as_str());
+        };
+        let ctx = operator(clock, "RevokeScimToken", &live.name, &live.id);
+        match store.scim_tokens.revoke_scim_token(&live.name, &ctx).await {
             Err(StoreError::NotFound(Resource::ScimToken)) => {
                 anyhow::bail!("no live SCIM token is named {}", name.as_str())
             }

@@ -512,6 +512,14 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         report.contains("scim_tokens: 1 copied (1 new, 0 there already)"),
         "{report}"
     );
+    // Revoked on the source after the first copy: the second carries the revocation.
+    let revoked = crate::helpers::userdir_command(source_dir.path())
+        .env_remove("USERDIR__DATABASE__URL")
+        .args(["scim-token", "revoke", "okta"])
+        .output()
+        .await
+        .expect("userdir scim-token runs");
+    assert!(revoked.status.success(), "{revoked:?}");
     let again = copy().await.expect("userdir copy runs again");
     assert!(again.status.success(), "{again:?}");
     let report = String::from_utf8_lossy(&again.stdout).into_owned();
@@ -576,6 +584,7 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
     store.close().await;
     assert!(scim_token.proves(&copied.secret_hash));
     assert_eq!(copied.name.as_str(), "okta");
+    assert!(copied.revoke_time.is_some(), "revoked there too");
 }
 
 /// Temporary credentials issued by one instance work on another (the keys are shared), and

@@ -88,5 +88,14 @@ async fn tokens_are_made_once_listed_and_revoked_with_an_audit_trail() {
             .collect::<Vec<_>>()
     };
     assert_eq!(of("CreateScimToken"), ["okta", "entra"]);
-    assert_eq!(of("RevokeScimToken"), ["Okta"]);
+    assert_eq!(
+        of("RevokeScimToken"),
+        ["okta"],
+        "the stored name, however typed"
+    );
+    let detail = trail
+        .iter()
+        .find(|e| e.record.operation == "RevokeScimToken")
+        .and_then(|e| e.record.detail.clone());
+    assert_eq!(detail, Some(format!("token id {}", token.id())));
 }

@@ -10,5 +10,6 @@ CREATE TABLE scim_tokens (
     revoke_time BIGINT
 );
 
--- Names are unique regardless of case (they are ASCII).
-CREATE UNIQUE INDEX scim_tokens_name ON scim_tokens (lower(name));
+-- Names are unique regardless of case. They are ASCII, folded as ASCII whatever the database's
+-- locale (under a Turkish one, plain lower('I') would not be 'i').
+CREATE UNIQUE INDEX scim_tokens_name ON scim_tokens (lower(name COLLATE "C"));

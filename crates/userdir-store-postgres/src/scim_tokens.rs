@@ -58,8 +58,9 @@ impl ScimTokenStore for PostgresStore {
                 let name = name.clone();
                 Box::pin(async move {
                     let revoked = sqlx::query!(
-                        "UPDATE scim_tokens SET revoke_time = $2
-                         WHERE lower(name) = lower($1) AND revoke_time IS NULL",
+                        r#"UPDATE scim_tokens SET revoke_time = $2
+                         WHERE lower(name COLLATE "C") = lower($1 COLLATE "C")
+                           AND revoke_time IS NULL"#,
                         name.as_str(),
                         now,
                     )

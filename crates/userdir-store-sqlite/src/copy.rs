@@ -11,7 +11,7 @@ use userdir_core::store::rows::{
 
 use super::audit::audit_page;
 use super::writer::Isolation;
-use super::{SqliteStore, db_error};
+use super::{SqliteStore, db_error, is_unique_violation};
 
 #[async_trait]
 impl CopyStore for SqliteStore {
@@ -170,9 +170,15 @@ impl CopyStore for SqliteStore {
                                 let created = token.create_time.as_millis();
                                 let revoked = token.revoke_time.map(|t| t.as_millis());
                                 new += sqlx::query!(
+                                    // A token there already takes on a revocation made on
+                                    // the source since; a name another token has is an error.
                                     "INSERT INTO scim_tokens
                                          (token_id, name, secret_hash, create_time, revoke_time)
-                                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                                     VALUES (?1, ?2, ?3, ?4, ?5)
+                                     ON CONFLICT (token_id) DO UPDATE
+                                         SET revoke_time = excluded.revoke_time
+                                         WHERE scim_tokens.revoke_time IS NULL
+                                           AND excluded.revoke_time IS NOT NULL",
                                     token.id,
                                     token.name.as_str(),
                                     hash,
@@ -181,7 +187,13 @@ impl CopyStore for SqliteStore {
                                 )
                                 .execute(&mut *tx)
                                 .await
-                                .map_err(db_error)?
+                                .map_err(|e| {
+                                    if is_unique_violation(&e) {
+                                        StoreError::ScimTokenNameTaken
+                                    } else {
+                                        db_error(e)
+                                    }
+                                })?
                                 .rows_affected();
                             }
                             return Ok(new);
