@@ -49,6 +49,26 @@ pub use import::import;
 pub use root_key::rotate_root_key;
 use root_key::{require_shared_root, root_for};
 pub use scim_tokens::{create_scim_token, list_scim_tokens, revoke_scim_token};
+
+/// Runs `action` on the configured database, opened for a change (refused while a SQLite server
+/// holds it; a missing database is an error naming where it was looked for), and closes it,
+/// whatever `action` answered.
+async fn with_store_for_change<T>(
+    settings: &Settings,
+    action: impl AsyncFnOnce(&Opened, &SharedClock) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut backend = backend(settings);
+    backend.claim_for_change(false, "")?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let database = backend.describe();
+    let store = backend
+        .open(clock.clone())
+        .await
+        .with_context(|| format!("opening database {database}"))?;
+    let outcome = action(&store, &clock).await;
+    store.close().await;
+    outcome
+}
 use tls::tls_config;
 
 pub struct Application {

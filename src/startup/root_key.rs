@@ -2,14 +2,12 @@
 //! behind the operator's back; `userdir root-key rotate` replaces it on purpose, audited.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{backend, print_lines};
+use super::{print_lines, with_store_for_change};
 use crate::backend::Backend;
 use crate::config::Settings;
-use userdir_core::domain::{SharedClock, SystemClock};
 use userdir_core::service::credentials::KeyPair;
 use userdir_core::store::{self, UserStore};
 use userdir_store_sqlite::database_dir;
@@ -147,16 +145,8 @@ pub async fn rotate_root_key(settings: &Settings) -> anyhow::Result<()> {
             "the root key comes from configuration (auth.root_access_key_id): change it there"
         );
     }
-    let mut backend = backend(settings);
-    backend.claim_for_change(false, "")?;
-    let clock: SharedClock = Arc::new(SystemClock);
-    let database = backend.describe();
-    let store = backend
-        .open(clock.clone())
-        .await
-        .with_context(|| format!("opening database {database}"))?;
     let file = root_credentials_path(settings);
-    let rotated = async {
+    let pair = with_store_for_change(settings, async |store, clock| {
         let pair = write_root_credentials(&file)?;
         let record = store::AuditRecord {
             time: clock.now(),
@@ -168,10 +158,8 @@ pub async fn rotate_root_key(settings: &Settings) -> anyhow::Result<()> {
         };
         store.audit.append_audit(&record, "SUCCESS").await?;
         anyhow::Ok(pair)
-    }
-    .await;
-    store.close().await;
-    let pair = rotated?;
+    })
+    .await?;
     print_lines([format!(
         "new root key {} written to {}; the old key stops working when userdir next starts",
         pair.access_key_id,

@@ -4,34 +4,11 @@
 //! PostgreSQL they work beside running instances, which read a token's row on every use.
 
 use std::io::Write;
-use std::sync::Arc;
 
-use anyhow::Context;
-
-use super::{backend, print_lines};
-use crate::backend::Opened;
+use super::{print_lines, with_store_for_change};
 use crate::config::Settings;
-use userdir_core::domain::{ScimToken, ScimTokenName, SharedClock, SystemClock};
+use userdir_core::domain::{ScimToken, ScimTokenName, SharedClock};
 use userdir_core::store::{AuditRecord, Resource, ScimTokenRecord, StoreError, WriteContext};
-
-/// Runs `action` on the configured database, opened for a change (refused while a SQLite server
-/// holds it), and closes it.
-async fn with_store<T>(
-    settings: &Settings,
-    action: impl AsyncFnOnce(&Opened, &SharedClock) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let mut backend = backend(settings);
-    backend.claim_for_change(false, "")?;
-    let clock: SharedClock = Arc::new(SystemClock);
-    let database = backend.describe();
-    let store = backend
-        .open(clock.clone())
-        .await
-        .with_context(|| format!("opening database {database}"))?;
-    let outcome = action(&store, &clock).await;
-    store.close().await;
-    outcome
-}
 
 fn operator(clock: &SharedClock, operation: &str, name: &ScimTokenName, id: &str) -> WriteContext {
     WriteContext {
@@ -55,7 +32,7 @@ fn token_name(name: &str) -> anyhow::Result<ScimTokenName> {
 pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let name = token_name(name)?;
     let token = ScimToken::generate();
-    with_store(settings, async |store, clock| {
+    with_store_for_change(settings, async |store, clock| {
         let ctx = operator(clock, "CreateScimToken", &name, token.id());
         let record = ScimTokenRecord {
             id: token.id().to_owned(),
@@ -95,7 +72,7 @@ pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Resul
 
 /// `userdir scim-token list`: name, id, created, and revoked (or `live`), oldest first.
 pub async fn list_scim_tokens(settings: &Settings) -> anyhow::Result<()> {
-    let tokens = with_store(settings, async |store, _| {
+    let tokens = with_store_for_change(settings, async |store, _| {
         Ok(store.scim_tokens.list_scim_tokens().await?)
     })
     .await?;
@@ -120,7 +97,7 @@ pub async fn list_scim_tokens(settings: &Settings) -> anyhow::Result<()> {
 /// `userdir scim-token revoke NAME`
 pub async fn revoke_scim_token(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let name = token_name(name)?;
-    with_store(settings, async |store, clock| {
+    with_store_for_change(settings, async |store, clock| {
         // Audited under the stored name and the token's id, however the name was typed.
         let live = store
             .scim_tokens

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::helpers::*;
 use userdir::api::catalog::OPERATIONS;
+use userdir::api::openapi::whole_value;
 
 /// The user and permission-group part of the official service model (botocore's), as extracted
 /// for this project: `tests/model/finspace-data-users.json`.
@@ -299,7 +300,8 @@ impl Checker<'_> {
 
 #[test]
 fn patterns_are_published_anchored() {
-    // Said once in full, so that `whole_value` below is not only checked against itself.
+    // Said once in full, so that the model comparison's use of `whole_value` is not only the
+    // implementation checked against itself.
     let document: Value = serde_json::from_str(COMMITTED).unwrap();
     assert_eq!(
         document["components"]["schemas"]["Email"]["pattern"],
@@ -309,15 +311,6 @@ fn patterns_are_published_anchored() {
         document["components"]["schemas"]["RoleArn"]["pattern"],
         r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
     );
-}
-
-/// A model pattern as JSON Schema must say it: AWS matches the whole value.
-fn whole_value(source: &str) -> String {
-    if source.starts_with('^') && source.ends_with('$') {
-        source.to_owned()
-    } else {
-        format!("^(?:{source})$")
-    }
 }
 
 #[tokio::test]
