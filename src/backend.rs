@@ -8,7 +8,7 @@ use std::sync::Arc;
 use userdir_core::domain::SharedClock;
 use userdir_core::store::copy::CopyStore;
 use userdir_core::store::{
-    AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase,
+    AuditEvent, AuditStore, CredentialStore, GroupStore, MigrationReport, NoDatabase, ScimStore,
     ScimTokenStore, StoreError, UserCache, UserStore,
 };
 use userdir_store_postgres::{self as postgres, PostgresSettings, PostgresStore};
@@ -46,6 +46,8 @@ pub struct Opened {
     pub copy: Arc<dyn CopyStore>,
     /// SCIM clients' bearer tokens.
     pub scim_tokens: Arc<dyn ScimTokenStore>,
+    /// What SCIM keeps beside users and groups, and its writes.
+    pub scim: Arc<dyn ScimStore>,
     inner: OpenedKind,
 }
 
@@ -149,6 +151,7 @@ impl Backend {
                     audit: Arc::new(store.clone()),
                     copy: Arc::new(store.clone()),
                     scim_tokens: Arc::new(store.clone()),
+                    scim: Arc::new(store.clone()),
                     inner: OpenedKind::Sqlite { store, _lock: lock },
                 })
             }
@@ -161,6 +164,7 @@ impl Backend {
                     audit: Arc::new(store.clone()),
                     copy: Arc::new(store.clone()),
                     scim_tokens: Arc::new(store.clone()),
+                    scim: Arc::new(store.clone()),
                     inner: OpenedKind::Postgres { store },
                 })
             }

@@ -36,6 +36,8 @@ mod passwords;
 mod pg_backup;
 #[path = "api/postgres.rs"]
 mod postgres;
+#[path = "api/scim.rs"]
+mod scim;
 #[path = "api/scim_tokens.rs"]
 mod scim_tokens;
 #[path = "api/security.rs"]

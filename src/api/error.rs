@@ -188,6 +188,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::ForbiddenInStatus { .. } => conflict("INVALID_USER_STATUS"),
             ServiceError::AlreadyMember { .. } => conflict("ALREADY_A_MEMBER"),
             ServiceError::NotMember { .. } => conflict("NOT_A_MEMBER"),
+            ServiceError::Changed => conflict("RESOURCE_CHANGED"),
             ServiceError::InvalidNextToken(_) => ApiError::Validation {
                 message: format!(
                     "1 validation error detected: Value at 'nextToken' failed to satisfy constraint: {message}"

@@ -35,7 +35,7 @@ use userdir_core::domain::{Caller, SharedClock};
 use userdir_core::service::audit::AuditService;
 use userdir_core::service::credentials::CredentialService;
 use userdir_core::service::failures::FailedAuthentications;
-use userdir_core::service::{GroupService, PasswordService, UserService};
+use userdir_core::service::{GroupService, PasswordService, ScimService, UserService};
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +65,8 @@ pub struct AppState {
     pub failures: Arc<FailedAuthentications>,
     /// What `GET /metrics` shows.
     pub metrics: Metrics,
+    /// SCIM's rules and its bearer tokens.
+    pub scim: ScimService,
 }
 
 /// The operation a request's method and path name, for the audit trail, the log and the metrics:
@@ -112,9 +114,17 @@ pub fn operation_of(method: &str, path: &str) -> &'static str {
 }
 
 /// Routes of the FinSpace Data user API (authenticated), plus the health probes and the sign-in
-/// extension (not), and `/metrics` as `metrics` says.
-pub fn routes(metrics: MetricsAccess) -> impl Fn(&mut web::ServiceConfig) + Clone {
-    move |cfg| api_routes(cfg, metrics)
+/// extension (not), `/metrics` as `metrics` says, and SCIM under its prefix if it is served.
+pub fn routes(
+    metrics: MetricsAccess,
+    scim: Option<scim::Prefix>,
+) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg| {
+        if let Some(prefix) = &scim {
+            scim::routes(cfg, prefix.clone());
+        }
+        api_routes(cfg, metrics)
+    }
 }
 
 fn api_routes(cfg: &mut web::ServiceConfig, metrics: MetricsAccess) {

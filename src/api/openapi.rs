@@ -100,7 +100,10 @@ pub fn document() -> OpenApi {
                     "A self-hosted user directory that speaks the AWS FinSpace Data user API \
                      (2020-07-13, rest-json): point any AWS SDK at it with `--endpoint-url`. \
                      Operations tagged `userdir extensions` are this service's own. Errors carry \
-                     their type in the `x-amzn-ErrorType` header, as AWS sends them.",
+                     their type in the `x-amzn-ErrorType` header, as AWS sends them. SCIM 2.0 \
+                     (RFC 7644), for identity providers, is served under its own prefix \
+                     (`/scim/v2` by default) and describes itself as SCIM does, at \
+                     `/ServiceProviderConfig`, `/Schemas` and `/ResourceTypes` there.",
                 ))
                 .license(Some(LicenseBuilder::new().name("Apache-2.0").build())),
         )

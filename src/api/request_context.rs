@@ -15,6 +15,7 @@ use ulid::Ulid;
 
 use super::authenticate::{ClaimedKey, FailureCharged};
 use super::invocation::RequestId;
+use super::scim::ScimOperation;
 use super::{AppState, operation_of};
 use userdir_core::domain::Caller;
 use userdir_core::service::failures::Verdict;
@@ -48,7 +49,7 @@ pub async fn request_context(
 
     let status = res.status();
     let took = started.elapsed();
-    let operation = operation_of(request.method().as_str(), request.path());
+    let operation = operation_name(&request);
     if let Some(state) = request.app_data::<web::Data<AppState>>() {
         let outcome = match res.headers().get("x-amzn-ErrorType") {
             Some(error) => error.to_str().unwrap_or("Error"),
@@ -93,6 +94,15 @@ pub async fn request_context(
     Ok(res)
 }
 
+/// The operation a request is: a SCIM one as the SCIM layer named it, else the FinSpace
+/// operation its path names.
+fn operation_name(request: &HttpRequest) -> &'static str {
+    match request.extensions().get::<ScimOperation>() {
+        Some(ScimOperation(name)) => name,
+        None => operation_of(request.method().as_str(), request.path()),
+    }
+}
+
 /// Writes that were refused or failed, and every failed authentication, go to the audit trail.
 /// (Writes that succeed are recorded by the store in their own transaction.)
 async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, request_id: String) {
@@ -100,18 +110,22 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
         .headers()
         .get("x-amzn-ErrorType")
         .and_then(|v| v.to_str().ok())
+        .or_else(|| res.status().canonical_reason())
         .unwrap_or("Error")
         .to_owned();
     let claimed = request.extensions().get::<ClaimedKey>().cloned();
     let caller = request.extensions().get::<Caller>().cloned();
     // Refused by the authentication layer itself (a sign-in's 403 is the sign-in's own answer).
     let authentication_failed = caller.is_none()
-        && res.status() == actix_web::http::StatusCode::FORBIDDEN
+        && matches!(
+            res.status(),
+            actix_web::http::StatusCode::FORBIDDEN | actix_web::http::StatusCode::UNAUTHORIZED
+        )
         && request.extensions().contains::<FailureCharged>();
     let operation = if authentication_failed {
         "Authenticate"
     } else {
-        operation_of(request.method().as_str(), request.path())
+        operation_name(request)
     };
     // Reads are not audited, except a request for credentials: who was refused keys matters.
     if *request.method() == Method::GET

@@ -35,6 +35,15 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub audit: AuditSettings,
     pub metrics: MetricsSettings,
+    pub scim: ScimSettings,
+}
+
+/// The SCIM 2.0 endpoint for identity providers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScimSettings {
+    pub enabled: bool,
+    /// Where it is served, e.g. `/scim/v2`.
+    pub prefix: String,
 }
 
 /// Who may read `GET /metrics`.

@@ -207,7 +207,7 @@ mod tests {
             problems("[servr]\nport = 9000\nhost = \"::\"\n[nothing]\n", &[]),
             [
                 "unknown setting nothing (from F) — the sections are audit, auth, database, idempotency, \
-                 lifecycle, limits, log, metrics, server, sign_in, throttle",
+                 lifecycle, limits, log, metrics, scim, server, sign_in, throttle",
                 "unknown setting servr.host (from F) — did you mean server.host?",
                 "unknown setting servr.port (from F) — did you mean server.port?",
             ]

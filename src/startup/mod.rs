@@ -29,7 +29,7 @@ use userdir_core::service::idempotency::{TokenPolicy, spawn_token_purger};
 use userdir_core::service::lifecycle::spawn_activator;
 use userdir_core::service::pagination::PageTokens;
 use userdir_core::service::passwords::{SignInSettings, TemporaryPasswords};
-use userdir_core::service::{GroupService, PasswordService, UserService};
+use userdir_core::service::{GroupService, PasswordService, ScimService, UserService};
 use userdir_core::store::UserStore;
 
 mod backup;
@@ -89,6 +89,7 @@ impl Application {
     /// As `build`, with time read from `clock` (tests advance it to reach expiries).
     pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
         check_listen_policy(settings)?;
+        let scim = scim_prefix(settings)?;
         // An existing database is locked before the port is bound, so that a second start on it
         // is refused for what it is rather than for a port conflict; nothing is created on disk
         // before the listener is held.
@@ -269,10 +270,17 @@ impl Application {
             clients,
             failures,
             metrics,
+            scim: ScimService::new(
+                store.scim.clone(),
+                store.users.clone(),
+                store.scim_tokens.clone(),
+                tokens,
+                settings.limits.max_users,
+            ),
         });
 
         let (server, port, metrics_port) =
-            http_server(settings, listener, metrics_listener, tls, state)?;
+            http_server(settings, listener, metrics_listener, tls, state, scim)?;
         Ok(Self {
             port,
             metrics_port,
@@ -321,13 +329,14 @@ fn http_server(
     metrics_listener: Option<TcpListener>,
     tls: Option<rustls::ServerConfig>,
     state: web::Data<AppState>,
+    scim: Option<api::scim::Prefix>,
 ) -> anyhow::Result<(Server, u16, Option<u16>)> {
     let port = listener.local_addr()?.port();
     let metrics_port = match &metrics_listener {
         Some(listener) => Some(listener.local_addr()?.port()),
         None => None,
     };
-    let routes = api::routes(settings.metrics.access);
+    let routes = api::routes(settings.metrics.access, scim);
     let mut server = HttpServer::new(move || {
         let split = metrics_port.unwrap_or_default();
         App::new()
@@ -375,6 +384,21 @@ fn nonzero(n: u32) -> NonZeroU32 {
 }
 
 /// The anonymous mode serves loopback only, and says so at every start.
+/// Where SCIM is served, if it is.
+fn scim_prefix(settings: &Settings) -> anyhow::Result<Option<api::scim::Prefix>> {
+    if !settings.scim.enabled {
+        return Ok(None);
+    }
+    api::scim::Prefix::parse(&settings.scim.prefix)
+        .map(Some)
+        .map_err(|problem| {
+            anyhow::anyhow!(
+                "scim.prefix {:?} cannot be used: {problem}",
+                settings.scim.prefix
+            )
+        })
+}
+
 fn check_listen_policy(settings: &Settings) -> anyhow::Result<()> {
     if settings.auth.mode != AuthMode::Anonymous {
         return Ok(());

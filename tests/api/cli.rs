@@ -179,12 +179,14 @@ fn maintenance_commands_never_create_a_database_by_accident() {
     let created = userdir(&["migrate", "--create"], &env);
     assert_eq!(
         String::from_utf8_lossy(&created.stdout),
-        format!("{path}: applied 6 migrations (0001, 0002, 0003, 0004, 0005, 0006), now at 0006\n")
+        format!(
+            "{path}: applied 7 migrations (0001, 0002, 0003, 0004, 0005, 0006, 0007), now at 0007\n"
+        )
     );
     let again = userdir(&["migrate"], &env);
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
-        format!("{path}: up to date, at 0006\n")
+        format!("{path}: up to date, at 0007\n")
     );
     let jsonl = userdir(&["audit", "--format", "jsonl"], &env);
     assert!(jsonl.status.success(), "{jsonl:?}");

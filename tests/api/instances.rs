@@ -480,6 +480,54 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         .map(described)
         .collect();
     sqlite.stop().await;
+    // What SCIM keeps beside users moves too: an externalId, and a deletion (on a user outside
+    // `before`, whose status the deletion changes).
+    let source = {
+        let mut settings = crate::helpers::test_settings(&source_dir);
+        settings.database.url.clear();
+        userdir::startup::backend(&settings)
+            .open(Arc::new(userdir_core::domain::SystemClock))
+            .await
+            .expect("the SQLite store opens")
+    };
+    for change in ["external", "delete"] {
+        let id = userdir_core::domain::UserId::parse(&tokened).expect("id");
+        let current = source
+            .scim
+            .scim_user(&id)
+            .await
+            .expect("read")
+            .expect("there");
+        let change = if change == "delete" {
+            userdir_core::store::ScimUserChange::Delete
+        } else {
+            userdir_core::store::ScimUserChange::Replace(userdir_core::store::ScimUserState {
+                user_type: current.user.user_type,
+                first_name: current.user.first_name.clone(),
+                last_name: current.user.last_name.clone(),
+                api_access: current.user.api_access,
+                api_access_principal_arn: current.user.api_access_principal_arn.clone(),
+                active: true,
+                external_id: Some(
+                    userdir_core::domain::ExternalId::parse("okta-00u1").expect("externalId"),
+                ),
+            })
+        };
+        source
+            .scim
+            .scim_change_user(
+                &id,
+                current.user.last_modified_time,
+                &change,
+                current.user.last_modified_time,
+                &crate::helpers::operator_write(),
+            )
+            .await
+            .expect("SCIM change");
+    }
+    let scim_user = userdir_core::domain::UserId::parse(&tokened).expect("id");
+    let scim_before = source.scim.scim_user(&scim_user).await.expect("read");
+    source.close().await;
     // A SCIM token moves too (its hash, so the printed token keeps working).
     let made = crate::helpers::userdir_command(source_dir.path())
         .env_remove("USERDIR__DATABASE__URL")
@@ -512,6 +560,10 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         report.contains("scim_tokens: 1 copied (1 new, 0 there already)"),
         "{report}"
     );
+    assert!(
+        report.contains("scim_users: 1 copied (1 new, 0 there already)"),
+        "{report}"
+    );
     // Revoked on the source after the first copy: the second carries the revocation.
     let revoked = crate::helpers::userdir_command(source_dir.path())
         .env_remove("USERDIR__DATABASE__URL")
@@ -528,6 +580,19 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         "{report}"
     );
 
+    let target = crate::helpers::open_store(&target_dir).await;
+    let scim_after = target.scim.scim_user(&scim_user).await.expect("read");
+    target.close().await;
+    assert_eq!(
+        scim_before, scim_after,
+        "externalId and deletion as they were"
+    );
+    let scim_after = scim_after.expect("copied");
+    assert!(scim_after.hidden());
+    assert_eq!(
+        scim_after.external_id.as_ref().map(|e| e.as_str()),
+        Some("okta-00u1")
+    );
     let postgres = spawn_app_in(target_dir, |_| {}).await;
     let after: Vec<_> = futures_util::future::join_all(ids.iter().map(|id| postgres.get_user(id)))
         .await

@@ -24,6 +24,7 @@ mod ownership;
 mod passwords;
 mod postgres;
 mod readme;
+mod scim;
 mod scim_tokens;
 mod security;
 mod status;

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use userdir_core::store::StoreError;
 use userdir_core::store::copy::{CopyStore, Records, Table, TokenRecord, rows_json};
 use userdir_core::store::rows::{
-    GroupRow, KeyRow, MembershipRow, PasswordRow, ScimTokenRow, TokenRow, UserRecordRow,
-    convert_all,
+    GroupRow, KeyRow, MembershipRow, PasswordRow, ScimGroupRow, ScimTokenRow,
+    ScimUserAttributesRow, TokenRow, UserRecordRow, convert_all,
 };
 
 use super::audit::audit_page;
@@ -130,6 +130,32 @@ impl CopyStore for PostgresStore {
                     r#"SELECT token_id, name, secret_hash, create_time, revoke_time
                      FROM scim_tokens WHERE token_id COLLATE "C" > $1
                      ORDER BY token_id COLLATE "C" LIMIT $2"#,
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?,
+            )?),
+            Table::ScimUsers => Records::ScimUsers(convert_all(
+                sqlx::query_as!(
+                    ScimUserAttributesRow,
+                    "SELECT user_id, external_id, delete_time
+                     FROM scim_users WHERE user_id > $1
+                     ORDER BY user_id LIMIT $2",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?,
+            )?),
+            Table::ScimGroups => Records::ScimGroups(convert_all(
+                sqlx::query_as!(
+                    ScimGroupRow,
+                    "SELECT permission_group_id, external_id
+                     FROM scim_groups WHERE permission_group_id > $1
+                     ORDER BY permission_group_id LIMIT $2",
                     after,
                     limit,
                 )
@@ -274,6 +300,30 @@ impl CopyStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
             }
+            Records::ScimUsers(_) => {
+                sqlx::query!(
+                    "INSERT INTO scim_users (user_id, external_id, delete_time)
+                 SELECT r.user_id, r.external_id, r.delete_time
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     user_id TEXT, external_id TEXT, delete_time BIGINT)
+                 ON CONFLICT DO NOTHING",
+                    json
+                )
+                .execute(&mut *tx)
+                .await
+            }
+            Records::ScimGroups(_) => {
+                sqlx::query!(
+                    "INSERT INTO scim_groups (permission_group_id, external_id)
+                 SELECT r.permission_group_id, r.external_id
+                 FROM jsonb_to_recordset($1::TEXT::JSONB) AS r (
+                     permission_group_id TEXT, external_id TEXT)
+                 ON CONFLICT DO NOTHING",
+                    json
+                )
+                .execute(&mut *tx)
+                .await
+            }
             Records::AuditEvents(_) => {
                 sqlx::query!(
                     "INSERT INTO audit_events (seq, time, request_id, caller, operation, target,
@@ -352,6 +402,16 @@ impl CopyStore for PostgresStore {
             }
             Table::ScimTokens => {
                 sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM scim_tokens"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::ScimUsers => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM scim_users"#)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Table::ScimGroups => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM scim_groups"#)
                     .fetch_one(&self.pool)
                     .await
             }

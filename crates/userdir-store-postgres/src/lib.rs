@@ -26,6 +26,7 @@ mod credentials;
 mod groups;
 mod import;
 mod maintenance;
+mod scim;
 mod scim_tokens;
 mod users;
 mod write;

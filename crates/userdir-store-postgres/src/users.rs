@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sqlx::PgConnection;
 use tracing::instrument;
 use userdir_core::domain::{
     ApiAccess, FirstName, LastName, RoleArn, StatusChange, Timestamp, User, UserChanges, UserId,
@@ -33,41 +34,7 @@ impl UserStore for PostgresStore {
             .write_once(ctx, parse_user_id, |tx| {
                 let user = user.clone();
                 Box::pin(async move {
-                    // The NOTIFY rides on the insert (delivered at commit, dropped on rollback).
-                    let inserted = sqlx::query!(
-                        r#"WITH inserted AS (
-                               INSERT INTO users (
-                                   user_id, email, user_type, status, api_access,
-                                   api_access_principal_arn, first_name, last_name, create_time,
-                                   last_enabled_time, last_disabled_time, last_modified_time,
-                                   last_login_time)
-                               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                               RETURNING 1)
-                           SELECT count(*) AS "inserted!"
-                           FROM inserted CROSS JOIN LATERAL pg_notify($14, '') AS notified"#,
-                        user.id.as_str(),
-                        user.email.as_str(),
-                        user.user_type.as_str(),
-                        user.status.as_str(),
-                        user.api_access.as_str(),
-                        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
-                        user.first_name.as_ref().map(FirstName::as_str),
-                        user.last_name.as_ref().map(LastName::as_str),
-                        user.create_time.as_millis(),
-                        user.last_enabled_time.map(Timestamp::as_millis),
-                        user.last_disabled_time.map(Timestamp::as_millis),
-                        user.last_modified_time.as_millis(),
-                        user.last_login_time.map(Timestamp::as_millis),
-                        CHANNEL,
-                    )
-                    .fetch_one(&mut *tx)
-                    .await;
-                    match inserted {
-                        Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
-                        other => other.map_err(db_error)?,
-                    };
-                    // Counted after the insert: a create refused for its email waits on no slot.
-                    count_in(&mut *tx, Kind::Users, 1, max_users, in_flight).await?;
+                    insert_row(tx, &user, max_users, in_flight).await?;
                     Ok((user.id.clone(), user.id.as_str().to_owned()))
                 })
             })
@@ -426,5 +393,51 @@ pub(super) async fn notify_creation(conn: &mut sqlx::PgConnection) -> Result<(),
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
+    Ok(())
+}
+
+/// Inserts a new user's row and counts it; `EmailTaken` if its email is registered in any case,
+/// `LimitExceeded` if `max_users` exist already.
+pub(super) async fn insert_row(
+    tx: &mut PgConnection,
+    user: &User,
+    max_users: u64,
+    in_flight: i64,
+) -> Result<(), StoreError> {
+    // The NOTIFY rides on the insert (delivered at commit, dropped on rollback).
+    let inserted = sqlx::query!(
+        r#"WITH inserted AS (
+               INSERT INTO users (
+                   user_id, email, user_type, status, api_access,
+                   api_access_principal_arn, first_name, last_name, create_time,
+                   last_enabled_time, last_disabled_time, last_modified_time,
+                   last_login_time)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               RETURNING 1)
+           SELECT count(*) AS "inserted!"
+           FROM inserted CROSS JOIN LATERAL pg_notify($14, '') AS notified"#,
+        user.id.as_str(),
+        user.email.as_str(),
+        user.user_type.as_str(),
+        user.status.as_str(),
+        user.api_access.as_str(),
+        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+        user.first_name.as_ref().map(FirstName::as_str),
+        user.last_name.as_ref().map(LastName::as_str),
+        user.create_time.as_millis(),
+        user.last_enabled_time.map(Timestamp::as_millis),
+        user.last_disabled_time.map(Timestamp::as_millis),
+        user.last_modified_time.as_millis(),
+        user.last_login_time.map(Timestamp::as_millis),
+        CHANNEL,
+    )
+    .fetch_one(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
+        other => other.map_err(db_error)?,
+    };
+    // Counted after the insert: a create refused for its email waits on no slot.
+    count_in(&mut *tx, Kind::Users, 1, max_users, in_flight).await?;
     Ok(())
 }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use userdir_core::store::StoreError;
 use userdir_core::store::copy::{CopyStore, Records, Table, TokenRecord, rows_json};
 use userdir_core::store::rows::{
-    GroupRow, KeyRow, MembershipRow, PasswordRow, ScimTokenRow, TokenRow, UserRecordRow,
-    convert_all,
+    GroupRow, KeyRow, MembershipRow, PasswordRow, ScimGroupRow, ScimTokenRow,
+    ScimUserAttributesRow, TokenRow, UserRecordRow, convert_all,
 };
 
 use super::audit::audit_page;
@@ -128,6 +128,32 @@ impl CopyStore for SqliteStore {
                     "SELECT token_id, name, secret_hash, create_time, revoke_time
                      FROM scim_tokens WHERE token_id > ?1
                      ORDER BY token_id LIMIT CAST(?2 AS INTEGER)",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?,
+            )?),
+            Table::ScimUsers => Records::ScimUsers(convert_all(
+                sqlx::query_as!(
+                    ScimUserAttributesRow,
+                    "SELECT user_id, external_id, delete_time
+                     FROM scim_users WHERE user_id > ?1
+                     ORDER BY user_id LIMIT CAST(?2 AS INTEGER)",
+                    after,
+                    limit,
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?,
+            )?),
+            Table::ScimGroups => Records::ScimGroups(convert_all(
+                sqlx::query_as!(
+                    ScimGroupRow,
+                    "SELECT permission_group_id, external_id
+                     FROM scim_groups WHERE permission_group_id > ?1
+                     ORDER BY permission_group_id LIMIT CAST(?2 AS INTEGER)",
                     after,
                     limit,
                 )
@@ -273,6 +299,27 @@ impl CopyStore for SqliteStore {
                             .execute(&mut *tx)
                             .await
                         }
+                        Records::ScimUsers(_) => {
+                            sqlx::query!(
+                                "INSERT INTO scim_users (user_id, external_id, delete_time)
+                             SELECT value ->> '$.user_id', value ->> '$.external_id',
+                                    value ->> '$.delete_time'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                                json
+                            )
+                            .execute(&mut *tx)
+                            .await
+                        }
+                        Records::ScimGroups(_) => {
+                            sqlx::query!(
+                                "INSERT INTO scim_groups (permission_group_id, external_id)
+                             SELECT value ->> '$.permission_group_id', value ->> '$.external_id'
+                             FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+                                json
+                            )
+                            .execute(&mut *tx)
+                            .await
+                        }
                         Records::AuditEvents(_) => {
                             sqlx::query!(
                             "INSERT INTO audit_events (seq, time, request_id, caller, operation,
@@ -333,6 +380,16 @@ impl CopyStore for SqliteStore {
             }
             Table::ScimTokens => {
                 sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM scim_tokens"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::ScimUsers => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM scim_users"#)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+            Table::ScimGroups => {
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!: i64" FROM scim_groups"#)
                     .fetch_one(&self.reader)
                     .await
             }

@@ -30,6 +30,7 @@ mod lock;
 mod lookups;
 mod maintenance;
 mod rows;
+mod scim;
 mod scim_tokens;
 mod users;
 mod writer;

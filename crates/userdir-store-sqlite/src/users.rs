@@ -5,6 +5,7 @@ use crate::db_error;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sqlx::SqliteConnection;
 use tracing::instrument;
 
 use super::writer::Isolation;
@@ -39,45 +40,7 @@ impl UserStore for SqliteStore {
                 parse_user_id,
                 move |tx, _| {
                     Box::pin(async move {
-                        let max_users = i64::try_from(max_users).unwrap_or(i64::MAX);
-                        // The limit is checked by the INSERT itself: one statement, one round trip.
-                        let inserted = sqlx::query!(
-                            "INSERT INTO users (
-                             user_id, email, user_type, status, api_access,
-                             api_access_principal_arn, first_name, last_name, create_time,
-                             last_enabled_time, last_disabled_time, last_modified_time,
-                             last_login_time)
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
-                         WHERE (SELECT n FROM entity_counts WHERE kind = 'users') < ?14",
-                            user.id.as_str(),
-                            user.email.as_str(),
-                            user.user_type.as_str(),
-                            user.status.as_str(),
-                            user.api_access.as_str(),
-                            user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
-                            user.first_name.as_ref().map(FirstName::as_str),
-                            user.last_name.as_ref().map(LastName::as_str),
-                            user.create_time.as_millis(),
-                            user.last_enabled_time.map(Timestamp::as_millis),
-                            user.last_disabled_time.map(Timestamp::as_millis),
-                            user.last_modified_time.as_millis(),
-                            user.last_login_time.map(Timestamp::as_millis),
-                            max_users,
-                        )
-                        .execute(&mut *tx)
-                        .await;
-                        match inserted {
-                            Err(e) if is_unique_violation(&e) => {
-                                return Err(StoreError::EmailTaken);
-                            }
-                            Ok(done) if done.rows_affected() == 0 => {
-                                return Err(StoreError::LimitExceeded(
-                                    u64::try_from(max_users).unwrap_or(0),
-                                ));
-                            }
-                            other => other.map_err(db_error)?,
-                        };
-
+                        insert_row(tx, &user, max_users).await?;
                         Ok((user.id.clone(), user.id.as_str().to_owned()))
                     })
                 },
@@ -481,5 +444,46 @@ impl UserStore for SqliteStore {
                 "stored data is invalid: server_keys.key of {purpose}"
             ))
         })
+    }
+}
+
+/// Inserts a new user's row; `EmailTaken` if its email is registered in any case,
+/// `LimitExceeded` if `max_users` exist already (checked by the INSERT itself: one statement, one
+/// round trip).
+pub(super) async fn insert_row(
+    tx: &mut SqliteConnection,
+    user: &User,
+    max_users: u64,
+) -> Result<(), StoreError> {
+    let limit = i64::try_from(max_users).unwrap_or(i64::MAX);
+    let inserted = sqlx::query!(
+        "INSERT INTO users (
+         user_id, email, user_type, status, api_access,
+         api_access_principal_arn, first_name, last_name, create_time,
+         last_enabled_time, last_disabled_time, last_modified_time,
+         last_login_time)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+     WHERE (SELECT n FROM entity_counts WHERE kind = 'users') < ?14",
+        user.id.as_str(),
+        user.email.as_str(),
+        user.user_type.as_str(),
+        user.status.as_str(),
+        user.api_access.as_str(),
+        user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+        user.first_name.as_ref().map(FirstName::as_str),
+        user.last_name.as_ref().map(LastName::as_str),
+        user.create_time.as_millis(),
+        user.last_enabled_time.map(Timestamp::as_millis),
+        user.last_disabled_time.map(Timestamp::as_millis),
+        user.last_modified_time.as_millis(),
+        user.last_login_time.map(Timestamp::as_millis),
+        limit,
+    )
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::EmailTaken),
+        Ok(done) if done.rows_affected() == 0 => Err(StoreError::LimitExceeded(max_users)),
+        other => other.map(drop).map_err(db_error),
     }
 }

@@ -124,9 +124,11 @@ pub enum UserLookup {
     ExternalId(String),
 }
 
-/// The indexed equality a filter is, if it is one.
+/// The indexed equality a filter is, or one side of its `and` is: every user the filter matches
+/// is among the lookup's.
 pub fn user_lookup(filter: &Filter) -> Option<UserLookup> {
     let (path, value) = match filter {
+        Filter::And(a, b) => return user_lookup(a).or_else(|| user_lookup(b)),
         Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))) => {
             (path, value)
         }
@@ -197,8 +199,8 @@ pub fn matches(filter: &Filter, resource: &Value, case_exact: CaseExact) -> bool
     }
 }
 
-/// A value filter (inside `attr[…]`), on one element of the attribute.
-fn value_filter_holds(
+/// A value filter (inside `attr[…]`), on one element of the attribute `parent`.
+pub fn value_filter_holds(
     filter: &ValFilter,
     element: &Value,
     parent: &str,
@@ -669,10 +671,16 @@ mod tests {
             lookup(r#"emails[value eq "a@b.co"]"#),
             Some(UserLookup::Email("a@b.co".into()))
         );
+        assert_eq!(
+            lookup(r#"active eq true and (userName eq "a@b.co" and name.givenName pr)"#),
+            Some(UserLookup::UserName("a@b.co".into())),
+            "one side of an and narrows the whole"
+        );
         for scan in [
             r#"userName ne "a@b.co""#,
             r#"userName co "a""#,
             r#"userName eq "a" or userName eq "b""#,
+            r#"not (userName eq "a")"#,
             r#"emails[type eq "work"]"#,
             r#"name.givenName eq "a""#,
             r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "a""#,

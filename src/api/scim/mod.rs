@@ -1,8 +1,192 @@
-//! SCIM 2.0 (RFC 7643, RFC 7644), the provisioning protocol identity providers speak. Built up in
-//! steps; so far: the error shape and filters (parsed, bounded, answered from an index where an
-//! equality allows, evaluated otherwise). Not yet routed.
+//! SCIM 2.0 (RFC 7643, RFC 7644), the provisioning protocol identity providers speak: the same
+//! users and permission groups as the FinSpace operations, under a prefix of their own, to bearer
+//! tokens made with `userdir scim-token`.
 
+mod auth;
+mod body;
+mod discovery;
 pub mod error;
 pub mod filter;
+mod list;
+pub mod patch;
+mod resource;
+mod users;
 
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+pub use auth::ScimOperation;
 pub use error::ScimError;
+
+/// The media type of SCIM messages (RFC 7644 §3.1); plain JSON is taken too.
+pub const CONTENT_TYPE: &str = "application/scim+json";
+
+/// Where SCIM is served: `/` and one or more segments of unreserved characters, no trailing `/`,
+/// clear of the FinSpace API's own paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix(String);
+
+impl Prefix {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let Some(rest) = text.strip_prefix('/') else {
+            return Err("it must start with '/'".into());
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
+        let unreserved = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-');
+        if segments
+            .iter()
+            .any(|s| s.is_empty() || s.chars().any(|c| !unreserved(c)) || *s == "." || *s == "..")
+        {
+            return Err(
+                "its segments must be non-empty letters, digits, '.', '_', '~' and '-', with no \
+                 trailing '/'"
+                    .into(),
+            );
+        }
+        let first = segments[0];
+        let taken = [
+            "user",
+            "permission-group",
+            "credentials",
+            "audit",
+            "auth",
+            "health",
+            "metrics",
+            "openapi.json",
+        ];
+        if taken.contains(&first) {
+            return Err(format!("/{first} is a path of the API itself"));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The routes under `prefix`, every one behind the bearer check.
+pub fn routes(cfg: &mut web::ServiceConfig, prefix: Prefix) {
+    let users = "/Users/{userId}";
+    cfg.service(
+        web::scope(prefix.as_str())
+            .app_data(web::Data::new(prefix.clone()))
+            .wrap(from_fn(auth::authenticate))
+            .route(
+                "/ServiceProviderConfig",
+                web::get().to(discovery::service_provider_config),
+            )
+            .route("/Schemas", web::get().to(discovery::schemas))
+            .route("/Schemas/{schemaId}", web::get().to(discovery::schema))
+            .route("/ResourceTypes", web::get().to(discovery::resource_types))
+            .route(
+                "/ResourceTypes/{name}",
+                web::get().to(discovery::resource_type),
+            )
+            .route("/Users", web::get().to(users::list))
+            .route("/Users", web::post().to(users::create))
+            .route("/Users/.search", web::post().to(users::search))
+            .route(users, web::get().to(users::get))
+            .route(users, web::put().to(users::replace))
+            .route(users, web::patch().to(users::patch))
+            .route(users, web::delete().to(users::delete))
+            .default_service(web::to(unknown)),
+    );
+}
+
+/// The operation a SCIM request is, by its method and its path after the prefix: for the audit
+/// trail, the log and the metrics.
+pub fn operation_of(method: &str, rest: &str) -> &'static str {
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        ("GET", ["ServiceProviderConfig"]) => "ScimGetServiceProviderConfig",
+        ("GET", ["Schemas"] | ["Schemas", _]) => "ScimGetSchemas",
+        ("GET", ["ResourceTypes"] | ["ResourceTypes", _]) => "ScimGetResourceTypes",
+        ("GET", ["Users"]) => "ScimListUsers",
+        ("POST", ["Users"]) => "ScimCreateUser",
+        ("POST", ["Users", ".search"]) => "ScimSearchUsers",
+        ("GET", ["Users", id]) if !id.is_empty() => "ScimGetUser",
+        ("PUT", ["Users", id]) if !id.is_empty() => "ScimReplaceUser",
+        ("PATCH", ["Users", id]) if !id.is_empty() => "ScimPatchUser",
+        ("DELETE", ["Users", id]) if !id.is_empty() => "ScimDeleteUser",
+        _ => "ScimUnknown",
+    }
+}
+
+/// No route matched: a known path asked with another method (405), or no endpoint at all (404).
+async fn unknown(req: HttpRequest, prefix: web::Data<Prefix>) -> Result<HttpResponse, ScimError> {
+    let rest = req.path().strip_prefix(prefix.as_str()).unwrap_or_default();
+    let known = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        .iter()
+        .any(|method| operation_of(method, rest) != "ScimUnknown");
+    Err(if known {
+        ScimError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            format!("{} is not supported at this path", req.method()),
+        )
+    } else {
+        ScimError::not_found("No SCIM endpoint at this path")
+    })
+}
+
+/// A SCIM response: the JSON with SCIM's media type.
+pub(crate) fn respond(status: StatusCode, value: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+        .body(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_is_a_clean_path_clear_of_the_api() {
+        for good in ["/scim/v2", "/scim", "/idp/scim-2.0", "/a~b"] {
+            assert!(Prefix::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/",
+            "scim",
+            "/scim/",
+            "//scim",
+            "/scim//v2",
+            "/sc im",
+            "/user",
+            "/user/scim",
+            "/health",
+            "/a/../b",
+            "/é",
+        ] {
+            assert!(Prefix::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_are_named_by_method_and_path() {
+        for (method, rest, operation) in [
+            ("GET", "/Users", "ScimListUsers"),
+            ("POST", "/Users", "ScimCreateUser"),
+            ("POST", "/Users/.search", "ScimSearchUsers"),
+            ("GET", "/Users/01ARZ3NDEKTSV4RRFFQ69G5FAV", "ScimGetUser"),
+            ("PATCH", "/Users/x", "ScimPatchUser"),
+            ("PUT", "/Users/x", "ScimReplaceUser"),
+            ("DELETE", "/Users/x", "ScimDeleteUser"),
+            ("GET", "/Schemas/urn:x", "ScimGetSchemas"),
+            (
+                "GET",
+                "/ServiceProviderConfig",
+                "ScimGetServiceProviderConfig",
+            ),
+            ("GET", "/Users/", "ScimUnknown"),
+            ("GET", "/Users/x/y", "ScimUnknown"),
+            ("POST", "/Nothing", "ScimUnknown"),
+        ] {
+            assert_eq!(operation_of(method, rest), operation, "{method} {rest}");
+        }
+    }
+}

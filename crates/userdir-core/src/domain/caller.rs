@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{RoleArn, UserId};
+use super::{RoleArn, ScimTokenName, UserId};
 
 /// Who is calling, as established by authentication.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -13,6 +13,9 @@ pub enum Caller {
     Principal(RoleArn),
     /// Temporary credentials from GetProgrammaticAccessCredentials, acting as this user.
     User(UserId),
+    /// A SCIM client (an identity provider) with a live token of this name: manages users and
+    /// groups, as root does, through the SCIM endpoint only.
+    Scim(ScimTokenName),
 }
 
 impl fmt::Display for Caller {
@@ -23,6 +26,7 @@ impl fmt::Display for Caller {
             Caller::Anonymous => f.write_str("anonymous"),
             Caller::Principal(arn) => write!(f, "principal:{}", arn.as_str()),
             Caller::User(id) => write!(f, "user:{id}"),
+            Caller::Scim(name) => write!(f, "scim:{}", name.as_str()),
         }
     }
 }

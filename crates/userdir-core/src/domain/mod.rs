@@ -5,6 +5,7 @@ mod caller;
 mod clock;
 mod email;
 mod enums;
+mod external_id;
 mod group;
 mod ids;
 mod page;
@@ -19,6 +20,7 @@ pub use caller::{Caller, Invocation};
 pub use clock::{AdvancingClock, Clock, SharedClock, SystemClock};
 pub use email::Email;
 pub use enums::{ApiAccess, StatusChange, UserStatus, UserType};
+pub use external_id::ExternalId;
 pub use group::{
     ApplicationPermission, ApplicationPermissions, MembershipStatus, PermissionGroup,
     PermissionGroupChanges, PermissionGroupDescription, PermissionGroupId, PermissionGroupName,

@@ -14,7 +14,7 @@ use super::rule::{Violation, redacted_debug};
 
 /// An operator's name for a token (e.g. `okta`, `entra-prod`): 1–64 letters, digits, `.`, `_` and
 /// `-`, starting with a letter or digit. Unique regardless of case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ScimTokenName(String);
 
 impl ScimTokenName {

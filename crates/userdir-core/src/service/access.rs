@@ -1,7 +1,7 @@
 //! Authorization: what a caller may do, decided before any lookup of the resource acted on, so that
 //! a refusal reveals nothing about other users or groups.
 //!
-//! Root (and the anonymous mode) may do everything except obtain programmatic credentials, which
+//! Root (and the anonymous mode, and a SCIM client) may do everything except obtain programmatic credentials, which
 //! needs a principal. A principal may do only that. A user acting through temporary credentials
 //! may do everything if SUPER_USER; as APP_USER, what the union of its groups' permissions allows,
 //! and always GetUser and ListPermissionGroupsByUser on itself.
@@ -53,7 +53,7 @@ impl Access {
                     "A principal key may only call GetProgrammaticAccessCredentials",
                 ));
             }
-            (Caller::Root | Caller::Anonymous, _) => return Ok(()),
+            (Caller::Root | Caller::Anonymous | Caller::Scim(_), _) => return Ok(()),
             (Caller::User(id), Need::PermissionOrSelf(_, target)) if id == target => return Ok(()),
             (Caller::User(_), Need::Permission(p) | Need::PermissionOrSelf(p, _)) => p,
         };

@@ -31,6 +31,9 @@ pub enum ServiceError {
         user: UserId,
         group: PermissionGroupId,
     },
+    /// A write computed from a version of the resource that is no longer current.
+    #[error("The resource changed since it was read")]
+    Changed,
     #[error("nextToken is not valid for this request: {0}")]
     InvalidNextToken(&'static str),
     /// Wrong email, wrong password or expired temporary password: deliberately indistinct.
@@ -111,6 +114,7 @@ impl<'a> Subject<'a> {
                 user: user.clone(),
                 group: group.clone(),
             },
+            (StoreError::Changed, _, _) => ServiceError::Changed,
             (StoreError::LimitExceeded(limit), _, _) => ServiceError::LimitExceeded(limit),
             (StoreError::Unavailable(reason), _, _) => {
                 ServiceError::Unavailable(reason.to_string())

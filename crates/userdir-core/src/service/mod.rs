@@ -12,10 +12,12 @@ pub mod idempotency;
 pub mod lifecycle;
 pub mod pagination;
 pub mod passwords;
+mod scim;
 mod users;
 
 pub use error::ServiceError;
 pub use groups::GroupService;
 pub use pagination::Page;
 pub use passwords::{PasswordService, SignedIn};
+pub use scim::{Created, ScimService};
 pub use users::UserService;

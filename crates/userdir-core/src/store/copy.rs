@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{AuditEvent, ScimTokenRecord, StoreError};
 use crate::domain::{
-    MembershipStatus, PermissionGroup, PermissionGroupId, Timestamp, User, UserId,
+    ExternalId, MembershipStatus, PermissionGroup, PermissionGroupId, Timestamp, User, UserId,
 };
 
 /// The tables, in the order a copy writes them (a row's references come before it).
@@ -20,10 +20,12 @@ pub enum Table {
     IdempotencyTokens,
     AuditEvents,
     ScimTokens,
+    ScimUsers,
+    ScimGroups,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 10] = [
         Table::ServerKeys,
         Table::Users,
         Table::PermissionGroups,
@@ -32,6 +34,8 @@ impl Table {
         Table::IdempotencyTokens,
         Table::AuditEvents,
         Table::ScimTokens,
+        Table::ScimUsers,
+        Table::ScimGroups,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +48,8 @@ impl Table {
             Table::IdempotencyTokens => "idempotency_tokens",
             Table::AuditEvents => "audit_events",
             Table::ScimTokens => "scim_tokens",
+            Table::ScimUsers => "scim_users",
+            Table::ScimGroups => "scim_groups",
         }
     }
 }
@@ -100,6 +106,21 @@ impl std::fmt::Debug for KeyRecord {
     }
 }
 
+/// What SCIM keeps beside a user.
+#[derive(Debug, Clone)]
+pub struct ScimUserRecord {
+    pub user: UserId,
+    pub external_id: Option<ExternalId>,
+    pub delete_time: Option<Timestamp>,
+}
+
+/// What SCIM keeps beside a permission group.
+#[derive(Debug, Clone)]
+pub struct ScimGroupRecord {
+    pub group: PermissionGroupId,
+    pub external_id: ExternalId,
+}
+
 /// One page of one table's rows.
 #[derive(Debug, Clone)]
 pub enum Records {
@@ -111,6 +132,8 @@ pub enum Records {
     IdempotencyTokens(Vec<TokenRecord>),
     AuditEvents(Vec<AuditEvent>),
     ScimTokens(Vec<ScimTokenRecord>),
+    ScimUsers(Vec<ScimUserRecord>),
+    ScimGroups(Vec<ScimGroupRecord>),
 }
 
 impl Records {
@@ -124,6 +147,8 @@ impl Records {
             Records::IdempotencyTokens(rows) => rows.len(),
             Records::AuditEvents(rows) => rows.len(),
             Records::ScimTokens(rows) => rows.len(),
+            Records::ScimUsers(rows) => rows.len(),
+            Records::ScimGroups(rows) => rows.len(),
         }
     }
 
@@ -146,6 +171,8 @@ impl Records {
                 .map(|r| token_key(&r.operation, &r.client_token)),
             Records::AuditEvents(rows) => rows.last().map(|r| format!("{:020}", r.seq)),
             Records::ScimTokens(rows) => rows.last().map(|r| r.id.clone()),
+            Records::ScimUsers(rows) => rows.last().map(|r| r.user.as_str().to_owned()),
+            Records::ScimGroups(rows) => rows.last().map(|r| r.group.as_str().to_owned()),
         }
     }
 }
@@ -273,6 +300,25 @@ pub fn rows_json(records: &Records) -> String {
                     "target": e.record.target,
                     "outcome": e.outcome,
                     "detail": e.record.detail,
+                })
+            })
+            .collect(),
+        Records::ScimUsers(rows) => rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "user_id": r.user.as_str(),
+                    "external_id": r.external_id.as_ref().map(|e| e.as_str()),
+                    "delete_time": ms(r.delete_time),
+                })
+            })
+            .collect(),
+        Records::ScimGroups(rows) => rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "permission_group_id": r.group.as_str(),
+                    "external_id": r.external_id.as_str(),
                 })
             })
             .collect(),

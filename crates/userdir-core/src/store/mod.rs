@@ -4,12 +4,14 @@
 mod cache;
 pub mod copy;
 pub mod rows;
+mod scim;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use cache::UserCache;
+pub use scim::{ScimStore, ScimUser, ScimUserChange, ScimUserState, ScimWritePlan};
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,
@@ -38,6 +40,9 @@ pub enum StoreError {
     AlreadyMember,
     #[error("the user is not a member of the group")]
     NotMember,
+    /// The resource changed since the version a write was computed from.
+    #[error("the resource changed meanwhile")]
+    Changed,
     #[error("the password was changed meanwhile")]
     PasswordChanged,
     #[error("the limit of {0} is reached")]

@@ -2,13 +2,16 @@
 //! as corrupt data, never passed on.
 
 use crate::domain::{
-    ApiAccess, ApplicationPermissions, Email, FirstName, LastName, MembershipStatus,
+    ApiAccess, ApplicationPermissions, Email, ExternalId, FirstName, LastName, MembershipStatus,
     PermissionGroup, PermissionGroupDescription, PermissionGroupId, PermissionGroupName, RoleArn,
     ScimTokenName, Timestamp, User, UserId, UserStatus, UserType, Violation,
 };
-use crate::store::copy::{KeyRecord, MembershipRecord, PasswordRecord, TokenRecord, UserRecord};
+use crate::store::copy::{
+    KeyRecord, MembershipRecord, PasswordRecord, ScimGroupRecord, ScimUserRecord, TokenRecord,
+    UserRecord,
+};
 use crate::store::{
-    AuditEvent, AuditRecord, CallerProfile, ScimTokenRecord, StoreError, StoredPassword,
+    AuditEvent, AuditRecord, CallerProfile, ScimTokenRecord, ScimUser, StoreError, StoredPassword,
 };
 
 /// Stored data the model refuses: a failure of the store, never the caller's.
@@ -400,6 +403,74 @@ impl TryFrom<ScimTokenRow> for ScimTokenRecord {
             id: row.token_id,
             create_time: Timestamp::from_millis(row.create_time),
             revoke_time: row.revoke_time.map(Timestamp::from_millis),
+        })
+    }
+}
+
+user_row_with!(
+    /// A user with what SCIM keeps beside it (`scim_users`, joined: absent when SCIM never wrote
+    /// the user).
+    ScimUserRow { external_id: Option<String>, delete_time: Option<i64> }
+);
+
+impl TryFrom<ScimUserRow> for ScimUser {
+    type Error = StoreError;
+
+    fn try_from(row: ScimUserRow) -> Result<Self, Self::Error> {
+        let (user, (external_id, delete_time)) = row.split();
+        Ok(ScimUser {
+            user: User::try_from(user)?,
+            external_id: external_id
+                .as_deref()
+                .map(ExternalId::parse)
+                .transpose()
+                .map_err(|v| corrupt("scim_users.external_id", v))?,
+            delete_time: delete_time.map(Timestamp::from_millis),
+        })
+    }
+}
+
+/// A `scim_users` row.
+#[derive(Debug)]
+pub struct ScimUserAttributesRow {
+    pub user_id: String,
+    pub external_id: Option<String>,
+    pub delete_time: Option<i64>,
+}
+
+impl TryFrom<ScimUserAttributesRow> for ScimUserRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ScimUserAttributesRow) -> Result<Self, Self::Error> {
+        Ok(ScimUserRecord {
+            user: UserId::parse(&row.user_id).map_err(|v| corrupt("scim_users.user_id", v))?,
+            external_id: row
+                .external_id
+                .as_deref()
+                .map(ExternalId::parse)
+                .transpose()
+                .map_err(|v| corrupt("scim_users.external_id", v))?,
+            delete_time: row.delete_time.map(Timestamp::from_millis),
+        })
+    }
+}
+
+/// A `scim_groups` row.
+#[derive(Debug)]
+pub struct ScimGroupRow {
+    pub permission_group_id: String,
+    pub external_id: String,
+}
+
+impl TryFrom<ScimGroupRow> for ScimGroupRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ScimGroupRow) -> Result<Self, Self::Error> {
+        Ok(ScimGroupRecord {
+            group: PermissionGroupId::parse(&row.permission_group_id)
+                .map_err(|v| corrupt("scim_groups.permission_group_id", v))?,
+            external_id: ExternalId::parse(&row.external_id)
+                .map_err(|v| corrupt("scim_groups.external_id", v))?,
         })
     }
 }

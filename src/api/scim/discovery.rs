@@ -1,0 +1,199 @@
+//! What a client learns of this service provider (RFC 7644 §4): the features it offers, the
+//! schemas of its resources (only the attributes it keeps), and its resource types.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::filter::USER_SCHEMA;
+use super::list::{MAX_RESULTS, list_response};
+use super::resource::USER_EXTENSION;
+use super::{Prefix, ScimError, respond};
+use crate::api::AppState;
+
+const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+
+fn base(req: &HttpRequest, prefix: &Prefix) -> String {
+    let connection = req.connection_info();
+    format!(
+        "{}://{}{}",
+        connection.scheme(),
+        connection.host(),
+        prefix.as_str()
+    )
+}
+
+pub async fn service_provider_config(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+) -> HttpResponse {
+    let base = base(&req, &prefix);
+    respond(
+        StatusCode::OK,
+        &json!({
+            "schemas": [SERVICE_PROVIDER_CONFIG],
+            "patch": {"supported": true},
+            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": MAX_RESULTS},
+            "changePassword": {"supported": false},
+            "sort": {"supported": false},
+            "etag": {"supported": true},
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken",
+                "name": "Bearer token",
+                "description": "A token made with `userdir scim-token create`, sent as \
+                                Authorization: Bearer <token>",
+                "primary": true
+            }],
+            "maxPayloadSize": state.body.max_bytes,
+            "meta": {
+                "resourceType": "ServiceProviderConfig",
+                "location": format!("{base}/ServiceProviderConfig"),
+            }
+        }),
+    )
+}
+
+fn attribute(name: &str, kind: &str, description: &str) -> Value {
+    json!({
+        "name": name,
+        "type": kind,
+        "multiValued": false,
+        "description": description,
+        "required": false,
+        "caseExact": false,
+        "mutability": "readWrite",
+        "returned": "default",
+        "uniqueness": "none"
+    })
+}
+
+fn with(mut attribute: Value, changes: Value) -> Value {
+    if let (Value::Object(a), Value::Object(c)) = (&mut attribute, changes) {
+        a.extend(c);
+    }
+    attribute
+}
+
+fn user_schema() -> Value {
+    let read_only = json!({"mutability": "readOnly"});
+    json!({
+        "id": USER_SCHEMA,
+        "name": "User",
+        "description": "A FinSpace user: userName is its email address (unique regardless of case, never changed)",
+        "attributes": [
+            with(attribute("id", "string", "The user's id (a ULID)"),
+                 json!({"mutability": "readOnly", "returned": "always", "caseExact": true, "uniqueness": "server"})),
+            with(attribute("externalId", "string", "The client's own id for the user"),
+                 json!({"caseExact": true})),
+            with(attribute("userName", "string", "The user's email address (FinSpace emailAddress); set when the user is created, never changed"),
+                 json!({"required": true, "mutability": "immutable", "uniqueness": "server"})),
+            with(attribute("name", "complex", "The user's name"), json!({"subAttributes": [
+                attribute("givenName", "string", "FinSpace firstName (1-50 characters)"),
+                attribute("familyName", "string", "FinSpace lastName (1-50 characters)"),
+                with(attribute("formatted", "string", "givenName and familyName, as one"), read_only.clone()),
+            ]})),
+            with(attribute("displayName", "string", "givenName and familyName, as one"), read_only.clone()),
+            with(attribute("emails", "complex", "The user's one email address, its userName (other addresses sent are not kept)"),
+                 json!({"multiValued": true, "mutability": "readOnly", "subAttributes": [
+                     attribute("value", "string", "The address"),
+                     attribute("type", "string", "Always work"),
+                     attribute("primary", "boolean", "Always true"),
+                 ]})),
+            attribute("active", "boolean", "ENABLED (or CREATING, for a moment after it is made) when true; DISABLED when false"),
+        ],
+        "meta": {"resourceType": "Schema"}
+    })
+}
+
+fn extension_schema() -> Value {
+    let read_only = json!({"mutability": "readOnly"});
+    json!({
+        "id": USER_EXTENSION,
+        "name": "FinSpaceUser",
+        "description": "The FinSpace members of a user that SCIM has no name for",
+        "attributes": [
+            with(attribute("type", "string", "SUPER_USER or APP_USER (APP_USER when not given)"),
+                 json!({"canonicalValues": ["SUPER_USER", "APP_USER"], "caseExact": true})),
+            with(attribute("status", "string", "CREATING, ENABLED or DISABLED"), read_only.clone()),
+            with(attribute("apiAccess", "string", "ENABLED or DISABLED"),
+                 json!({"canonicalValues": ["ENABLED", "DISABLED"], "caseExact": true})),
+            with(attribute("apiAccessPrincipalArn", "string", "The IAM role ARN of programmatic access"),
+                 json!({"caseExact": true})),
+            with(attribute("lastEnabledTime", "dateTime", "When the user was last enabled"), read_only.clone()),
+            with(attribute("lastDisabledTime", "dateTime", "When the user was last disabled"), read_only.clone()),
+            with(attribute("lastLoginTime", "dateTime", "When the user last signed in"), read_only),
+        ],
+        "meta": {"resourceType": "Schema"}
+    })
+}
+
+fn schemas_with_locations(base: &str) -> Vec<Value> {
+    [user_schema(), extension_schema()]
+        .into_iter()
+        .map(|mut schema| {
+            let id = schema["id"].as_str().unwrap_or_default().to_owned();
+            schema["schemas"] = json!([SCHEMA]);
+            schema["meta"]["location"] = format!("{base}/Schemas/{id}").into();
+            schema
+        })
+        .collect()
+}
+
+pub async fn schemas(req: HttpRequest, prefix: web::Data<Prefix>) -> HttpResponse {
+    let all = schemas_with_locations(&base(&req, &prefix));
+    respond(StatusCode::OK, &list_response(all.len() as u64, 1, all))
+}
+
+pub async fn schema(
+    req: HttpRequest,
+    prefix: web::Data<Prefix>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    schemas_with_locations(&base(&req, &prefix))
+        .into_iter()
+        .find(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&id))
+        })
+        .map(|s| respond(StatusCode::OK, &s))
+        .ok_or_else(|| ScimError::not_found("No such schema"))
+}
+
+fn resource_types_at(base: &str) -> Vec<Value> {
+    vec![json!({
+        "schemas": [RESOURCE_TYPE],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "FinSpace users",
+        "schema": USER_SCHEMA,
+        "schemaExtensions": [{"schema": USER_EXTENSION, "required": false}],
+        "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User")}
+    })]
+}
+
+pub async fn resource_types(req: HttpRequest, prefix: web::Data<Prefix>) -> HttpResponse {
+    let all = resource_types_at(&base(&req, &prefix));
+    respond(StatusCode::OK, &list_response(all.len() as u64, 1, all))
+}
+
+pub async fn resource_type(
+    req: HttpRequest,
+    prefix: web::Data<Prefix>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    resource_types_at(&base(&req, &prefix))
+        .into_iter()
+        .find(|t| {
+            t["id"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(&name))
+        })
+        .map(|t| respond(StatusCode::OK, &t))
+        .ok_or_else(|| ScimError::not_found("No such resource type"))
+}

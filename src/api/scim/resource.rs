@@ -1,0 +1,284 @@
+//! Users as SCIM resources (RFC 7643 §4.1), both ways: a stored user becomes its representation,
+//! and a request's representation becomes typed values (attribute names in any case, as the RFC
+//! has them). FinSpace members with no SCIM counterpart live in an extension schema of ours.
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::ScimError;
+use super::filter::USER_SCHEMA;
+use userdir_core::domain::{
+    ApiAccess, Email, ExternalId, FirstName, LastName, NewUser, RoleArn, Timestamp, UserStatus,
+    UserType, Violation,
+};
+use userdir_core::store::{ScimUser, ScimUserState};
+
+/// Our extension of the User resource: the FinSpace members SCIM has no name for.
+pub const USER_EXTENSION: &str = "urn:userdir:scim:schemas:extension:finspace:2.0:User";
+
+/// An instant as SCIM writes it (xsd:dateTime, UTC, milliseconds).
+pub fn date_time(time: Timestamp) -> String {
+    DateTime::from_timestamp_millis(time.as_millis())
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// The user's representation, `meta.version` included, under `base` (the URL of the prefix).
+pub fn user_resource(scim: &ScimUser, base: &str) -> Value {
+    let user = &scim.user;
+    let mut resource = json!({
+        "schemas": [USER_SCHEMA, USER_EXTENSION],
+        "id": user.id.as_str(),
+        "userName": user.email.as_str(),
+        "emails": [{"value": user.email.as_str(), "type": "work", "primary": true}],
+        "active": user.status != UserStatus::Disabled,
+        "meta": {
+            "resourceType": "User",
+            "created": date_time(user.create_time),
+            "lastModified": date_time(user.last_modified_time),
+            "location": format!("{base}/Users/{}", user.id.as_str()),
+        },
+    });
+    let object = resource.as_object_mut().expect("a JSON object literal");
+    if let Some(external_id) = &scim.external_id {
+        object.insert("externalId".into(), external_id.as_str().into());
+    }
+    let mut name = Map::new();
+    if let Some(first) = &user.first_name {
+        name.insert("givenName".into(), first.as_str().into());
+    }
+    if let Some(last) = &user.last_name {
+        name.insert("familyName".into(), last.as_str().into());
+    }
+    if !name.is_empty() {
+        let formatted = [
+            &user.first_name.as_ref().map(|n| n.as_str()),
+            &user.last_name.as_ref().map(|n| n.as_str()),
+        ]
+        .iter()
+        .filter_map(|n| **n)
+        .collect::<Vec<_>>()
+        .join(" ");
+        name.insert("formatted".into(), formatted.clone().into());
+        object.insert("displayName".into(), formatted.into());
+        object.insert("name".into(), Value::Object(name));
+    }
+    let mut extension = Map::new();
+    extension.insert("type".into(), user.user_type.as_str().into());
+    extension.insert("status".into(), user.status.as_str().into());
+    extension.insert("apiAccess".into(), user.api_access.as_str().into());
+    let optional_times = [
+        ("lastEnabledTime", user.last_enabled_time),
+        ("lastDisabledTime", user.last_disabled_time),
+        ("lastLoginTime", user.last_login_time),
+    ];
+    if let Some(arn) = &user.api_access_principal_arn {
+        extension.insert("apiAccessPrincipalArn".into(), arn.as_str().into());
+    }
+    for (member, time) in optional_times {
+        if let Some(time) = time {
+            extension.insert(member.into(), date_time(time).into());
+        }
+    }
+    object.insert(USER_EXTENSION.into(), Value::Object(extension));
+    let version = version_of(&resource);
+    resource["meta"]["version"] = version.into();
+    resource
+}
+
+/// A weak ETag of a representation (without its own version): it changes whenever anything a
+/// client can see does.
+pub fn version_of(resource: &Value) -> String {
+    let digest = Sha256::digest(resource.to_string().as_bytes());
+    format!("W/\"{}\"", hex::encode(&digest[..12]))
+}
+
+/// A member of a JSON object, its name matched without case (RFC 7643 §2.1).
+pub fn member<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    let object = object.as_object()?;
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    })
+}
+
+/// A member that is there and not null.
+fn given<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    member(object, name).filter(|v| !v.is_null())
+}
+
+/// What a create or replace asks for, parsed.
+#[derive(Debug, Clone)]
+pub struct UserInput {
+    pub email: Email,
+    pub first_name: Option<FirstName>,
+    pub last_name: Option<LastName>,
+    pub active: bool,
+    pub external_id: Option<ExternalId>,
+    /// Our extension's members, if the request carries the extension.
+    pub extension: Option<ExtensionInput>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExtensionInput {
+    pub user_type: Option<UserType>,
+    pub api_access: Option<ApiAccess>,
+    pub api_access_principal_arn: Option<RoleArn>,
+}
+
+fn text<'a>(value: &'a Value, attribute: &str) -> Result<&'a str, ScimError> {
+    value
+        .as_str()
+        .ok_or_else(|| ScimError::invalid_value(format!("{attribute} must be a string")))
+}
+
+fn parsed<T>(
+    value: &Value,
+    attribute: &str,
+    parse: fn(&str) -> Result<T, Violation>,
+) -> Result<T, ScimError> {
+    parse(text(value, attribute)?)
+        .map_err(|v| ScimError::invalid_value(format!("{attribute}: {}", v.rule())))
+}
+
+/// A boolean as SCIM clients send it: true/false, or (Entra ID) the strings "True"/"False".
+pub fn boolean(value: &Value, attribute: &str) -> Result<bool, ScimError> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(ScimError::invalid_value(format!(
+            "{attribute} must be a boolean"
+        ))),
+    }
+}
+
+impl UserInput {
+    /// Reads a User representation. Read-only attributes (`id`, `meta`, the extension's times
+    /// and status) are ignored, as RFC 7644 §3.5.1 has it; so are attributes this directory does
+    /// not keep (it keeps one email address, the userName, and no other contact data).
+    pub fn parse(body: &Value) -> Result<Self, ScimError> {
+        if let Some(schemas) = given(body, "schemas") {
+            let listed = schemas
+                .as_array()
+                .is_some_and(|s| s.iter().all(Value::is_string));
+            if !listed {
+                return Err(ScimError::invalid_syntax(
+                    "schemas must be an array of strings",
+                ));
+            }
+        }
+        let user_name = given(body, "userName")
+            .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
+        let email = parsed(user_name, "userName", Email::parse)?;
+        let (mut first_name, mut last_name) = (None, None);
+        if let Some(name) = given(body, "name") {
+            if !name.is_object() {
+                return Err(ScimError::invalid_value("name must be an object"));
+            }
+            first_name = given(name, "givenName")
+                .map(|v| parsed(v, "name.givenName", FirstName::parse))
+                .transpose()?;
+            last_name = given(name, "familyName")
+                .map(|v| parsed(v, "name.familyName", LastName::parse))
+                .transpose()?;
+        }
+        if let Some(emails) = given(body, "emails")
+            && !emails.is_array()
+        {
+            return Err(ScimError::invalid_value("emails must be an array"));
+        }
+        let active = given(body, "active")
+            .map(|v| boolean(v, "active"))
+            .transpose()?
+            .unwrap_or(true);
+        let external_id = given(body, "externalId")
+            .map(|v| parsed(v, "externalId", ExternalId::parse))
+            .transpose()?;
+        let extension = given(body, USER_EXTENSION)
+            .map(ExtensionInput::parse)
+            .transpose()?;
+        Ok(Self {
+            email,
+            first_name,
+            last_name,
+            active,
+            external_id,
+            extension,
+        })
+    }
+
+    /// The user a create makes: APP_USER with API access off unless the extension says.
+    pub fn into_new_user(self) -> (NewUser, bool, Option<ExternalId>) {
+        let extension = self.extension.unwrap_or_default();
+        let user = NewUser {
+            email: self.email,
+            user_type: extension.user_type.unwrap_or(UserType::AppUser),
+            first_name: self.first_name,
+            last_name: self.last_name,
+            api_access: extension.api_access,
+            api_access_principal_arn: extension.api_access_principal_arn,
+        };
+        (user, self.active, self.external_id)
+    }
+
+    /// The state a replace sets `current` to. The userName is the user's FinSpace email address,
+    /// which never changes (it may be sent in another case). A request without our extension
+    /// leaves its members as they are (most clients know nothing of it); with it, a principal it
+    /// does not name is cleared, and a type or API access it does not name is kept.
+    pub fn into_state(self, current: &ScimUser) -> Result<ScimUserState, ScimError> {
+        if !self
+            .email
+            .as_str()
+            .eq_ignore_ascii_case(current.user.email.as_str())
+        {
+            return Err(ScimError::mutability(
+                "userName is the user's FinSpace emailAddress, which cannot change",
+            ));
+        }
+        let user = &current.user;
+        let (extension, principal) = match self.extension {
+            Some(extension) => {
+                let principal = extension.api_access_principal_arn.clone();
+                (extension, principal)
+            }
+            None => (
+                ExtensionInput::default(),
+                user.api_access_principal_arn.clone(),
+            ),
+        };
+        Ok(ScimUserState {
+            user_type: extension.user_type.unwrap_or(user.user_type),
+            first_name: self.first_name,
+            last_name: self.last_name,
+            api_access: extension.api_access.unwrap_or(user.api_access),
+            api_access_principal_arn: principal,
+            active: self.active,
+            external_id: self.external_id,
+        })
+    }
+}
+
+impl ExtensionInput {
+    fn parse(extension: &Value) -> Result<Self, ScimError> {
+        if !extension.is_object() {
+            return Err(ScimError::invalid_value(format!(
+                "{USER_EXTENSION} must be an object"
+            )));
+        }
+        Ok(Self {
+            user_type: given(extension, "type")
+                .map(|v| parsed(v, "type", UserType::parse))
+                .transpose()?,
+            api_access: given(extension, "apiAccess")
+                .map(|v| parsed(v, "apiAccess", ApiAccess::parse))
+                .transpose()?,
+            api_access_principal_arn: given(extension, "apiAccessPrincipalArn")
+                .map(|v| parsed(v, "apiAccessPrincipalArn", RoleArn::parse))
+                .transpose()?,
+        })
+    }
+}

@@ -1,0 +1,385 @@
+//! `/Users`: the FinSpace users as SCIM resources. Reads answer from the same store as GetUser
+//! and ListUsers; every write is one transaction, made against the version it was computed from
+//! (a concurrent change makes it start again, or fail with 412 if the client named a version).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::filter::{self, USER_SCHEMA, UserLookup, core_case_exact};
+use super::list::{Projection, Query, list_response};
+use super::resource::{USER_EXTENSION, UserInput, user_resource};
+use super::{Prefix, ScimError, body, patch, respond};
+use crate::api::AppState;
+use crate::api::invocation::request_id;
+use userdir_core::domain::{Caller, Email, ExternalId, Invocation, UserId};
+use userdir_core::service::{Created, ServiceError};
+use userdir_core::store::{ScimUser, ScimUserChange};
+
+/// How often a write computed from a version that changed meanwhile is computed again.
+const ATTEMPTS: usize = 5;
+/// Users read at a time when a filter must be evaluated on each.
+const SCAN_BATCH: u32 = 500;
+const SCHEMAS: [&str; 2] = [USER_SCHEMA, USER_EXTENSION];
+
+fn invocation(req: &HttpRequest) -> Result<Invocation, ScimError> {
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| ScimError::internal("no authenticated caller on a SCIM route"))?;
+    Ok(Invocation {
+        caller,
+        request_id: request_id(req),
+    })
+}
+
+/// The URL of the SCIM prefix as the client reached it.
+fn base(req: &HttpRequest, prefix: &Prefix) -> String {
+    let connection = req.connection_info();
+    format!(
+        "{}://{}{}",
+        connection.scheme(),
+        connection.host(),
+        prefix.as_str()
+    )
+}
+
+/// SCIM ids are opaque to clients: one that is not a user id names no user.
+fn user_id(text: &str) -> Result<UserId, ScimError> {
+    UserId::parse(text).map_err(|_| ScimError::not_found(format!("No user with id {text}")))
+}
+
+/// The ETags a precondition header lists (weakness ignored, as for If-Match on weak ETags
+/// RFC 7644 §3.14 asks), or `*`.
+fn listed(req: &HttpRequest, name: header::HeaderName) -> Option<Vec<String>> {
+    let value = req.headers().get(name)?.to_str().ok()?;
+    Some(
+        value
+            .split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/").to_owned())
+            .filter(|tag| !tag.is_empty())
+            .collect(),
+    )
+}
+
+fn version_matches(tags: &[String], version: &str) -> bool {
+    let version = version.trim_start_matches("W/");
+    tags.iter().any(|tag| tag == "*" || tag == version)
+}
+
+fn found(
+    status: StatusCode,
+    resource: &Value,
+    projection: &Projection,
+    location: bool,
+) -> HttpResponse {
+    let version = resource["meta"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let url = resource["meta"]["location"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = respond(status, &projection.apply(resource.clone(), &SCHEMAS));
+    if let Ok(value) = header::HeaderValue::from_str(&version) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    if location && let Ok(value) = header::HeaderValue::from_str(&url) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let invocation = invocation(&req)?;
+    let projection = Projection::from_query_string(req.query_string())?;
+    let user = state.scim.user(&invocation, &user_id(&id)?).await?;
+    let resource = user_resource(&user, &base(&req, &prefix));
+    if let Some(tags) = listed(&req, header::IF_NONE_MATCH)
+        && version_matches(
+            &tags,
+            resource["meta"]["version"].as_str().unwrap_or_default(),
+        )
+    {
+        return Ok(HttpResponse::NotModified().finish());
+    }
+    Ok(found(StatusCode::OK, &resource, &projection, false))
+}
+
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+) -> Result<HttpResponse, ScimError> {
+    let invocation = invocation(&req)?;
+    let projection = Projection::from_query_string(req.query_string())?;
+    let body = body::json_object(&req, payload, &state).await?;
+    let (user, active, external_id) = UserInput::parse(&body)?.into_new_user();
+    let id = match state
+        .scim
+        .create_user(&invocation, user, active, external_id)
+        .await?
+    {
+        Created::New(id) | Created::Restored(id) => id,
+    };
+    let user = state.scim.user(&invocation, &id).await?;
+    let resource = user_resource(&user, &base(&req, &prefix));
+    Ok(found(StatusCode::CREATED, &resource, &projection, true))
+}
+
+/// How a write is worked out from the user as it is now.
+enum Write {
+    Replace(UserInput),
+    Patch(Value),
+    Delete,
+}
+
+pub async fn replace(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let body = body::json_object(&req, payload, &state).await?;
+    let input = UserInput::parse(&body)?;
+    write(&req, &state, &prefix, &id, Write::Replace(input)).await
+}
+
+pub async fn patch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let body = body::json_object(&req, payload, &state).await?;
+    write(&req, &state, &prefix, &id, Write::Patch(body)).await
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    write(&req, &state, &prefix, &id, Write::Delete).await
+}
+
+async fn write(
+    req: &HttpRequest,
+    state: &AppState,
+    prefix: &Prefix,
+    id: &str,
+    write: Write,
+) -> Result<HttpResponse, ScimError> {
+    let invocation = invocation(req)?;
+    let projection = Projection::from_query_string(req.query_string())?;
+    let id = user_id(id)?;
+    let base = base(req, prefix);
+    let if_match = listed(req, header::IF_MATCH);
+    let operation = match write {
+        Write::Replace(_) => "ScimReplaceUser",
+        Write::Patch(_) => "ScimPatchUser",
+        Write::Delete => "ScimDeleteUser",
+    };
+    for _ in 0..ATTEMPTS {
+        let current = state.scim.user(&invocation, &id).await?;
+        let resource = user_resource(&current, &base);
+        let version = resource["meta"]["version"].as_str().unwrap_or_default();
+        if let Some(tags) = &if_match
+            && !version_matches(tags, version)
+        {
+            return Err(ScimError::precondition_failed());
+        }
+        let change = match &write {
+            Write::Replace(input) => ScimUserChange::Replace(input.clone().into_state(&current)?),
+            Write::Patch(request) => {
+                let mut patched = resource.clone();
+                patch::apply(&mut patched, request, USER_SCHEMA)?;
+                let state = UserInput::parse(&patched)?.into_state(&current)?;
+                if state == unchanged(&current)? {
+                    // Nothing to write: the resource as it is.
+                    return Ok(found(StatusCode::OK, &resource, &projection, false));
+                }
+                ScimUserChange::Replace(state)
+            }
+            Write::Delete => ScimUserChange::Delete,
+        };
+        let written = state
+            .scim
+            .change_user(
+                &invocation,
+                operation,
+                &id,
+                current.user.last_modified_time,
+                &change,
+            )
+            .await;
+        match written {
+            Ok(_) => {}
+            Err(ServiceError::Changed) if if_match.is_none() => continue,
+            Err(error) => return Err(error.into()),
+        }
+        if matches!(write, Write::Delete) {
+            return Ok(HttpResponse::NoContent().finish());
+        }
+        let user = state.scim.user(&invocation, &id).await?;
+        return Ok(found(
+            StatusCode::OK,
+            &user_resource(&user, &base),
+            &projection,
+            false,
+        ));
+    }
+    Err(ScimError::new(
+        StatusCode::CONFLICT,
+        None,
+        "The user kept changing while this request was applied; retry it",
+    ))
+}
+
+/// The state a user is in, as a replace would set it.
+fn unchanged(current: &ScimUser) -> Result<userdir_core::store::ScimUserState, ScimError> {
+    UserInput::parse(&user_resource(current, ""))?.into_state(current)
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+) -> Result<HttpResponse, ScimError> {
+    let query = Query::from_query_string(req.query_string())?;
+    answer(&req, &state, &prefix, query).await
+}
+
+pub async fn search(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    prefix: web::Data<Prefix>,
+) -> Result<HttpResponse, ScimError> {
+    let body = body::json_object(&req, payload, &state).await?;
+    let query = Query::from_search(&body)?;
+    answer(&req, &state, &prefix, query).await
+}
+
+async fn answer(
+    req: &HttpRequest,
+    state: &AppState,
+    prefix: &Prefix,
+    query: Query,
+) -> Result<HttpResponse, ScimError> {
+    let invocation = invocation(req)?;
+    let base = base(req, prefix);
+    let skip = query.start_index - 1;
+    let count = query.count as usize;
+    let (total, page) = match &query.filter {
+        None => {
+            let total = state.scim.user_count(&invocation).await?;
+            let page = if count == 0 {
+                Vec::new()
+            } else {
+                state
+                    .scim
+                    .users(&invocation, None, skip, query.count)
+                    .await?
+            };
+            let page = page.iter().map(|u| user_resource(u, &base)).collect();
+            (total, page)
+        }
+        Some(filter) => {
+            let matching = match filter::user_lookup(filter) {
+                Some(lookup) => looked_up(state, &invocation, lookup).await?,
+                None => Vec::new(),
+            };
+            let indexed = filter::user_lookup(filter).is_some();
+            let mut matched = 0u64;
+            let mut page = Vec::new();
+            let mut consider = |resource: Value| {
+                if filter::matches(filter, &resource, core_case_exact) {
+                    matched += 1;
+                    if matched > skip && page.len() < count {
+                        page.push(resource);
+                    }
+                }
+            };
+            if indexed {
+                for user in &matching {
+                    consider(user_resource(user, &base));
+                }
+            } else {
+                let mut after: Option<UserId> = None;
+                loop {
+                    let batch = state
+                        .scim
+                        .users(&invocation, after.as_ref(), 0, SCAN_BATCH)
+                        .await?;
+                    for user in &batch {
+                        consider(user_resource(user, &base));
+                    }
+                    match batch.last() {
+                        Some(last) if batch.len() == SCAN_BATCH as usize => {
+                            after = Some(last.user.id.clone())
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            (matched, page)
+        }
+    };
+    let resources = page
+        .into_iter()
+        .map(|r| query.projection.apply(r, &SCHEMAS))
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, query.start_index, resources),
+    ))
+}
+
+/// The users an indexed equality can match (the whole filter is then checked on each).
+async fn looked_up(
+    state: &AppState,
+    invocation: &Invocation,
+    lookup: UserLookup,
+) -> Result<Vec<ScimUser>, ScimError> {
+    // Every userName is an email address: a value that is not one matches no user.
+    Ok(match lookup {
+        UserLookup::Id(id) => match UserId::parse(&id) {
+            Ok(id) => match state.scim.user(invocation, &id).await {
+                Ok(user) => vec![user],
+                Err(ServiceError::UserNotFound(_)) => Vec::new(),
+                Err(error) => return Err(error.into()),
+            },
+            Err(_) => Vec::new(),
+        },
+        UserLookup::UserName(email) | UserLookup::Email(email) => match Email::parse(&email) {
+            Ok(email) => state
+                .scim
+                .user_by_email(invocation, &email)
+                .await?
+                .into_iter()
+                .collect(),
+            Err(_) => Vec::new(),
+        },
+        UserLookup::ExternalId(external_id) => match ExternalId::parse(&external_id) {
+            Ok(external_id) => {
+                state
+                    .scim
+                    .users_by_external_id(invocation, &external_id, super::list::MAX_RESULTS)
+                    .await?
+            }
+            Err(_) => Vec::new(),
+        },
+    })
+}
