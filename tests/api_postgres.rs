@@ -38,6 +38,8 @@ mod pg_backup;
 mod postgres;
 #[path = "api/scim.rs"]
 mod scim;
+#[path = "api/scim_providers.rs"]
+mod scim_providers;
 #[path = "api/scim_tokens.rs"]
 mod scim_tokens;
 #[path = "api/security.rs"]

@@ -189,6 +189,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::AlreadyMember { .. } => conflict("ALREADY_A_MEMBER"),
             ServiceError::NotMember { .. } => conflict("NOT_A_MEMBER"),
             ServiceError::Changed => conflict("RESOURCE_CHANGED"),
+            ServiceError::MemberNotFound => not_found("USER_NOT_FOUND"),
             ServiceError::InvalidNextToken(_) => ApiError::Validation {
                 message: format!(
                     "1 validation error detected: Value at 'nextToken' failed to satisfy constraint: {message}"

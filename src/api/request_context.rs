@@ -127,6 +127,15 @@ async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, re
     } else {
         operation_name(request)
     };
+    // SCIM's reads are audited by its own layer.
+    if request
+        .extensions()
+        .get::<ScimOperation>()
+        .is_some_and(|operation| operation.is_read())
+        && !authentication_failed
+    {
+        return;
+    }
     // Reads are not audited, except a request for credentials: who was refused keys matters.
     if *request.method() == Method::GET
         && !authentication_failed

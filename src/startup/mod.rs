@@ -29,7 +29,7 @@ use userdir_core::service::idempotency::{TokenPolicy, spawn_token_purger};
 use userdir_core::service::lifecycle::spawn_activator;
 use userdir_core::service::pagination::PageTokens;
 use userdir_core::service::passwords::{SignInSettings, TemporaryPasswords};
-use userdir_core::service::{GroupService, PasswordService, ScimService, UserService};
+use userdir_core::service::{GroupService, PasswordService, ScimLimits, ScimService, UserService};
 use userdir_core::store::UserStore;
 
 mod backup;
@@ -274,8 +274,12 @@ impl Application {
                 store.scim.clone(),
                 store.users.clone(),
                 store.scim_tokens.clone(),
+                store.groups.clone(),
                 tokens,
-                settings.limits.max_users,
+                ScimLimits {
+                    max_users: settings.limits.max_users,
+                    max_groups: settings.limits.max_permission_groups,
+                },
             ),
         });
 

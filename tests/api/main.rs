@@ -25,6 +25,7 @@ mod passwords;
 mod postgres;
 mod readme;
 mod scim;
+mod scim_providers;
 mod scim_tokens;
 mod security;
 mod status;

@@ -466,6 +466,9 @@ async fn lists_page_filter_and_project() {
     // A user made through FinSpace is a SCIM user too.
     let finspace_email = format!("{tag}-fs@example.com");
     let finspace_id = scim.app.create_user(&finspace_email).await;
+    scim.app
+        .wait_for_status(&finspace_id, UserStatus::Enabled)
+        .await;
     scim.app.disable_user(&finspace_id).await;
     let (status, found) = scim
         .send(
@@ -657,5 +660,296 @@ async fn each_token_is_held_to_the_request_rate_on_its_own() {
         get(&tokens[1]).await.status(),
         StatusCode::OK,
         "another token has its own budget"
+    );
+}
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const GROUP_EXTENSION: &str = "urn:userdir:scim:schemas:extension:finspace:2.0:Group";
+
+async fn finspace_members(app: &TestApp, group: &str) -> Vec<String> {
+    let mut members: Vec<String> = app
+        .sdk
+        .list_users_by_permission_group()
+        .permission_group_id(group)
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListUsersByPermissionGroup")
+        .users()
+        .iter()
+        .filter_map(|u| u.user_id().map(str::to_owned))
+        .collect();
+    members.sort();
+    members
+}
+
+/// RFC 7643 §8.4's group (with this directory's users), then what Entra ID and Okta send to
+/// keep a group in step: members added and removed by PATCH, a rename with the id sent back, a
+/// lookup by displayName, and a delete. Each step seen through the FinSpace SDK.
+#[tokio::test]
+async fn groups_are_permission_groups_and_their_members_memberships() {
+    let scim = scim_app().await;
+    let babs = scim.create(&unique_email("babs")).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mandy = scim.create(&unique_email("mandy")).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let name = format!("Tour Guides {}", ulid::Ulid::generate());
+    let (status, group) = scim
+        .send(
+            Method::POST,
+            "/Groups",
+            Some(json!({
+                "schemas": [GROUP],
+                "displayName": name,
+                "externalId": "tour-guides",
+                "members": [{"value": babs, "display": "Babs Jensen"}]
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let id = group["id"].as_str().expect("id").to_owned();
+    assert_eq!(group["displayName"], name.as_str());
+    assert_eq!(group["externalId"], "tour-guides");
+    assert_eq!(group["members"][0]["value"], babs.as_str());
+    assert_eq!(group["members"][0]["type"], "User");
+    assert_eq!(group["meta"]["resourceType"], "Group");
+    assert_eq!(group[GROUP_EXTENSION]["applicationPermissions"], json!([]));
+    let finspace = scim
+        .app
+        .sdk
+        .get_permission_group()
+        .permission_group_id(&id)
+        .send()
+        .await
+        .expect("GetPermissionGroup");
+    assert_eq!(
+        finspace.permission_group().and_then(|g| g.name()),
+        Some(name.as_str())
+    );
+    assert_eq!(finspace_members(&scim.app, &id).await, [babs.as_str()]);
+
+    // A member added through FinSpace meanwhile is not undone by a SCIM change.
+    let other = scim.app.create_user(&unique_email("other")).await;
+    scim.app.associate(&id, &other).await;
+
+    // Entra ID: Add and Remove members with a value list.
+    let (status, patched) = scim
+        .send(
+            Method::PATCH,
+            &format!("/Groups/{id}"),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "Add", "path": "members", "value": [{"value": mandy}]},
+                {"op": "Remove", "path": "members", "value": [{"value": babs}]}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let mut expected = vec![mandy.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(finspace_members(&scim.app, &id).await, expected);
+
+    // Okta: a rename sends the id back; then a remove by filter.
+    let renamed = format!("{name} (renamed)");
+    let (status, patched) = scim
+        .send(
+            Method::PATCH,
+            &format!("/Groups/{id}"),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "value": {"id": id, "displayName": renamed}},
+                {"op": "remove", "path": format!("members[value eq \"{mandy}\"]")}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["displayName"], renamed.as_str());
+    assert_eq!(finspace_members(&scim.app, &id).await, [other.as_str()]);
+
+    // Found by displayName in any case, without its members if asked.
+    let filter = format!("displayName eq \"{}\"", renamed.to_uppercase());
+    let (status, found) = scim
+        .send(
+            Method::GET,
+            &format!(
+                "/Groups?filter={}&excludedAttributes=members",
+                form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+    assert!(found["Resources"][0].get("members").is_none());
+
+    // A replace sets the members (a user unknown here is refused, and nothing changes).
+    let (status, error) = scim
+        .send(
+            Method::PUT,
+            &format!("/Groups/{id}"),
+            Some(json!({"schemas": [GROUP], "displayName": renamed, "members": [{"value": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["scimType"], "invalidValue");
+    assert_eq!(finspace_members(&scim.app, &id).await, [other.as_str()]);
+    let (status, replaced) = scim
+        .send(
+            Method::PUT,
+            &format!("/Groups/{id}"),
+            Some(json!({
+                "schemas": [GROUP], "displayName": renamed, "members": [{"value": babs}],
+                GROUP_EXTENSION: {"applicationPermissions": ["ViewAuditData"], "description": "guides"}
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(
+        replaced["externalId"],
+        Value::Null,
+        "a replace clears what it leaves out"
+    );
+    assert_eq!(finspace_members(&scim.app, &id).await, [babs.as_str()]);
+    let finspace = scim
+        .app
+        .sdk
+        .get_permission_group()
+        .permission_group_id(&id)
+        .send()
+        .await
+        .expect("GetPermissionGroup");
+    let group = finspace.permission_group().expect("group");
+    assert_eq!(group.description(), Some("guides"));
+    assert_eq!(group.application_permissions().len(), 1);
+
+    // Another group may not take its name.
+    let (status, error) = scim
+        .send(
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP], "displayName": renamed.to_lowercase()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error["scimType"], "uniqueness");
+
+    let (status, _) = scim
+        .send(Method::DELETE, &format!("/Groups/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = scim.send(Method::GET, &format!("/Groups/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let gone = scim
+        .app
+        .sdk
+        .get_permission_group()
+        .permission_group_id(&id)
+        .send()
+        .await;
+    assert!(gone.is_err(), "deleted through FinSpace's eyes too");
+    let trail = scim.app.audit_events().await;
+    for operation in [
+        "ScimCreateGroup",
+        "ScimPatchGroup",
+        "ScimReplaceGroup",
+        "ScimDeleteGroup",
+        "ScimListGroups",
+    ] {
+        assert!(
+            trail
+                .iter()
+                .any(|e| e["operation"] == operation && e["caller"] == "scim:okta"),
+            "{operation}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn versions_and_methods_are_answered_as_http_has_them() {
+    let scim = scim_app().await;
+    let created = scim.create(&unique_email("etag")).await;
+    let id = created["id"].as_str().expect("id");
+    scim.app.wait_for_status(id, UserStatus::Enabled).await;
+    let (_, user) = scim.send(Method::GET, &format!("/Users/{id}"), None).await;
+    let version = user["meta"]["version"].as_str().expect("version");
+    // The version does not depend on the host name the client used.
+    let other_host = scim
+        .request(Method::GET, &format!("/Users/{id}"))
+        .header("host", "directory.example.com")
+        .send()
+        .await
+        .expect("answered");
+    let body: Value = other_host.json().await.expect("JSON");
+    assert_eq!(body["meta"]["version"], version);
+    assert!(
+        body["meta"]["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("http://directory.example.com/")),
+        "{body}"
+    );
+    let unchanged = scim
+        .request(Method::GET, &format!("/Users/{id}"))
+        .header("if-none-match", version)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(unchanged.headers()["etag"], version);
+    let garbled = scim
+        .request(Method::DELETE, &format!("/Users/{id}"))
+        .header(
+            "if-match",
+            reqwest::header::HeaderValue::from_bytes(b"\xff").expect("bytes"),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(garbled.status(), StatusCode::PRECONDITION_FAILED);
+    let wrong = scim
+        .request(Method::POST, &format!("/Users/{id}"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.headers()["allow"], "GET, PUT, PATCH, DELETE");
+
+    // A replace that does not say `active` leaves it as it is.
+    let (status, _) = scim
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, replaced) = scim
+        .send(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            Some(json!({"schemas": [USER], "userName": user["userName"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(replaced["active"], false);
+    // A no-op PATCH changes nothing, and is audited all the same.
+    let before = scim.app.audit_events().await.len();
+    let (status, same) = scim
+        .send(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same["meta"]["version"], replaced["meta"]["version"]);
+    let trail = scim.app.audit_events().await;
+    assert!(trail.len() > before);
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["operation"] == "ScimPatchUser" && e["detail"] == "nothing to change")
     );
 }

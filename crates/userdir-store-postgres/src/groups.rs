@@ -64,29 +64,7 @@ impl GroupStore for PostgresStore {
         self.write_once(ctx, parse_group_id, |tx| {
             let group = group.clone();
             Box::pin(async move {
-                let inserted = sqlx::query!(
-                    "INSERT INTO permission_groups (
-                         permission_group_id, name, name_key, description,
-                         application_permissions, create_time, last_modified_time)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    group.id.as_str(),
-                    group.name.as_str(),
-                    group.name.unique_key(),
-                    group
-                        .description
-                        .as_ref()
-                        .map(PermissionGroupDescription::as_str),
-                    group.application_permissions.to_stored(),
-                    group.create_time.as_millis(),
-                    group.last_modified_time.as_millis(),
-                )
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
-                    other => other.map_err(db_error)?,
-                };
-                count_in(&mut *tx, Kind::PermissionGroups, 1, max_groups, in_flight).await?;
+                insert_group_row(tx, &group, max_groups, in_flight).await?;
                 Ok((group.id.clone(), group.id.as_str().to_owned()))
             })
         })
@@ -325,4 +303,38 @@ impl GroupStore for PostgresStore {
         .map_err(db_error)?;
         rows.into_iter().map(TryFrom::try_from).collect()
     }
+}
+
+/// Inserts a new group's row and counts it; `GroupNameTaken` if its name is taken in any case,
+/// `LimitExceeded` if `max_groups` exist already.
+pub(super) async fn insert_group_row(
+    tx: &mut PgConnection,
+    group: &PermissionGroup,
+    max_groups: u64,
+    in_flight: i64,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query!(
+        "INSERT INTO permission_groups (
+             permission_group_id, name, name_key, description,
+             application_permissions, create_time, last_modified_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        group.id.as_str(),
+        group.name.as_str(),
+        group.name.unique_key(),
+        group
+            .description
+            .as_ref()
+            .map(PermissionGroupDescription::as_str),
+        group.application_permissions.to_stored(),
+        group.create_time.as_millis(),
+        group.last_modified_time.as_millis(),
+    )
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
+        other => other.map_err(db_error)?,
+    };
+    count_in(&mut *tx, Kind::PermissionGroups, 1, max_groups, in_flight).await?;
+    Ok(())
 }

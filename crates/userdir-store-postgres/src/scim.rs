@@ -2,15 +2,24 @@
 //! and SCIM's writes, each its own transaction with the user's row locked.
 
 use async_trait::async_trait;
+use sqlx::PgConnection;
 use tracing::instrument;
-use userdir_core::domain::{ApiAccess, Email, ExternalId, Timestamp, User, UserId, UserStatus};
-use userdir_core::store::rows::{ScimUserRow, convert_all, corrupt, parse_user_id};
+use userdir_core::domain::{
+    ApiAccess, Email, ExternalId, PermissionGroup, PermissionGroupDescription, PermissionGroupId,
+    PermissionGroupName, Timestamp, User, UserId, UserStatus,
+};
+use userdir_core::store::rows::{
+    ScimGroupFullRow, ScimMemberRow, ScimUserRow, convert_all, corrupt, parse_group_id,
+    parse_user_id,
+};
 use userdir_core::store::{
-    Resource, ScimStore, ScimUser, ScimUserChange, StoreError, WriteContext, Written,
+    MemberChanges, Resource, ScimGroup, ScimGroupState, ScimStore, ScimUser, ScimUserChange,
+    StoreError, WriteContext, Written,
 };
 
+use super::groups::insert_group_row;
 use super::users::insert_row;
-use super::{PostgresStore, db_error};
+use super::{PostgresStore, db_error, is_unique_violation};
 
 #[async_trait]
 impl ScimStore for PostgresStore {
@@ -157,6 +166,216 @@ impl ScimStore for PostgresStore {
         written
     }
 
+    #[instrument(skip_all, fields(group_id = %id))]
+    async fn scim_group(&self, id: &PermissionGroupId) -> Result<Option<ScimGroup>, StoreError> {
+        sqlx::query_as!(
+            ScimGroupFullRow,
+            r#"SELECT g.permission_group_id, g.name, g.description, g.application_permissions,
+                      g.create_time, g.last_modified_time, s.external_id AS "external_id?"
+               FROM permission_groups AS g
+               LEFT JOIN scim_groups AS s ON s.permission_group_id = g.permission_group_id
+               WHERE g.permission_group_id = $1"#,
+            id.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .map(ScimGroup::try_from)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn scim_group_by_name(
+        &self,
+        name: &PermissionGroupName,
+    ) -> Result<Option<ScimGroup>, StoreError> {
+        sqlx::query_as!(
+            ScimGroupFullRow,
+            r#"SELECT g.permission_group_id, g.name, g.description, g.application_permissions,
+                      g.create_time, g.last_modified_time, s.external_id AS "external_id?"
+               FROM permission_groups AS g
+               LEFT JOIN scim_groups AS s ON s.permission_group_id = g.permission_group_id
+               WHERE g.name_key = $1"#,
+            name.unique_key()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .map(ScimGroup::try_from)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn scim_groups_by_external_id(
+        &self,
+        external_id: &ExternalId,
+        limit: u32,
+    ) -> Result<Vec<ScimGroup>, StoreError> {
+        let rows = sqlx::query_as!(
+            ScimGroupFullRow,
+            r#"SELECT g.permission_group_id, g.name, g.description, g.application_permissions,
+                      g.create_time, g.last_modified_time, s.external_id AS "external_id?"
+               FROM scim_groups AS s
+               JOIN permission_groups AS g ON g.permission_group_id = s.permission_group_id
+               WHERE s.external_id = $1
+               ORDER BY g.permission_group_id LIMIT $2"#,
+            external_id.as_str(),
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    #[instrument(skip_all)]
+    async fn scim_groups(
+        &self,
+        after: Option<&PermissionGroupId>,
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<ScimGroup>, StoreError> {
+        let after = after.map_or("", PermissionGroupId::as_str);
+        let skip = i64::try_from(skip).unwrap_or(i64::MAX);
+        let rows = sqlx::query_as!(
+            ScimGroupFullRow,
+            r#"SELECT g.permission_group_id, g.name, g.description, g.application_permissions,
+                      g.create_time, g.last_modified_time, s.external_id AS "external_id?"
+               FROM permission_groups AS g
+               LEFT JOIN scim_groups AS s ON s.permission_group_id = g.permission_group_id
+               WHERE g.permission_group_id > $1
+               ORDER BY g.permission_group_id LIMIT $3 OFFSET $2"#,
+            after,
+            skip,
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    async fn scim_group_count(&self) -> Result<u64, StoreError> {
+        let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM permission_groups"#)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    #[instrument(skip_all, fields(group_id = %id))]
+    async fn scim_group_members(
+        &self,
+        id: &PermissionGroupId,
+    ) -> Result<Vec<(UserId, Email)>, StoreError> {
+        let rows = sqlx::query_as!(
+            ScimMemberRow,
+            r#"SELECT u.user_id AS "user_id!", u.email AS "email!"
+               FROM permission_group_members AS m
+               JOIN users AS u ON u.user_id = m.user_id
+               LEFT JOIN scim_users AS s ON s.user_id = u.user_id
+               WHERE m.permission_group_id = $1
+                 AND (s.delete_time IS NULL OR COALESCE(u.last_enabled_time, 0) > s.delete_time)
+               ORDER BY m.user_id"#,
+            id.as_str()
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    #[instrument(skip_all, fields(group_id = %group.id))]
+    async fn scim_insert_group(
+        &self,
+        group: &PermissionGroup,
+        external_id: Option<&ExternalId>,
+        members: &[UserId],
+        max_groups: u64,
+        ctx: &WriteContext,
+    ) -> Result<Written<PermissionGroupId>, StoreError> {
+        let in_flight = self.max_connections;
+        let members = ids_json(members);
+        self.write_once(ctx, parse_group_id, |tx| {
+            let group = group.clone();
+            let external_id = external_id.cloned();
+            let members = members.clone();
+            Box::pin(async move {
+                insert_group_row(tx, &group, max_groups, in_flight).await?;
+                set_group_external_id(tx, &group.id, external_id.as_ref()).await?;
+                add_members(tx, &group.id, &members, group.create_time).await?;
+                Ok((group.id.clone(), group.id.as_str().to_owned()))
+            })
+        })
+        .await
+    }
+
+    #[instrument(skip_all, fields(group_id = %id))]
+    async fn scim_change_group(
+        &self,
+        id: &PermissionGroupId,
+        expected: Timestamp,
+        state: &ScimGroupState,
+        members: &MemberChanges,
+        now: Timestamp,
+        ctx: &WriteContext,
+    ) -> Result<Written<PermissionGroupId>, StoreError> {
+        let (added, removed) = (ids_json(&members.added), ids_json(&members.removed));
+        self.write_once(ctx, parse_group_id, |tx| {
+            let (id, state) = (id.clone(), state.clone());
+            let (added, removed) = (added.clone(), removed.clone());
+            Box::pin(async move {
+                let modified = sqlx::query_scalar!(
+                    "SELECT last_modified_time FROM permission_groups
+                     WHERE permission_group_id = $1 FOR UPDATE",
+                    id.as_str()
+                )
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .ok_or(StoreError::NotFound(Resource::PermissionGroup))?;
+                if modified != expected.as_millis() {
+                    return Err(StoreError::Changed);
+                }
+                let updated = sqlx::query!(
+                    "UPDATE permission_groups SET name = $2, name_key = $3, description = $4,
+                         application_permissions = $5,
+                         last_modified_time = GREATEST($6, last_modified_time + 1)
+                     WHERE permission_group_id = $1",
+                    id.as_str(),
+                    state.name.as_str(),
+                    state.name.unique_key(),
+                    state
+                        .description
+                        .as_ref()
+                        .map(PermissionGroupDescription::as_str),
+                    state.application_permissions.to_stored(),
+                    now.as_millis(),
+                )
+                .execute(&mut *tx)
+                .await;
+                match updated {
+                    Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
+                    other => other.map_err(db_error)?,
+                };
+                set_group_external_id(tx, &id, state.external_id.as_ref()).await?;
+                sqlx::query!(
+                    "DELETE FROM permission_group_members
+                     WHERE permission_group_id = $1
+                       AND user_id IN (SELECT jsonb_array_elements_text($2::TEXT::JSONB))",
+                    id.as_str(),
+                    removed
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                add_members(tx, &id, &added, now).await?;
+                Ok((id.clone(), id.as_str().to_owned()))
+            })
+        })
+        .await
+    }
+
     #[instrument(skip_all, fields(user_id = %id))]
     async fn scim_change_user(
         &self,
@@ -204,7 +423,7 @@ impl ScimStore for PostgresStore {
                          last_enabled_time = COALESCE($10, last_enabled_time),
                          last_disabled_time = COALESCE($11, last_disabled_time),
                          credential_generation = credential_generation + $12,
-                         last_modified_time = $8
+                         last_modified_time = GREATEST($8, last_modified_time + 1)
                      WHERE user_id = $1",
                     id.as_str(),
                     written.user_type,
@@ -242,4 +461,77 @@ impl ScimStore for PostgresStore {
         })
         .await
     }
+}
+
+/// Ids as a JSON array, for a statement to unpack.
+fn ids_json(ids: &[UserId]) -> String {
+    serde_json::Value::from(ids.iter().map(UserId::as_str).collect::<Vec<_>>()).to_string()
+}
+
+/// Sets (or, with none, forgets) a group's externalId.
+async fn set_group_external_id(
+    tx: &mut PgConnection,
+    id: &PermissionGroupId,
+    external_id: Option<&ExternalId>,
+) -> Result<(), StoreError> {
+    match external_id {
+        Some(external_id) => {
+            sqlx::query!(
+                "INSERT INTO scim_groups (permission_group_id, external_id) VALUES ($1, $2)
+             ON CONFLICT (permission_group_id) DO UPDATE SET external_id = excluded.external_id",
+                id.as_str(),
+                external_id.as_str()
+            )
+            .execute(&mut *tx)
+            .await
+        }
+        None => {
+            sqlx::query!(
+                "DELETE FROM scim_groups WHERE permission_group_id = $1",
+                id.as_str()
+            )
+            .execute(&mut *tx)
+            .await
+        }
+    }
+    .map(drop)
+    .map_err(db_error)
+}
+
+/// Adds the users (a JSON array of ids) to the group, each of whom must be a user SCIM sees
+/// (`NotFound(User)` otherwise); members already are stay as they are.
+async fn add_members(
+    tx: &mut PgConnection,
+    group: &PermissionGroupId,
+    users: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let unknown = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM jsonb_array_elements_text($1::TEXT::JSONB) AS m (id)
+           WHERE NOT EXISTS (
+               SELECT 1 FROM users AS u LEFT JOIN scim_users AS s ON s.user_id = u.user_id
+               WHERE u.user_id = m.id
+                 AND (s.delete_time IS NULL OR COALESCE(u.last_enabled_time, 0) > s.delete_time))"#,
+        users
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    if unknown > 0 {
+        return Err(StoreError::NotFound(Resource::User));
+    }
+    sqlx::query!(
+        "INSERT INTO permission_group_members
+             (permission_group_id, user_id, membership_status, added_time)
+         SELECT $1, m.id, 'ADDITION_SUCCESS', $3
+         FROM jsonb_array_elements_text($2::TEXT::JSONB) AS m (id)
+         ON CONFLICT DO NOTHING",
+        group.as_str(),
+        users,
+        now.as_millis()
+    )
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+    .map_err(db_error)
 }

@@ -70,37 +70,7 @@ impl GroupStore for SqliteStore {
             parse_group_id,
             move |tx, _| {
                 Box::pin(async move {
-                    let limit = i64::try_from(max_groups).unwrap_or(i64::MAX);
-                    // The limit is checked by the INSERT itself: one statement, one round trip.
-                    let inserted = sqlx::query!(
-                        "INSERT INTO permission_groups (
-                         permission_group_id, name, name_key, description,
-                         application_permissions, create_time, last_modified_time)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-                     WHERE (SELECT n FROM entity_counts WHERE kind = 'permission_groups') < ?8",
-                        group.id.as_str(),
-                        group.name.as_str(),
-                        group.name.unique_key(),
-                        group
-                            .description
-                            .as_ref()
-                            .map(PermissionGroupDescription::as_str),
-                        group.application_permissions.to_stored(),
-                        group.create_time.as_millis(),
-                        group.last_modified_time.as_millis(),
-                        limit,
-                    )
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(StoreError::GroupNameTaken);
-                        }
-                        Ok(done) if done.rows_affected() == 0 => {
-                            return Err(StoreError::LimitExceeded(max_groups));
-                        }
-                        other => other.map_err(db_error)?,
-                    };
+                    insert_group_row(tx, &group, max_groups).await?;
                     Ok((group.id.clone(), group.id.as_str().to_owned()))
                 })
             },
@@ -371,5 +341,41 @@ impl GroupStore for SqliteStore {
         .await
         .map_err(db_error)?;
         rows.into_iter().map(TryFrom::try_from).collect()
+    }
+}
+
+/// Inserts a new group's row; `GroupNameTaken` if its name is taken in any case,
+/// `LimitExceeded` if `max_groups` exist already (checked by the INSERT itself: one statement,
+/// one round trip).
+pub(super) async fn insert_group_row(
+    tx: &mut SqliteConnection,
+    group: &PermissionGroup,
+    max_groups: u64,
+) -> Result<(), StoreError> {
+    let limit = i64::try_from(max_groups).unwrap_or(i64::MAX);
+    let inserted = sqlx::query!(
+        "INSERT INTO permission_groups (
+         permission_group_id, name, name_key, description,
+         application_permissions, create_time, last_modified_time)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+     WHERE (SELECT n FROM entity_counts WHERE kind = 'permission_groups') < ?8",
+        group.id.as_str(),
+        group.name.as_str(),
+        group.name.unique_key(),
+        group
+            .description
+            .as_ref()
+            .map(PermissionGroupDescription::as_str),
+        group.application_permissions.to_stored(),
+        group.create_time.as_millis(),
+        group.last_modified_time.as_millis(),
+        limit,
+    )
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::GroupNameTaken),
+        Ok(done) if done.rows_affected() == 0 => Err(StoreError::LimitExceeded(max_groups)),
+        other => other.map(drop).map_err(db_error),
     }
 }

@@ -4,7 +4,7 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use governor::clock::{Clock, DefaultClock};
@@ -20,6 +20,16 @@ use userdir_core::store::AuditRecord;
 #[derive(Debug, Clone, Copy)]
 pub struct ScimOperation(pub &'static str);
 
+impl ScimOperation {
+    /// Reads (a GET, or a POST to `.search`) are audited here, whatever their outcome; the
+    /// request context audits the refused writes.
+    pub fn is_read(&self) -> bool {
+        self.0.starts_with("ScimGet")
+            || self.0.starts_with("ScimList")
+            || self.0.starts_with("ScimSearch")
+    }
+}
+
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -32,27 +42,31 @@ pub async fn authenticate(
         return Ok(req.error_response(missing).map_into_right_body());
     };
     let rest = req.path().strip_prefix(prefix.as_str()).unwrap_or_default();
-    let operation = operation_of(req.method().as_str(), rest);
-    req.extensions_mut().insert(ScimOperation(operation));
+    let operation = ScimOperation(operation_of(req.method().as_str(), rest));
+    req.extensions_mut().insert(operation);
+    // Writes are recorded by the store with their effect, refusals by the request context;
+    // reads are recorded here, so that every use of a token is in the trail.
     match admit(&state, &req).await {
         Ok(caller) => {
-            tracing::Span::current().record("caller", tracing::field::display(&caller));
-            req.extensions_mut().insert(caller.clone());
-            let read = req.method() == Method::GET;
             let res = next.call(req).await?;
-            // Writes are recorded by the store with their effect, refusals by the request
-            // context; reads are recorded here, so that every use of a token is in the trail.
-            if read {
-                audit_read(&state, &res, caller, operation).await;
+            if operation.is_read() {
+                audit_read(&state, res.request(), res.status(), caller, operation.0).await;
             }
             Ok(res.map_into_left_body())
         }
         Err(refusal) => {
-            let refusal = if refusal.status == actix_web::http::StatusCode::UNAUTHORIZED {
-                charge_failure(&state, &req, refusal)
-            } else {
-                refusal
-            };
+            let caller = req.extensions().get::<Caller>().cloned();
+            match caller {
+                // Known, but over its rate (or the check failed inside).
+                Some(caller) if operation.is_read() => {
+                    audit_read(&state, req.request(), refusal.status, caller, operation.0).await;
+                }
+                Some(_) => {}
+                None => {
+                    let refusal = charge_failure(&state, &req, refusal);
+                    return Ok(req.error_response(refusal).map_into_right_body());
+                }
+            }
             Ok(req.error_response(refusal).map_into_right_body())
         }
     }
@@ -85,6 +99,8 @@ async fn admit(state: &AppState, req: &ServiceRequest) -> Result<Caller, ScimErr
         .map_err(ScimError::from)?
         .ok_or_else(|| ScimError::unauthorized("The bearer token is not a live SCIM token"))?;
     let caller = Caller::Scim(name);
+    tracing::Span::current().record("caller", tracing::field::display(&caller));
+    req.extensions_mut().insert(caller.clone());
     if let Err(not_until) = state.throttle.check_key(&caller) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return Err(ScimError::throttled("Rate exceeded", wait.as_secs()));
@@ -108,29 +124,26 @@ fn charge_failure(state: &AppState, req: &ServiceRequest, refusal: ScimError) ->
     }
 }
 
-async fn audit_read<B>(
+async fn audit_read(
     state: &AppState,
-    res: &ServiceResponse<B>,
+    request: &actix_web::HttpRequest,
+    status: actix_web::http::StatusCode,
     caller: Caller,
     operation: &'static str,
 ) {
-    let request = res.request();
-    let outcome = if res.status().is_success() {
+    let outcome = if status.is_success() || status == actix_web::http::StatusCode::NOT_MODIFIED {
         "SUCCESS".to_owned()
     } else {
-        res.status()
-            .canonical_reason()
-            .unwrap_or("Error")
-            .to_owned()
+        status.canonical_reason().unwrap_or("Error").to_owned()
     };
     let record = AuditRecord {
         time: state.clock.now(),
         request_id: crate::api::invocation::request_id(request),
         caller: caller.to_string(),
         operation: operation.to_owned(),
-        target: request
-            .match_info()
-            .get("userId")
+        target: ["userId", "permissionGroupId"]
+            .iter()
+            .find_map(|name| request.match_info().get(name))
             .map(|id| id.chars().take(64).collect()),
         detail: None,
     };

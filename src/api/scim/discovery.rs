@@ -5,25 +5,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::filter::USER_SCHEMA;
+use super::exchange::base;
+use super::filter::{GROUP_SCHEMA, USER_SCHEMA};
 use super::list::{MAX_RESULTS, list_response};
-use super::resource::USER_EXTENSION;
+use super::resource::{GROUP_EXTENSION, USER_EXTENSION};
 use super::{Prefix, ScimError, respond};
 use crate::api::AppState;
+use userdir_core::domain::ApplicationPermission;
 
 const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
-
-fn base(req: &HttpRequest, prefix: &Prefix) -> String {
-    let connection = req.connection_info();
-    format!(
-        "{}://{}{}",
-        connection.scheme(),
-        connection.host(),
-        prefix.as_str()
-    )
-}
 
 pub async fn service_provider_config(
     req: HttpRequest,
@@ -131,16 +123,59 @@ fn extension_schema() -> Value {
     })
 }
 
+fn group_schema() -> Value {
+    json!({
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "A FinSpace permission group: displayName is its name (unique regardless of case)",
+        "attributes": [
+            with(attribute("id", "string", "The group's id (a ULID)"),
+                 json!({"mutability": "readOnly", "returned": "always", "caseExact": true, "uniqueness": "server"})),
+            with(attribute("externalId", "string", "The client's own id for the group"),
+                 json!({"caseExact": true})),
+            with(attribute("displayName", "string", "FinSpace name (1-255 characters)"),
+                 json!({"required": true, "uniqueness": "server"})),
+            with(attribute("members", "complex", "The users in the group (groups do not nest)"),
+                 json!({"multiValued": true, "subAttributes": [
+                     with(attribute("value", "string", "A user's id"), json!({"caseExact": true, "mutability": "immutable"})),
+                     with(attribute("$ref", "reference", "The user's URL"), json!({"mutability": "immutable", "referenceTypes": ["User"]})),
+                     with(attribute("display", "string", "The user's userName"), json!({"mutability": "readOnly"})),
+                     with(attribute("type", "string", "Always User"), json!({"canonicalValues": ["User"], "mutability": "immutable"})),
+                 ]})),
+        ],
+        "meta": {"resourceType": "Schema"}
+    })
+}
+
+fn group_extension_schema() -> Value {
+    json!({
+        "id": GROUP_EXTENSION,
+        "name": "FinSpacePermissionGroup",
+        "description": "The FinSpace members of a permission group that SCIM has no name for",
+        "attributes": [
+            attribute("description", "string", "FinSpace description (1-4000 characters)"),
+            with(attribute("applicationPermissions", "string", "What members may do (none when not given)"),
+                 json!({"multiValued": true, "caseExact": true, "canonicalValues": ApplicationPermission::VALUES})),
+        ],
+        "meta": {"resourceType": "Schema"}
+    })
+}
+
 fn schemas_with_locations(base: &str) -> Vec<Value> {
-    [user_schema(), extension_schema()]
-        .into_iter()
-        .map(|mut schema| {
-            let id = schema["id"].as_str().unwrap_or_default().to_owned();
-            schema["schemas"] = json!([SCHEMA]);
-            schema["meta"]["location"] = format!("{base}/Schemas/{id}").into();
-            schema
-        })
-        .collect()
+    [
+        user_schema(),
+        extension_schema(),
+        group_schema(),
+        group_extension_schema(),
+    ]
+    .into_iter()
+    .map(|mut schema| {
+        let id = schema["id"].as_str().unwrap_or_default().to_owned();
+        schema["schemas"] = json!([SCHEMA]);
+        schema["meta"]["location"] = format!("{base}/Schemas/{id}").into();
+        schema
+    })
+    .collect()
 }
 
 pub async fn schemas(req: HttpRequest, prefix: web::Data<Prefix>) -> HttpResponse {
@@ -165,7 +200,8 @@ pub async fn schema(
 }
 
 fn resource_types_at(base: &str) -> Vec<Value> {
-    vec![json!({
+    vec![
+        json!({
         "schemas": [RESOURCE_TYPE],
         "id": "User",
         "name": "User",
@@ -174,7 +210,18 @@ fn resource_types_at(base: &str) -> Vec<Value> {
         "schema": USER_SCHEMA,
         "schemaExtensions": [{"schema": USER_EXTENSION, "required": false}],
         "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User")}
-    })]
+        }),
+        json!({
+            "schemas": [RESOURCE_TYPE],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "FinSpace permission groups",
+            "schema": GROUP_SCHEMA,
+            "schemaExtensions": [{"schema": GROUP_EXTENSION, "required": false}],
+            "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Group")}
+        }),
+    ]
 }
 
 pub async fn resource_types(req: HttpRequest, prefix: web::Data<Prefix>) -> HttpResponse {

@@ -19,6 +19,8 @@ pub struct ScimError {
     pub retry_after_secs: Option<u64>,
     /// What went wrong inside, for the log only (a 5xx's detail is generic).
     pub cause: Option<String>,
+    /// The methods a path allows (405).
+    pub allow: Option<String>,
 }
 
 impl ScimError {
@@ -33,6 +35,7 @@ impl ScimError {
             detail: detail.into(),
             retry_after_secs: None,
             cause: None,
+            allow: None,
         }
     }
 
@@ -48,6 +51,11 @@ impl ScimError {
     /// A value is not valid for its attribute, or a required one is missing.
     pub fn invalid_value(detail: impl Into<String>) -> Self {
         Self::bad_request("invalidValue", detail)
+    }
+
+    /// The filter would make the server read more than it will (RFC 7644 §3.12).
+    pub fn too_many(detail: impl Into<String>) -> Self {
+        Self::bad_request("tooMany", detail)
     }
 
     /// The body is not JSON of the expected shape.
@@ -136,6 +144,9 @@ impl ResponseError for ScimError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"userdir SCIM\""));
         }
+        if let Some(allow) = &self.allow {
+            response.insert_header((header::ALLOW, allow.as_str()));
+        }
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
@@ -160,6 +171,9 @@ impl From<ServiceError> for ScimError {
                 Self::new(StatusCode::CONFLICT, None, message)
             }
             ServiceError::Changed => Self::precondition_failed(),
+            ServiceError::MemberNotFound => Self::invalid_value(
+                "members: every value must be the id of a user of this directory",
+            ),
             ServiceError::ForbiddenInStatus { .. } => {
                 Self::new(StatusCode::CONFLICT, None, message)
             }

@@ -162,6 +162,48 @@ pub fn user_lookup(filter: &Filter) -> Option<UserLookup> {
     }
 }
 
+/// An equality on a group answered from an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupLookup {
+    Id(String),
+    DisplayName(String),
+    ExternalId(String),
+}
+
+/// The indexed equality a group filter is, or one side of its `and` is.
+pub fn group_lookup(filter: &Filter) -> Option<GroupLookup> {
+    match filter {
+        Filter::And(a, b) => group_lookup(a).or_else(|| group_lookup(b)),
+        Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value)))
+            if in_schema(path, GROUP_SCHEMA) && path.sub_attr.is_none() =>
+        {
+            let value = value.clone();
+            match path.name.to_ascii_lowercase().as_str() {
+                "id" => Some(GroupLookup::Id(value)),
+                "displayname" => Some(GroupLookup::DisplayName(value)),
+                "externalid" => Some(GroupLookup::ExternalId(value)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether a filter names the attribute anywhere (so that a resource evaluated without it
+/// would be judged wrongly).
+pub fn mentions(filter: &Filter, attribute: &str) -> bool {
+    let names = |path: &AttrPath| path.name.eq_ignore_ascii_case(attribute);
+    let expression = |e: &AttrExp| match e {
+        AttrExp::Present(path) | AttrExp::Comparison(path, _, _) => names(path),
+    };
+    match filter {
+        Filter::Attr(e) => expression(e),
+        Filter::ValuePath(ValuePath { attr, .. }) => names(attr),
+        Filter::Not(inner) => mentions(inner, attribute),
+        Filter::And(a, b) | Filter::Or(a, b) => mentions(a, attribute) || mentions(b, attribute),
+    }
+}
+
 fn in_schema(path: &AttrPath, schema: &str) -> bool {
     path.uri
         .as_deref()
@@ -640,6 +682,32 @@ mod tests {
         assert!(holds(r#"id eq "2819c223-7f76-453a-919d-413861904646""#));
         assert!(!holds(r#"id eq "2819C223-7F76-453A-919D-413861904646""#));
         assert!(holds(r#"name.givenName eq "BARBARA""#));
+    }
+
+    #[test]
+    fn group_equalities_are_lookups_and_members_are_noticed() {
+        let lookup = |f: &str| group_lookup(&parse(f).unwrap());
+        assert_eq!(
+            lookup(r#"displayName eq "Admins""#),
+            Some(GroupLookup::DisplayName("Admins".into()))
+        );
+        assert_eq!(
+            lookup(r#"externalId eq "x" and members pr"#),
+            Some(GroupLookup::ExternalId("x".into()))
+        );
+        assert_eq!(lookup(r#"displayName co "A""#), None);
+        assert!(mentions(
+            &parse(r#"not (members[value eq "u"])"#).unwrap(),
+            "members"
+        ));
+        assert!(mentions(
+            &parse(r#"displayName eq "a" or members.value eq "u""#).unwrap(),
+            "members"
+        ));
+        assert!(!mentions(
+            &parse(r#"displayName eq "a""#).unwrap(),
+            "members"
+        ));
     }
 
     #[test]

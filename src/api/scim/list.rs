@@ -202,20 +202,25 @@ impl Projection {
 /// [urn, attr, (sub)].
 fn split_name(name: &str, schemas: &[&str]) -> Vec<String> {
     for schema in schemas {
-        if name.len() > schema.len()
-            && name[..schema.len()].eq_ignore_ascii_case(schema)
-            && name.as_bytes()[schema.len()] == b':'
-        {
-            let rest = &name[schema.len() + 1..];
-            let mut path: Vec<String> = Vec::new();
-            if *schema != schemas[0] {
-                path.push((*schema).to_owned());
-            }
-            path.extend(rest.split('.').map(str::to_owned));
-            return path;
+        let prefixed = name
+            .as_bytes()
+            .get(..schema.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(schema.as_bytes()));
+        if !prefixed {
+            continue;
         }
-        if name.eq_ignore_ascii_case(schema) {
-            return vec![(*schema).to_owned()];
+        // The schema's URN is ASCII, so the byte after it starts a character.
+        match &name[schema.len()..] {
+            "" => return vec![(*schema).to_owned()],
+            rest if rest.starts_with(':') => {
+                let mut path: Vec<String> = Vec::new();
+                if *schema != schemas[0] {
+                    path.push((*schema).to_owned());
+                }
+                path.extend(rest[1..].split('.').map(str::to_owned));
+                return path;
+            }
+            _ => {}
         }
     }
     name.split('.').map(str::to_owned).collect()
@@ -353,6 +358,17 @@ mod tests {
             kept,
             json!({"schemas": [USER], "id": "1", "userName": "a@b.c", "emails": [{"value": "a@b.c", "type": "work"}]})
         );
+    }
+
+    #[test]
+    fn any_name_is_taken_without_a_panic() {
+        let long = format!("{}é", "a".repeat(41));
+        for name in [long.as_str(), "é", "urn:x:ext:é", "urn:x:exté", ""] {
+            let projection = Projection::new(vec![name.to_owned()], vec![]).unwrap();
+            let _ = projection.apply(resource(), &[USER, EXT]);
+            let excluded = Projection::new(vec![], vec![name.to_owned()]).unwrap();
+            let _ = excluded.apply(resource(), &[USER, EXT]);
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ mod auth;
 mod body;
 mod discovery;
 pub mod error;
+mod exchange;
 pub mod filter;
+mod groups;
 mod list;
 pub mod patch;
 mod resource;
@@ -70,6 +72,7 @@ impl Prefix {
 /// The routes under `prefix`, every one behind the bearer check.
 pub fn routes(cfg: &mut web::ServiceConfig, prefix: Prefix) {
     let users = "/Users/{userId}";
+    let groups = "/Groups/{permissionGroupId}";
     cfg.service(
         web::scope(prefix.as_str())
             .app_data(web::Data::new(prefix.clone()))
@@ -92,6 +95,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, prefix: Prefix) {
             .route(users, web::put().to(users::replace))
             .route(users, web::patch().to(users::patch))
             .route(users, web::delete().to(users::delete))
+            .route("/Groups", web::get().to(groups::list))
+            .route("/Groups", web::post().to(groups::create))
+            .route("/Groups/.search", web::post().to(groups::search))
+            .route(groups, web::get().to(groups::get))
+            .route(groups, web::put().to(groups::replace))
+            .route(groups, web::patch().to(groups::patch))
+            .route(groups, web::delete().to(groups::delete))
             .default_service(web::to(unknown)),
     );
 }
@@ -111,6 +121,13 @@ pub fn operation_of(method: &str, rest: &str) -> &'static str {
         ("PUT", ["Users", id]) if !id.is_empty() => "ScimReplaceUser",
         ("PATCH", ["Users", id]) if !id.is_empty() => "ScimPatchUser",
         ("DELETE", ["Users", id]) if !id.is_empty() => "ScimDeleteUser",
+        ("GET", ["Groups"]) => "ScimListGroups",
+        ("POST", ["Groups"]) => "ScimCreateGroup",
+        ("POST", ["Groups", ".search"]) => "ScimSearchGroups",
+        ("GET", ["Groups", id]) if !id.is_empty() => "ScimGetGroup",
+        ("PUT", ["Groups", id]) if !id.is_empty() => "ScimReplaceGroup",
+        ("PATCH", ["Groups", id]) if !id.is_empty() => "ScimPatchGroup",
+        ("DELETE", ["Groups", id]) if !id.is_empty() => "ScimDeleteGroup",
         _ => "ScimUnknown",
     }
 }
@@ -118,17 +135,21 @@ pub fn operation_of(method: &str, rest: &str) -> &'static str {
 /// No route matched: a known path asked with another method (405), or no endpoint at all (404).
 async fn unknown(req: HttpRequest, prefix: web::Data<Prefix>) -> Result<HttpResponse, ScimError> {
     let rest = req.path().strip_prefix(prefix.as_str()).unwrap_or_default();
-    let known = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-        .iter()
-        .any(|method| operation_of(method, rest) != "ScimUnknown");
-    Err(if known {
-        ScimError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            format!("{} is not supported at this path", req.method()),
-        )
-    } else {
+    let allowed: Vec<&str> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        .into_iter()
+        .filter(|method| operation_of(method, rest) != "ScimUnknown")
+        .collect();
+    Err(if allowed.is_empty() {
         ScimError::not_found("No SCIM endpoint at this path")
+    } else {
+        ScimError {
+            allow: Some(allowed.join(", ")),
+            ..ScimError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                format!("{} is not supported at this path", req.method()),
+            )
+        }
     })
 }
 
@@ -176,6 +197,9 @@ mod tests {
             ("PATCH", "/Users/x", "ScimPatchUser"),
             ("PUT", "/Users/x", "ScimReplaceUser"),
             ("DELETE", "/Users/x", "ScimDeleteUser"),
+            ("GET", "/Groups", "ScimListGroups"),
+            ("PATCH", "/Groups/g", "ScimPatchGroup"),
+            ("POST", "/Groups/.search", "ScimSearchGroups"),
             ("GET", "/Schemas/urn:x", "ScimGetSchemas"),
             (
                 "GET",

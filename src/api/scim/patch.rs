@@ -23,6 +23,12 @@ enum Op {
     Remove,
 }
 
+/// What a resource is: its core schema, and the multi-valued attributes it keeps.
+struct Context<'a> {
+    core: &'a str,
+    kept: &'a [&'a str],
+}
+
 #[derive(Debug)]
 struct Operation {
     op: Op,
@@ -30,14 +36,23 @@ struct Operation {
     value: Option<Value>,
 }
 
-/// Applies a PatchOp request to `resource`, whose core schema is `core`.
-pub fn apply(resource: &mut Value, request: &Value, core: &str) -> Result<(), ScimError> {
+/// Applies a PatchOp request to `resource`, whose core schema is `core` and whose multi-valued
+/// attributes are `kept`. A value path into another multi-valued attribute (one the directory
+/// does not keep, such as Entra ID's `phoneNumbers[type eq "work"].value`) that matches nothing
+/// is no error: what it would set is not kept anyway.
+pub fn apply(
+    resource: &mut Value,
+    request: &Value,
+    core: &str,
+    kept: &[&str],
+) -> Result<(), ScimError> {
     let operations = read(request)?;
     let Value::Object(target) = resource else {
         return Err(ScimError::internal("a resource is not a JSON object"));
     };
+    let context = Context { core, kept };
     for (index, operation) in operations.iter().enumerate() {
-        apply_one(target, operation, core).map_err(|e| {
+        apply_one(target, operation, &context).map_err(|e| {
             ScimError::new(
                 e.status,
                 e.scim_type,
@@ -134,10 +149,17 @@ fn parse_path(path: &str) -> Result<PatchPath, ScimError> {
 fn apply_one(
     resource: &mut Map<String, Value>,
     operation: &Operation,
-    core: &str,
+    context: &Context<'_>,
 ) -> Result<(), ScimError> {
+    let core = context.core;
     match &operation.path {
-        Some(path) => apply_path(resource, operation.op, path, operation.value.clone(), core),
+        Some(path) => apply_path(
+            resource,
+            operation.op,
+            path,
+            operation.value.clone(),
+            context,
+        ),
         None => {
             let Some(Value::Object(attributes)) = &operation.value else {
                 return Ok(());
@@ -157,7 +179,7 @@ fn apply_one(
                     continue;
                 }
                 let path = parse_path(name)?;
-                apply_path(resource, operation.op, &path, Some(value.clone()), core)?;
+                apply_path(resource, operation.op, &path, Some(value.clone()), context)?;
             }
             Ok(())
         }
@@ -169,8 +191,9 @@ fn apply_path(
     op: Op,
     path: &PatchPath,
     value: Option<Value>,
-    core: &str,
+    context: &Context<'_>,
 ) -> Result<(), ScimError> {
+    let core = context.core;
     let (attr, filter, sub): (&AttrPath, Option<&ValFilter>, Option<&str>) = match path {
         PatchPath::Attr(attr) => (attr, None, attr.sub_attr.as_deref()),
         PatchPath::Value(value_path) => (
@@ -188,15 +211,31 @@ fn apply_path(
             .iter()
             .any(|n| attr.name.eq_ignore_ascii_case(n))
     {
+        // Okta sends the id back in a replace of a group's name: setting what is there is no
+        // change.
+        let same = op != Op::Remove
+            && filter.is_none()
+            && sub.is_none()
+            && value.is_some()
+            && existing_key(resource, &attr.name).and_then(|key| resource.get(&key))
+                == value.as_ref();
+        if same {
+            return Ok(());
+        }
         return Err(ScimError::mutability(format!("{} is read-only", attr.name)));
     }
     let uri = if in_core { None } else { attr.uri.as_deref() };
     let Some(holder) = holder_for(resource, uri, op, core)? else {
         return Ok(());
     };
+    let kept = in_core
+        && context
+            .kept
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&attr.name));
     match filter {
         None => apply_attribute(holder, &attr.name, sub, op, value),
-        Some(filter) => apply_filtered(holder, &attr.name, filter, sub, op, value),
+        Some(filter) => apply_filtered(holder, &attr.name, filter, sub, op, value, kept),
     }
 }
 
@@ -350,11 +389,14 @@ fn apply_filtered(
     sub: Option<&str>,
     op: Op,
     value: Option<Value>,
+    kept: bool,
 ) -> Result<(), ScimError> {
     let no_target = || ScimError::no_target("the path's filter matches no value");
+    // Removing what is not there leaves the resource as asked; setting what is not kept too.
+    let nothing_to_do = op == Op::Remove || !kept;
     let key = existing_key(holder, name);
     let Some(Value::Array(items)) = key.as_ref().and_then(|k| holder.get_mut(k)) else {
-        return if op == Op::Remove {
+        return if nothing_to_do {
             Ok(())
         } else {
             Err(no_target())
@@ -365,8 +407,7 @@ fn apply_filtered(
         .map(|item| value_filter_holds(filter, item, name, core_case_exact))
         .collect();
     if !matched.contains(&true) {
-        // Removing what is not there leaves the resource as asked.
-        return if op == Op::Remove {
+        return if nothing_to_do {
             Ok(())
         } else {
             Err(no_target())
@@ -420,6 +461,7 @@ mod tests {
             &mut resource,
             &json!({"schemas": [PATCH_OP], "Operations": operations}),
             USER_SCHEMA,
+            &["emails", "members"],
         )?;
         Ok(resource)
     }
@@ -530,8 +572,24 @@ mod tests {
             assert_eq!(error.scim_type, Some(scim_type), "{operations}");
         }
         let mut resource = user();
-        let no_schema = apply(&mut resource, &json!({"Operations": []}), USER_SCHEMA);
+        let no_schema = apply(&mut resource, &json!({"Operations": []}), USER_SCHEMA, &[]);
         assert_eq!(no_schema.unwrap_err().scim_type, Some("invalidSyntax"));
+    }
+
+    #[test]
+    fn what_is_not_kept_may_be_set_and_the_id_resent() {
+        let patched = patch(
+            user(),
+            json!([
+                {"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "555"},
+                {"op": "Replace", "path": "addresses[type eq \"work\"].locality", "value": "X"},
+                {"op": "replace", "value": {"id": "u1", "active": false}}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(patched["active"], json!(false));
+        let moved = patch(user(), json!([{"op": "replace", "value": {"id": "u2"}}]));
+        assert_eq!(moved.unwrap_err().scim_type, Some("mutability"));
     }
 
     #[test]
@@ -565,7 +623,7 @@ mod tests {
         apply(&mut added, &json!({
             "schemas": [PATCH_OP],
             "Operations": [{"op": "add", "path": "members", "value": [{"display": "Babs Jensen", "$ref": "https://example.com/v2/Users/2819c223...413861904646", "value": "2819c223-7f76-453a-919d-413861904646"}]}]
-        }), core).unwrap();
+        }), core, &["members"]).unwrap();
         assert_eq!(
             added["members"].as_array().unwrap().len(),
             2,
@@ -575,7 +633,7 @@ mod tests {
         apply(&mut removed, &json!({
             "schemas": [PATCH_OP],
             "Operations": [{"op": "remove", "path": "members[value eq \"2819c223-7f76-453a-919d-413861904646\"]"}]
-        }), core).unwrap();
+        }), core, &["members"]).unwrap();
         assert_eq!(removed["members"].as_array().unwrap().len(), 1);
         let mut replaced = group;
         apply(&mut replaced, &json!({
@@ -584,7 +642,7 @@ mod tests {
                 {"op": "remove", "path": "members"},
                 {"op": "add", "path": "members", "value": [{"display": "James Smith", "$ref": "https://example.com/v2/Users/08e1d05d", "value": "08e1d05d-121c-4561-8b96-473d93df9210"}]}
             ]
-        }), core).unwrap();
+        }), core, &["members"]).unwrap();
         assert_eq!(
             replaced["members"],
             json!([{"display": "James Smith", "$ref": "https://example.com/v2/Users/08e1d05d", "value": "08e1d05d-121c-4561-8b96-473d93df9210"}])

@@ -7,12 +7,13 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ScimError;
-use super::filter::USER_SCHEMA;
+use super::filter::{GROUP_SCHEMA, USER_SCHEMA};
 use userdir_core::domain::{
-    ApiAccess, Email, ExternalId, FirstName, LastName, NewUser, RoleArn, Timestamp, UserStatus,
-    UserType, Violation,
+    ApiAccess, ApplicationPermission, ApplicationPermissions, Email, ExternalId, FirstName,
+    LastName, NewUser, PermissionGroupDescription, PermissionGroupName, RoleArn, Timestamp, UserId,
+    UserStatus, UserType, Violation,
 };
-use userdir_core::store::{ScimUser, ScimUserState};
+use userdir_core::store::{ScimGroup, ScimGroupState, ScimUser, ScimUserState};
 
 /// Our extension of the User resource: the FinSpace members SCIM has no name for.
 pub const USER_EXTENSION: &str = "urn:userdir:scim:schemas:extension:finspace:2.0:User";
@@ -87,10 +88,16 @@ pub fn user_resource(scim: &ScimUser, base: &str) -> Value {
     resource
 }
 
-/// A weak ETag of a representation (without its own version): it changes whenever anything a
-/// client can see does.
+/// A weak ETag of a representation (without its own version, and without its location, which
+/// depends on the host name a client used): it changes whenever anything else a client can see
+/// does.
 pub fn version_of(resource: &Value) -> String {
-    let digest = Sha256::digest(resource.to_string().as_bytes());
+    let mut hashed = resource.clone();
+    if let Some(meta) = hashed.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.remove("location");
+        meta.remove("version");
+    }
+    let digest = Sha256::digest(hashed.to_string().as_bytes());
     format!("W/\"{}\"", hex::encode(&digest[..12]))
 }
 
@@ -116,7 +123,8 @@ pub struct UserInput {
     pub email: Email,
     pub first_name: Option<FirstName>,
     pub last_name: Option<LastName>,
-    pub active: bool,
+    /// Absent: true for a new user, as it is for an existing one.
+    pub active: Option<bool>,
     pub external_id: Option<ExternalId>,
     /// Our extension's members, if the request carries the extension.
     pub extension: Option<ExtensionInput>,
@@ -193,8 +201,7 @@ impl UserInput {
         }
         let active = given(body, "active")
             .map(|v| boolean(v, "active"))
-            .transpose()?
-            .unwrap_or(true);
+            .transpose()?;
         let external_id = given(body, "externalId")
             .map(|v| parsed(v, "externalId", ExternalId::parse))
             .transpose()?;
@@ -222,7 +229,7 @@ impl UserInput {
             api_access: extension.api_access,
             api_access_principal_arn: extension.api_access_principal_arn,
         };
-        (user, self.active, self.external_id)
+        (user, self.active.unwrap_or(true), self.external_id)
     }
 
     /// The state a replace sets `current` to. The userName is the user's FinSpace email address,
@@ -256,7 +263,7 @@ impl UserInput {
             last_name: self.last_name,
             api_access: extension.api_access.unwrap_or(user.api_access),
             api_access_principal_arn: principal,
-            active: self.active,
+            active: self.active.unwrap_or(user.status != UserStatus::Disabled),
             external_id: self.external_id,
         })
     }
@@ -280,5 +287,153 @@ impl ExtensionInput {
                 .map(|v| parsed(v, "apiAccessPrincipalArn", RoleArn::parse))
                 .transpose()?,
         })
+    }
+}
+
+/// Our extension of the Group resource: a permission group's FinSpace members.
+pub const GROUP_EXTENSION: &str = "urn:userdir:scim:schemas:extension:finspace:2.0:Group";
+
+/// A group's representation, its members included (they are part of its version).
+pub fn group_resource(scim: &ScimGroup, members: &[(UserId, Email)], base: &str) -> Value {
+    let group = &scim.group;
+    let members: Vec<Value> = members
+        .iter()
+        .map(|(id, email)| {
+            json!({
+                "value": id.as_str(),
+                "$ref": format!("{base}/Users/{}", id.as_str()),
+                "display": email.as_str(),
+                "type": "User",
+            })
+        })
+        .collect();
+    let mut extension = Map::new();
+    if let Some(description) = &group.description {
+        extension.insert("description".into(), description.as_str().into());
+    }
+    extension.insert(
+        "applicationPermissions".into(),
+        group
+            .application_permissions
+            .iter()
+            .map(|p| Value::from(p.as_str()))
+            .collect(),
+    );
+    let mut resource = json!({
+        "schemas": [GROUP_SCHEMA, GROUP_EXTENSION],
+        "id": group.id.as_str(),
+        "displayName": group.name.as_str(),
+        "members": members,
+        "meta": {
+            "resourceType": "Group",
+            "created": date_time(group.create_time),
+            "lastModified": date_time(group.last_modified_time),
+            "location": format!("{base}/Groups/{}", group.id.as_str()),
+        },
+        GROUP_EXTENSION: extension,
+    });
+    if let Some(external_id) = &scim.external_id {
+        resource["externalId"] = external_id.as_str().into();
+    }
+    let version = version_of(&resource);
+    resource["meta"]["version"] = version.into();
+    resource
+}
+
+/// What a group create or replace asks for, parsed.
+#[derive(Debug, Clone)]
+pub struct GroupInput {
+    pub name: PermissionGroupName,
+    pub external_id: Option<ExternalId>,
+    pub members: Vec<UserId>,
+    pub description: Option<Option<PermissionGroupDescription>>,
+    pub application_permissions: Option<ApplicationPermissions>,
+}
+
+impl GroupInput {
+    pub fn parse(body: &Value) -> Result<Self, ScimError> {
+        let name = given(body, "displayName")
+            .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
+        let name = parsed(name, "displayName", PermissionGroupName::parse)?;
+        let external_id = given(body, "externalId")
+            .map(|v| parsed(v, "externalId", ExternalId::parse))
+            .transpose()?;
+        let mut members = Vec::new();
+        if let Some(listed) = given(body, "members") {
+            let listed = listed
+                .as_array()
+                .ok_or_else(|| ScimError::invalid_value("members must be an array"))?;
+            for member in listed {
+                if let Some(kind) = given(member, "type").and_then(Value::as_str)
+                    && !kind.eq_ignore_ascii_case("User")
+                {
+                    return Err(ScimError::invalid_value(
+                        "members: only users can be members (groups do not nest here)",
+                    ));
+                }
+                let value = given(member, "value")
+                    .ok_or_else(|| ScimError::invalid_value("members[].value is required"))?;
+                let id = text(value, "members[].value")?;
+                let id = UserId::parse(id).map_err(|_| {
+                    ScimError::invalid_value(
+                        "members: every value must be the id of a user of this directory",
+                    )
+                })?;
+                if !members.contains(&id) {
+                    members.push(id);
+                }
+            }
+        }
+        let (mut description, mut application_permissions) = (None, None);
+        if let Some(extension) = given(body, GROUP_EXTENSION) {
+            if !extension.is_object() {
+                return Err(ScimError::invalid_value(format!(
+                    "{GROUP_EXTENSION} must be an object"
+                )));
+            }
+            description = Some(
+                given(extension, "description")
+                    .map(|v| parsed(v, "description", PermissionGroupDescription::parse))
+                    .transpose()?,
+            );
+            if let Some(permissions) = given(extension, "applicationPermissions") {
+                let permissions = permissions.as_array().ok_or_else(|| {
+                    ScimError::invalid_value("applicationPermissions must be an array")
+                })?;
+                application_permissions = Some(
+                    permissions
+                        .iter()
+                        .map(|p| parsed(p, "applicationPermissions", ApplicationPermission::parse))
+                        .collect::<Result<ApplicationPermissions, _>>()?,
+                );
+            }
+        }
+        Ok(Self {
+            name,
+            external_id,
+            members,
+            description,
+            application_permissions,
+        })
+    }
+
+    /// The state a create or replace sets: without our extension, a new group has no
+    /// description and no permissions, and an existing one keeps its own.
+    pub fn state(&self, current: Option<&ScimGroup>) -> ScimGroupState {
+        let group = current.map(|c| &c.group);
+        ScimGroupState {
+            name: self.name.clone(),
+            description: match &self.description {
+                Some(description) => description.clone(),
+                None => group.and_then(|g| g.description.clone()),
+            },
+            application_permissions: match &self.application_permissions {
+                Some(permissions) => permissions.clone(),
+                None => group
+                    .map(|g| g.application_permissions.clone())
+                    .unwrap_or_default(),
+            },
+            external_id: self.external_id.clone(),
+        }
     }
 }

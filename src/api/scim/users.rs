@@ -3,16 +3,18 @@
 //! (a concurrent change makes it start again, or fail with 412 if the client named a version).
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
+use super::exchange::{
+    audit_unchanged, base, found, invocation, listed, not_modified, version_matches,
+};
 use super::filter::{self, USER_SCHEMA, UserLookup, core_case_exact};
 use super::list::{Projection, Query, list_response};
 use super::resource::{USER_EXTENSION, UserInput, user_resource};
 use super::{Prefix, ScimError, body, patch, respond};
 use crate::api::AppState;
-use crate::api::invocation::request_id;
-use userdir_core::domain::{Caller, Email, ExternalId, Invocation, UserId};
+use userdir_core::domain::{Email, ExternalId, Invocation, UserId};
 use userdir_core::service::{Created, ServiceError};
 use userdir_core::store::{ScimUser, ScimUserChange};
 
@@ -20,76 +22,14 @@ use userdir_core::store::{ScimUser, ScimUserChange};
 const ATTEMPTS: usize = 5;
 /// Users read at a time when a filter must be evaluated on each.
 const SCAN_BATCH: u32 = 500;
+/// The most users one request evaluates a filter on: past it, a filter no index answers is
+/// refused (400 tooMany), so that no request reads a large directory whole.
+pub const MAX_SCANNED: u64 = 100_000;
 const SCHEMAS: [&str; 2] = [USER_SCHEMA, USER_EXTENSION];
-
-fn invocation(req: &HttpRequest) -> Result<Invocation, ScimError> {
-    let caller = req
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| ScimError::internal("no authenticated caller on a SCIM route"))?;
-    Ok(Invocation {
-        caller,
-        request_id: request_id(req),
-    })
-}
-
-/// The URL of the SCIM prefix as the client reached it.
-fn base(req: &HttpRequest, prefix: &Prefix) -> String {
-    let connection = req.connection_info();
-    format!(
-        "{}://{}{}",
-        connection.scheme(),
-        connection.host(),
-        prefix.as_str()
-    )
-}
 
 /// SCIM ids are opaque to clients: one that is not a user id names no user.
 fn user_id(text: &str) -> Result<UserId, ScimError> {
-    UserId::parse(text).map_err(|_| ScimError::not_found(format!("No user with id {text}")))
-}
-
-/// The ETags a precondition header lists (weakness ignored, as for If-Match on weak ETags
-/// RFC 7644 §3.14 asks), or `*`.
-fn listed(req: &HttpRequest, name: header::HeaderName) -> Option<Vec<String>> {
-    let value = req.headers().get(name)?.to_str().ok()?;
-    Some(
-        value
-            .split(',')
-            .map(|tag| tag.trim().trim_start_matches("W/").to_owned())
-            .filter(|tag| !tag.is_empty())
-            .collect(),
-    )
-}
-
-fn version_matches(tags: &[String], version: &str) -> bool {
-    let version = version.trim_start_matches("W/");
-    tags.iter().any(|tag| tag == "*" || tag == version)
-}
-
-fn found(
-    status: StatusCode,
-    resource: &Value,
-    projection: &Projection,
-    location: bool,
-) -> HttpResponse {
-    let version = resource["meta"]["version"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let url = resource["meta"]["location"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let mut response = respond(status, &projection.apply(resource.clone(), &SCHEMAS));
-    if let Ok(value) = header::HeaderValue::from_str(&version) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    if location && let Ok(value) = header::HeaderValue::from_str(&url) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
+    UserId::parse(text).map_err(|_| ScimError::not_found("No user has this id"))
 }
 
 pub async fn get(
@@ -108,9 +48,17 @@ pub async fn get(
             resource["meta"]["version"].as_str().unwrap_or_default(),
         )
     {
-        return Ok(HttpResponse::NotModified().finish());
+        return Ok(not_modified(
+            resource["meta"]["version"].as_str().unwrap_or_default(),
+        ));
     }
-    Ok(found(StatusCode::OK, &resource, &projection, false))
+    Ok(found(
+        StatusCode::OK,
+        &resource,
+        &projection,
+        &SCHEMAS,
+        false,
+    ))
 }
 
 pub async fn create(
@@ -132,7 +80,13 @@ pub async fn create(
     };
     let user = state.scim.user(&invocation, &id).await?;
     let resource = user_resource(&user, &base(&req, &prefix));
-    Ok(found(StatusCode::CREATED, &resource, &projection, true))
+    Ok(found(
+        StatusCode::CREATED,
+        &resource,
+        &projection,
+        &SCHEMAS,
+        true,
+    ))
 }
 
 /// How a write is worked out from the user as it is now.
@@ -204,13 +158,20 @@ async fn write(
             Write::Replace(input) => ScimUserChange::Replace(input.clone().into_state(&current)?),
             Write::Patch(request) => {
                 let mut patched = resource.clone();
-                patch::apply(&mut patched, request, USER_SCHEMA)?;
-                let state = UserInput::parse(&patched)?.into_state(&current)?;
-                if state == unchanged(&current)? {
+                patch::apply(&mut patched, request, USER_SCHEMA, &["emails"])?;
+                let wanted = UserInput::parse(&patched)?.into_state(&current)?;
+                if wanted == unchanged(&current)? {
                     // Nothing to write: the resource as it is.
-                    return Ok(found(StatusCode::OK, &resource, &projection, false));
+                    audit_unchanged(state, &invocation, operation, id.as_str()).await;
+                    return Ok(found(
+                        StatusCode::OK,
+                        &resource,
+                        &projection,
+                        &SCHEMAS,
+                        false,
+                    ));
                 }
-                ScimUserChange::Replace(state)
+                ScimUserChange::Replace(wanted)
             }
             Write::Delete => ScimUserChange::Delete,
         };
@@ -237,6 +198,7 @@ async fn write(
             StatusCode::OK,
             &user_resource(&user, &base),
             &projection,
+            &SCHEMAS,
             false,
         ));
     }
@@ -318,11 +280,20 @@ async fn answer(
                 }
             } else {
                 let mut after: Option<UserId> = None;
+                let mut scanned = 0u64;
                 loop {
+                    if scanned >= MAX_SCANNED {
+                        return Err(ScimError::too_many(format!(
+                            "This filter would be evaluated on more than {MAX_SCANNED} users; \
+                             filter with eq on userName, emails.value, externalId or id (alone \
+                             or and-ed with the rest), which an index answers"
+                        )));
+                    }
                     let batch = state
                         .scim
                         .users(&invocation, after.as_ref(), 0, SCAN_BATCH)
                         .await?;
+                    scanned += batch.len() as u64;
                     for user in &batch {
                         consider(user_resource(user, &base));
                     }

@@ -1,6 +1,7 @@
 //! A SCIM client's own identifier for a resource (RFC 7643 §3.1 `externalId`): kept exactly as
 //! sent (it is case-exact) and findable by equality. The RFC sets no length; identity providers
-//! send object ids and user principal names, so 1 024 characters is ample and bounds the index.
+//! send object ids and user principal names, so 1 024 bytes of UTF-8 is ample, and keeps every
+//! value within what an index entry may hold (PostgreSQL's btree takes at most 2 704 bytes).
 
 use super::rule::Violation;
 
@@ -8,14 +9,13 @@ use super::rule::Violation;
 pub struct ExternalId(String);
 
 impl ExternalId {
-    pub const MAX_CHARS: usize = 1024;
+    pub const MAX_BYTES: usize = 1024;
 
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        let length = value.chars().count();
-        if !(1..=Self::MAX_CHARS).contains(&length) {
+        if !(1..=Self::MAX_BYTES).contains(&value.len()) {
             return Err(Violation::new(format!(
-                "externalId must have 1 to {} characters",
-                Self::MAX_CHARS
+                "externalId must be 1 to {} bytes of UTF-8",
+                Self::MAX_BYTES
             )));
         }
         if value.chars().any(char::is_control) {
@@ -44,6 +44,11 @@ mod tests {
             ExternalId::parse("00u1abc/Ünï").unwrap().as_str(),
             "00u1abc/Ünï"
         );
-        assert!(ExternalId::parse(&"é".repeat(1024)).is_ok());
+        assert!(ExternalId::parse(&"é".repeat(512)).is_ok());
+        assert!(
+            ExternalId::parse(&"é".repeat(513)).is_err(),
+            "bytes, not characters"
+        );
+        assert!(ExternalId::parse(&"x".repeat(1024)).is_ok());
     }
 }

@@ -31,6 +31,9 @@ pub enum ServiceError {
         user: UserId,
         group: PermissionGroupId,
     },
+    /// A group's member that is not a user (or one SCIM deleted).
+    #[error("A member is not a user of this directory")]
+    MemberNotFound,
     /// A write computed from a version of the resource that is no longer current.
     #[error("The resource changed since it was read")]
     Changed,

@@ -19,5 +19,5 @@ pub use error::ServiceError;
 pub use groups::GroupService;
 pub use pagination::Page;
 pub use passwords::{PasswordService, SignedIn};
-pub use scim::{Created, ScimService};
+pub use scim::{Created, ScimLimits, ScimService};
 pub use users::UserService;

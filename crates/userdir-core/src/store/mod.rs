@@ -11,7 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use cache::UserCache;
-pub use scim::{ScimStore, ScimUser, ScimUserChange, ScimUserState, ScimWritePlan};
+pub use scim::{
+    MemberChanges, ScimGroup, ScimGroupState, ScimStore, ScimUser, ScimUserChange, ScimUserState,
+    ScimWritePlan,
+};
 
 use crate::domain::{
     ApiAccess, ApplicationPermissions, ClientToken, Email, MembershipStatus, PermissionGroup,

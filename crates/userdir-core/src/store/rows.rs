@@ -11,7 +11,8 @@ use crate::store::copy::{
     UserRecord,
 };
 use crate::store::{
-    AuditEvent, AuditRecord, CallerProfile, ScimTokenRecord, ScimUser, StoreError, StoredPassword,
+    AuditEvent, AuditRecord, CallerProfile, ScimGroup, ScimTokenRecord, ScimUser, StoreError,
+    StoredPassword,
 };
 
 /// Stored data the model refuses: a failure of the store, never the caller's.
@@ -427,6 +428,58 @@ impl TryFrom<ScimUserRow> for ScimUser {
                 .map_err(|v| corrupt("scim_users.external_id", v))?,
             delete_time: delete_time.map(Timestamp::from_millis),
         })
+    }
+}
+
+/// A `permission_groups` row with its `scim_groups` externalId (joined).
+#[derive(Debug)]
+pub struct ScimGroupFullRow {
+    pub permission_group_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub application_permissions: String,
+    pub create_time: i64,
+    pub last_modified_time: i64,
+    pub external_id: Option<String>,
+}
+
+impl TryFrom<ScimGroupFullRow> for ScimGroup {
+    type Error = StoreError;
+
+    fn try_from(row: ScimGroupFullRow) -> Result<Self, Self::Error> {
+        let external_id = row
+            .external_id
+            .as_deref()
+            .map(ExternalId::parse)
+            .transpose()
+            .map_err(|v| corrupt("scim_groups.external_id", v))?;
+        let group = PermissionGroup::try_from(GroupRow {
+            permission_group_id: row.permission_group_id,
+            name: row.name,
+            description: row.description,
+            application_permissions: row.application_permissions,
+            create_time: row.create_time,
+            last_modified_time: row.last_modified_time,
+        })?;
+        Ok(ScimGroup { group, external_id })
+    }
+}
+
+/// A member of a group as SCIM lists it.
+#[derive(Debug)]
+pub struct ScimMemberRow {
+    pub user_id: String,
+    pub email: String,
+}
+
+impl TryFrom<ScimMemberRow> for (UserId, Email) {
+    type Error = StoreError;
+
+    fn try_from(row: ScimMemberRow) -> Result<Self, Self::Error> {
+        Ok((
+            UserId::parse(&row.user_id).map_err(|v| corrupt("users.user_id", v))?,
+            Email::parse(&row.email).map_err(|v| corrupt("users.email", v))?,
+        ))
     }
 }
 

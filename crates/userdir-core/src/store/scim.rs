@@ -5,8 +5,9 @@ use async_trait::async_trait;
 
 use super::{StoreError, WriteContext, Written};
 use crate::domain::{
-    ApiAccess, Email, ExternalId, FirstName, LastName, RoleArn, Timestamp, User, UserId,
-    UserStatus, UserType,
+    ApiAccess, ApplicationPermissions, Email, ExternalId, FirstName, LastName, PermissionGroup,
+    PermissionGroupDescription, PermissionGroupId, PermissionGroupName, RoleArn, Timestamp, User,
+    UserId, UserStatus, UserType,
 };
 
 /// A user as SCIM sees it: the FinSpace user, its client's `externalId`, and when SCIM deleted
@@ -54,6 +55,30 @@ pub enum ScimUserChange {
     Delete,
 }
 
+/// A permission group as SCIM sees it: the group and its client's `externalId`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimGroup {
+    pub group: PermissionGroup,
+    pub external_id: Option<ExternalId>,
+}
+
+/// A group's members as a SCIM replace sets them (its members change apart, by `MemberChanges`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimGroupState {
+    pub name: PermissionGroupName,
+    pub description: Option<PermissionGroupDescription>,
+    pub application_permissions: ApplicationPermissions,
+    pub external_id: Option<ExternalId>,
+}
+
+/// Who joins and who leaves a group: only these memberships change, so that a membership made
+/// meanwhile (through FinSpace, say) or one of a user SCIM cannot see is never lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberChanges {
+    pub added: Vec<UserId>,
+    pub removed: Vec<UserId>,
+}
+
 #[async_trait]
 pub trait ScimStore: Send + Sync + 'static {
     /// The user with this id, hidden or not.
@@ -89,10 +114,70 @@ pub trait ScimStore: Send + Sync + 'static {
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError>;
 
+    /// The group with this id.
+    async fn scim_group(&self, id: &PermissionGroupId) -> Result<Option<ScimGroup>, StoreError>;
+
+    /// The group whose name is `name` regardless of case (through the name index).
+    async fn scim_group_by_name(
+        &self,
+        name: &PermissionGroupName,
+    ) -> Result<Option<ScimGroup>, StoreError>;
+
+    /// Up to `limit` groups whose externalId is exactly this one, in id order.
+    async fn scim_groups_by_external_id(
+        &self,
+        external_id: &ExternalId,
+        limit: u32,
+    ) -> Result<Vec<ScimGroup>, StoreError>;
+
+    /// Up to `limit` groups in id order, after `after`, skipping the first `skip`.
+    async fn scim_groups(
+        &self,
+        after: Option<&PermissionGroupId>,
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<ScimGroup>, StoreError>;
+
+    /// How many groups there are.
+    async fn scim_group_count(&self) -> Result<u64, StoreError>;
+
+    /// The group's members SCIM sees (not hidden), in id order, with their email addresses.
+    async fn scim_group_members(
+        &self,
+        id: &PermissionGroupId,
+    ) -> Result<Vec<(UserId, Email)>, StoreError>;
+
+    /// Stores a new group with its externalId and members, in one transaction;
+    /// `GroupNameTaken`, `LimitExceeded`, or `NotFound(User)` if a member is not a user SCIM
+    /// sees.
+    async fn scim_insert_group(
+        &self,
+        group: &PermissionGroup,
+        external_id: Option<&ExternalId>,
+        members: &[UserId],
+        max_groups: u64,
+        ctx: &WriteContext,
+    ) -> Result<Written<PermissionGroupId>, StoreError>;
+
+    /// Sets the group to `state` and makes `members`' changes, if it was last modified at
+    /// `expected` (`Changed` otherwise; lastModifiedTime moves as for a user's change;
+    /// `NotFound(PermissionGroup)` if there is none;
+    /// `GroupNameTaken`; `NotFound(User)` if an added member is not a user SCIM sees).
+    async fn scim_change_group(
+        &self,
+        id: &PermissionGroupId,
+        expected: Timestamp,
+        state: &ScimGroupState,
+        members: &MemberChanges,
+        now: Timestamp,
+        ctx: &WriteContext,
+    ) -> Result<Written<PermissionGroupId>, StoreError>;
+
     /// Makes `change` to the user if it was last modified at `expected` (`Changed` otherwise;
     /// `NotFound` if there is no such user), moving its status as the change asks (recording the
     /// time of an enable or disable, and revoking its temporary credentials on a disable or a
-    /// loss of API access), and its lastModifiedTime to `now`.
+    /// loss of API access), and its lastModifiedTime to `now`, or a millisecond past the last
+    /// if that is not earlier (so that every write moves the version a later one checks).
     async fn scim_change_user(
         &self,
         id: &UserId,
