@@ -47,11 +47,14 @@ pub enum Scenario {
     ListDeep,
     /// 90% GetUser, 10% UpdateUser, uniformly over all seeded users.
     Mixed,
+    /// SCIM `GET /scim/v2/Users?filter=userName eq "…"` (what identity providers send before every
+    /// create), uniformly over all seeded users, with a bearer token.
+    ScimLookup,
 }
 
 impl Scenario {
     /// Every scenario that runs, in the order they run.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Bare,
         Scenario::Health,
         Scenario::GetUserUniform,
@@ -61,6 +64,7 @@ impl Scenario {
         Scenario::ListFirst,
         Scenario::ListDeep,
         Scenario::Mixed,
+        Scenario::ScimLookup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,11 +79,12 @@ impl Scenario {
             Scenario::ListFirst => "ListUsers first page",
             Scenario::ListDeep => "ListUsers deep page",
             Scenario::Mixed => "mixed 90/10",
+            Scenario::ScimLookup => "SCIM userName eq",
         }
     }
 
     /// What runs when no scenario is named.
-    pub const DEFAULT: [Scenario; 8] = [
+    pub const DEFAULT: [Scenario; 9] = [
         Scenario::Bare,
         Scenario::Health,
         Scenario::GetUser,
@@ -88,6 +93,7 @@ impl Scenario {
         Scenario::ListFirst,
         Scenario::ListDeep,
         Scenario::Mixed,
+        Scenario::ScimLookup,
     ];
 
     /// The scenarios `selected` stands for, in the order of [`Scenario::ALL`], each once.
@@ -113,9 +119,10 @@ impl Scenario {
             of,
         };
         match self {
-            Scenario::GetUserUniform | Scenario::UpdateUser | Scenario::Mixed => {
-                Some(uniform(users, "seeded users"))
-            }
+            Scenario::GetUserUniform
+            | Scenario::UpdateUser
+            | Scenario::Mixed
+            | Scenario::ScimLookup => Some(uniform(users, "seeded users")),
             Scenario::GetUserZipf => Some(AccessInfo {
                 distribution: Access::Zipf,
                 s: Some(ZIPF_S),
@@ -271,6 +278,8 @@ enum PoolKind {
     Users,
     ListFirst,
     ListDeep,
+    /// One SCIM userName lookup per seeded user, with the bearer token.
+    ScimLookups,
 }
 
 impl Scenario {
@@ -284,6 +293,7 @@ impl Scenario {
             Scenario::Mixed => Some(PoolKind::Users),
             Scenario::ListFirst => Some(PoolKind::ListFirst),
             Scenario::ListDeep => Some(PoolKind::ListDeep),
+            Scenario::ScimLookup => Some(PoolKind::ScimLookups),
             Scenario::CreateUser | Scenario::UpdateUser => None,
         }
     }
@@ -393,6 +403,8 @@ pub struct Driver {
     deep_tokens: Arc<[String]>,
     concurrency: usize,
     pools: Mutex<HashMap<PoolKind, Arc<Pool>>>,
+    /// A SCIM bearer token, if the server's build has SCIM (`scim_token` in seed.rs).
+    scim_token: Option<Arc<str>>,
 }
 
 impl Driver {
@@ -423,6 +435,7 @@ impl Driver {
             deep_tokens: Arc::new([]),
             concurrency,
             pools: Mutex::new(HashMap::new()),
+            scim_token: None,
         })
     }
 
@@ -505,6 +518,7 @@ impl Driver {
         let paths: Vec<String> = match kind {
             PoolKind::Bare => return Ok(unsigned("/")),
             PoolKind::Health => return Ok(unsigned("/health/live")),
+            PoolKind::ScimLookups => return self.scim_pool(),
             PoolKind::Users => self.ids.iter().map(|id| format!("/user/{id}")).collect(),
             PoolKind::ListFirst => vec!["/user?maxResults=100".into()],
             PoolKind::ListDeep => {
@@ -546,6 +560,30 @@ impl Driver {
         Ok(Pool {
             signed_at,
             names: names.unwrap_or_default().into(),
+            requests,
+        })
+    }
+
+    /// One SCIM userName lookup per seeded user (their emails are `seed<n>@bench.test`), each
+    /// carrying the bearer token.
+    fn scim_pool(&self) -> anyhow::Result<Pool> {
+        let Some(token) = &self.scim_token else {
+            bail!("this server's build has no SCIM (no `userdir scim-token`)");
+        };
+        let authorization = HeaderValue::from_str(&format!("Bearer {token}"))?;
+        let requests = (0..self.ids.len())
+            .map(|n| {
+                Ok(Presigned {
+                    path: PathAndQuery::from_maybe_shared(format!(
+                        "/scim/v2/Users?filter=userName%20eq%20%22seed{n}%40bench.test%22"
+                    ))?,
+                    values: Box::new([authorization.clone()]),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Pool {
+            signed_at: Instant::now(),
+            names: Arc::new([hyper::header::AUTHORIZATION]),
             requests,
         })
     }
@@ -796,7 +834,13 @@ impl Driver {
             deep_tokens: self.deep_tokens.clone(),
             concurrency: self.concurrency,
             pools: Mutex::new(HashMap::new()),
+            scim_token: self.scim_token.clone(),
         })
+    }
+
+    /// Gives the driver the server's SCIM bearer token (for `ScimLookup`).
+    pub fn set_scim_token(&mut self, token: Option<String>) {
+        self.scim_token = token.map(Into::into);
     }
 }
 

@@ -274,6 +274,12 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         .map(|b| ("baseline", b, &baseline_db, baseline_url.as_deref()))
         .chain([("candidate", &args.server, &db, url.as_deref())]);
     for (label, binary, db, url) in builds {
+        // Made before the server starts: on SQLite the server holds its database.
+        let scim_token = if scenarios.contains(&Scenario::ScimLookup) {
+            seed::scim_token(binary, db, url).await?
+        } else {
+            None
+        };
         let server = Server::start(binary, db, url, &args.server_env).await?;
         println!(
             "{label} server ready in {:.0} ms (cold start on {} users, {workers} workers)",
@@ -281,6 +287,7 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             args.users
         );
         let mut driver = Driver::new(&server, &plan, args.concurrency)?;
+        driver.set_scim_token(scim_token);
         if scenarios.contains(&Scenario::ListDeep) {
             driver.collect_deep_tokens().await?;
         }

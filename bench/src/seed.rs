@@ -99,6 +99,32 @@ pub async fn seed(
     Ok(started.elapsed())
 }
 
+/// A SCIM bearer token made on the seeded database (`ScimLookup`'s), or `None` for a build
+/// without SCIM.
+pub async fn scim_token(
+    server: &Path,
+    db: &Path,
+    url: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let made = run(
+        server,
+        db,
+        url,
+        &["scim-token", "create", "--name", "bench"],
+    )
+    .await?;
+    if !made.status.success() {
+        if String::from_utf8_lossy(&made.stderr).contains("unrecognized subcommand") {
+            return Ok(None);
+        }
+        anyhow::bail!(
+            "making a SCIM token failed: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    Ok(Some(String::from_utf8(made.stdout)?.trim().to_owned()))
+}
+
 async fn run(
     binary: &Path,
     db: &Path,

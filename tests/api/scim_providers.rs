@@ -166,7 +166,10 @@ async fn okta_provisions_deactivates_and_pushes_groups() {
     )
     .await;
     assert_eq!(added["members"][0]["value"], id.as_str());
-    assert_eq!(added["members"][0]["display"], email.as_str());
+    assert_eq!(
+        added["members"][0]["$ref"],
+        scim.app.url(&format!("/scim/v2/Users/{id}"))
+    );
     let removed = ok(
         &scim,
         Method::PATCH,

@@ -10,18 +10,13 @@ use super::filter::{GROUP_SCHEMA, USER_SCHEMA};
 use super::list::{MAX_RESULTS, list_response};
 use super::resource::{GROUP_EXTENSION, USER_EXTENSION};
 use super::{Prefix, ScimError, respond};
-use crate::api::AppState;
 use userdir_core::domain::ApplicationPermission;
 
 const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 
-pub async fn service_provider_config(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    prefix: web::Data<Prefix>,
-) -> HttpResponse {
+pub async fn service_provider_config(req: HttpRequest, prefix: web::Data<Prefix>) -> HttpResponse {
     let base = base(&req, &prefix);
     respond(
         StatusCode::OK,
@@ -40,7 +35,6 @@ pub async fn service_provider_config(
                                 Authorization: Bearer <token>",
                 "primary": true
             }],
-            "maxPayloadSize": state.body.max_bytes,
             "meta": {
                 "resourceType": "ServiceProviderConfig",
                 "location": format!("{base}/ServiceProviderConfig"),
@@ -71,7 +65,6 @@ fn with(mut attribute: Value, changes: Value) -> Value {
 }
 
 fn user_schema() -> Value {
-    let read_only = json!({"mutability": "readOnly"});
     json!({
         "id": USER_SCHEMA,
         "name": "User",
@@ -86,9 +79,7 @@ fn user_schema() -> Value {
             with(attribute("name", "complex", "The user's name"), json!({"subAttributes": [
                 attribute("givenName", "string", "FinSpace firstName (1-50 characters)"),
                 attribute("familyName", "string", "FinSpace lastName (1-50 characters)"),
-                with(attribute("formatted", "string", "givenName and familyName, as one"), read_only.clone()),
             ]})),
-            with(attribute("displayName", "string", "givenName and familyName, as one"), read_only.clone()),
             with(attribute("emails", "complex", "The user's one email address, its userName (other addresses sent are not kept)"),
                  json!({"multiValued": true, "mutability": "readOnly", "subAttributes": [
                      attribute("value", "string", "The address"),
@@ -110,13 +101,10 @@ fn extension_schema() -> Value {
         "attributes": [
             with(attribute("type", "string", "SUPER_USER or APP_USER (APP_USER when not given)"),
                  json!({"canonicalValues": ["SUPER_USER", "APP_USER"], "caseExact": true})),
-            with(attribute("status", "string", "CREATING, ENABLED or DISABLED"), read_only.clone()),
             with(attribute("apiAccess", "string", "ENABLED or DISABLED"),
                  json!({"canonicalValues": ["ENABLED", "DISABLED"], "caseExact": true})),
             with(attribute("apiAccessPrincipalArn", "string", "The IAM role ARN of programmatic access"),
                  json!({"caseExact": true})),
-            with(attribute("lastEnabledTime", "dateTime", "When the user was last enabled"), read_only.clone()),
-            with(attribute("lastDisabledTime", "dateTime", "When the user was last disabled"), read_only.clone()),
             with(attribute("lastLoginTime", "dateTime", "When the user last signed in"), read_only),
         ],
         "meta": {"resourceType": "Schema"}
@@ -139,7 +127,6 @@ fn group_schema() -> Value {
                  json!({"multiValued": true, "subAttributes": [
                      with(attribute("value", "string", "A user's id"), json!({"caseExact": true, "mutability": "immutable"})),
                      with(attribute("$ref", "reference", "The user's URL"), json!({"mutability": "immutable", "referenceTypes": ["User"]})),
-                     with(attribute("display", "string", "The user's userName"), json!({"mutability": "readOnly"})),
                      with(attribute("type", "string", "Always User"), json!({"canonicalValues": ["User"], "mutability": "immutable"})),
                  ]})),
         ],

@@ -195,13 +195,13 @@ async fn write(
             Write::Patch(request) => {
                 let mut patched = resource.clone();
                 patch::apply(&mut patched, request, GROUP_SCHEMA, &["members"])?;
-                GroupInput::parse(&patched)?
+                GroupInput::parse_whole(&patched)?
             }
         };
         let seen: Vec<UserId> = members.into_iter().map(|(id, _)| id).collect();
         let changes = member_changes(&seen, &input.members);
         let wanted = input.state(Some(&current));
-        let unchanged = wanted == GroupInput::parse(&resource)?.state(Some(&current));
+        let unchanged = wanted == GroupInput::parse_whole(&resource)?.state(Some(&current));
         if unchanged && changes == MemberChanges::default() {
             audit_unchanged(state, &invocation, operation, id.as_str()).await;
             return Ok(found(
@@ -273,18 +273,44 @@ async fn answer(
 ) -> Result<HttpResponse, ScimError> {
     let invocation = invocation(req)?;
     let base = base(req, prefix);
-    let skip = query.start_index - 1;
-    let count = query.count as usize;
-    let (total, page) = match &query.filter {
+    let (total, page) = matching(
+        state,
+        &invocation,
+        &base,
+        query.filter.as_ref(),
+        query.start_index - 1,
+        query.count,
+    )
+    .await?;
+    let resources = page
+        .into_iter()
+        .map(|r| query.projection.apply(r, &SCHEMAS))
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, query.start_index, resources),
+    ))
+}
+
+/// How many groups match `filter`, and the representations of those `skip` and `count` pick.
+pub async fn matching(
+    state: &AppState,
+    invocation: &Invocation,
+    base: &str,
+    filter: Option<&scim_v2::filter::Filter>,
+    skip: u64,
+    count: u32,
+) -> Result<(u64, Vec<Value>), ScimError> {
+    let (invocation, base) = (invocation.clone(), base.to_owned());
+    let limit = count;
+    let count = count as usize;
+    let (total, page) = match filter {
         None => {
             let total = state.scim.group_count(&invocation).await?;
             let page = if count == 0 {
                 Vec::new()
             } else {
-                state
-                    .scim
-                    .groups(&invocation, None, skip, query.count)
-                    .await?
+                state.scim.groups(&invocation, None, skip, limit).await?
             };
             (total, page)
         }
@@ -340,13 +366,9 @@ async fn answer(
     };
     let mut resources = Vec::with_capacity(page.len());
     for group in &page {
-        let resource = represented(state, &invocation, group, &base).await?;
-        resources.push(query.projection.apply(resource, &SCHEMAS));
+        resources.push(represented(state, &invocation, group, &base).await?);
     }
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, query.start_index, resources),
-    ))
+    Ok((total, resources))
 }
 
 async fn looked_up(

@@ -88,6 +88,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, prefix: Prefix) {
                 "/ResourceTypes/{name}",
                 web::get().to(discovery::resource_type),
             )
+            .route("/.search", web::post().to(search_all))
             .route("/Users", web::get().to(users::list))
             .route("/Users", web::post().to(users::create))
             .route("/Users/.search", web::post().to(users::search))
@@ -112,6 +113,7 @@ pub fn operation_of(method: &str, rest: &str) -> &'static str {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         ("GET", ["ServiceProviderConfig"]) => "ScimGetServiceProviderConfig",
+        ("POST", [".search"]) => "ScimSearchAll",
         ("GET", ["Schemas"] | ["Schemas", _]) => "ScimGetSchemas",
         ("GET", ["ResourceTypes"] | ["ResourceTypes", _]) => "ScimGetResourceTypes",
         ("GET", ["Users"]) => "ScimListUsers",
@@ -151,6 +153,50 @@ async fn unknown(req: HttpRequest, prefix: web::Data<Prefix>) -> Result<HttpResp
             )
         }
     })
+}
+
+/// `POST /.search` at the root (RFC 7644 §3.4.3): users, then groups, as one list.
+async fn search_all(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<crate::api::AppState>,
+    prefix: web::Data<Prefix>,
+) -> Result<HttpResponse, ScimError> {
+    let body = body::json_object(&req, payload, &state).await?;
+    let query = list::Query::from_search(&body)?;
+    let invocation = exchange::invocation(&req)?;
+    let base = exchange::base(&req, &prefix);
+    let skip = query.start_index - 1;
+    let filter = query.filter.as_ref();
+    let (users, mut page) =
+        users::matching(&state, &invocation, &base, filter, skip, query.count).await?;
+    let left = query.count.saturating_sub(page.len() as u32);
+    let (groups, group_page) = groups::matching(
+        &state,
+        &invocation,
+        &base,
+        filter,
+        skip.saturating_sub(users),
+        left,
+    )
+    .await?;
+    page = page
+        .into_iter()
+        .map(|r| {
+            query
+                .projection
+                .apply(r, &[filter::USER_SCHEMA, resource::USER_EXTENSION])
+        })
+        .collect();
+    page.extend(group_page.into_iter().map(|r| {
+        query
+            .projection
+            .apply(r, &[filter::GROUP_SCHEMA, resource::GROUP_EXTENSION])
+    }));
+    Ok(respond(
+        StatusCode::OK,
+        &list::list_response(users + groups, query.start_index, page),
+    ))
 }
 
 /// A SCIM response: the JSON with SCIM's media type.

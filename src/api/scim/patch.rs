@@ -224,6 +224,20 @@ fn apply_path(
         }
         return Err(ScimError::mutability(format!("{} is read-only", attr.name)));
     }
+    // A path that is an extension's URN itself names the extension's whole object.
+    if let (Some(uri), None, None) = (attr.uri.as_deref(), filter, sub) {
+        let whole = format!("{uri}:{}", attr.name);
+        let listed = resource
+            .get("schemas")
+            .and_then(Value::as_array)
+            .is_some_and(|s| {
+                s.iter()
+                    .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(&whole)))
+            });
+        if listed || existing_key(resource, &whole).is_some() {
+            return apply_attribute(resource, &whole, None, op, value);
+        }
+    }
     let uri = if in_core { None } else { attr.uri.as_deref() };
     let Some(holder) = holder_for(resource, uri, op, core)? else {
         return Ok(());
@@ -590,6 +604,31 @@ mod tests {
         assert_eq!(patched["active"], json!(false));
         let moved = patch(user(), json!([{"op": "replace", "value": {"id": "u2"}}]));
         assert_eq!(moved.unwrap_err().scim_type, Some("mutability"));
+    }
+
+    #[test]
+    fn an_extension_urn_names_its_whole_object() {
+        let patched = patch(
+            user(),
+            json!([{"op": "add", "path": "urn:example:ext", "value": {"type": "SUPER_USER", "apiAccess": "ENABLED"}}]),
+        )
+        .unwrap();
+        assert_eq!(
+            patched["urn:example:ext"],
+            json!({"type": "SUPER_USER", "apiAccess": "ENABLED"})
+        );
+        let removed = patch(user(), json!([{"op": "remove", "path": "urn:example:ext"}])).unwrap();
+        assert!(removed.get("urn:example:ext").is_none());
+        // Listed in the schemas but not there yet: made.
+        let mut bare = user();
+        bare.as_object_mut().unwrap().remove("urn:example:ext");
+        bare["schemas"] = json!([USER_SCHEMA, "urn:example:ext"]);
+        let made = patch(
+            bare,
+            json!([{"op": "replace", "path": "urn:example:ext", "value": {"type": "APP_USER"}}]),
+        )
+        .unwrap();
+        assert_eq!(made["urn:example:ext"], json!({"type": "APP_USER"}));
     }
 
     #[test]

@@ -53,34 +53,18 @@ pub fn user_resource(scim: &ScimUser, base: &str) -> Value {
         name.insert("familyName".into(), last.as_str().into());
     }
     if !name.is_empty() {
-        let formatted = [
-            &user.first_name.as_ref().map(|n| n.as_str()),
-            &user.last_name.as_ref().map(|n| n.as_str()),
-        ]
-        .iter()
-        .filter_map(|n| **n)
-        .collect::<Vec<_>>()
-        .join(" ");
-        name.insert("formatted".into(), formatted.clone().into());
-        object.insert("displayName".into(), formatted.into());
         object.insert("name".into(), Value::Object(name));
     }
+    // Status and its times are FinSpace's to show (`active` says what SCIM needs); read-only
+    // members a client did not set only make its own writes come back different.
     let mut extension = Map::new();
     extension.insert("type".into(), user.user_type.as_str().into());
-    extension.insert("status".into(), user.status.as_str().into());
     extension.insert("apiAccess".into(), user.api_access.as_str().into());
-    let optional_times = [
-        ("lastEnabledTime", user.last_enabled_time),
-        ("lastDisabledTime", user.last_disabled_time),
-        ("lastLoginTime", user.last_login_time),
-    ];
     if let Some(arn) = &user.api_access_principal_arn {
         extension.insert("apiAccessPrincipalArn".into(), arn.as_str().into());
     }
-    for (member, time) in optional_times {
-        if let Some(time) = time {
-            extension.insert(member.into(), date_time(time).into());
-        }
+    if let Some(time) = user.last_login_time {
+        extension.insert("lastLoginTime".into(), date_time(time).into());
     }
     object.insert(USER_EXTENSION.into(), Value::Object(extension));
     let version = version_of(&resource);
@@ -218,6 +202,22 @@ impl UserInput {
         })
     }
 
+    /// Reads a user as a PATCH leaves it: what a user always has (`active`, and our extension's
+    /// `type` and `apiAccess`) cannot have been removed.
+    pub fn parse_whole(body: &Value) -> Result<Self, ScimError> {
+        let input = Self::parse(body)?;
+        let extension = input.extension.as_ref();
+        let kept = input.active.is_some()
+            && extension.is_some_and(|e| e.user_type.is_some() && e.api_access.is_some());
+        if !kept {
+            return Err(ScimError::mutability(format!(
+                "active, and {USER_EXTENSION}'s type and apiAccess, cannot be removed: a user \
+                 always has them (replace them instead)"
+            )));
+        }
+        Ok(input)
+    }
+
     /// The user a create makes: APP_USER with API access off unless the extension says.
     pub fn into_new_user(self) -> (NewUser, bool, Option<ExternalId>) {
         let extension = self.extension.unwrap_or_default();
@@ -295,14 +295,15 @@ pub const GROUP_EXTENSION: &str = "urn:userdir:scim:schemas:extension:finspace:2
 
 /// A group's representation, its members included (they are part of its version).
 pub fn group_resource(scim: &ScimGroup, members: &[(UserId, Email)], base: &str) -> Value {
+    // `display` is not sent: a member's userName is one GET away, and a derived read-only value
+    // only makes a client's round trip of its own PATCH disagree with what comes back.
     let group = &scim.group;
     let members: Vec<Value> = members
         .iter()
-        .map(|(id, email)| {
+        .map(|(id, _)| {
             json!({
                 "value": id.as_str(),
                 "$ref": format!("{base}/Users/{}", id.as_str()),
-                "display": email.as_str(),
                 "type": "User",
             })
         })
@@ -311,14 +312,14 @@ pub fn group_resource(scim: &ScimGroup, members: &[(UserId, Email)], base: &str)
     if let Some(description) = &group.description {
         extension.insert("description".into(), description.as_str().into());
     }
-    extension.insert(
-        "applicationPermissions".into(),
-        group
-            .application_permissions
-            .iter()
-            .map(|p| Value::from(p.as_str()))
-            .collect(),
-    );
+    let permissions: Vec<Value> = group
+        .application_permissions
+        .iter()
+        .map(|p| Value::from(p.as_str()))
+        .collect();
+    if !permissions.is_empty() {
+        extension.insert("applicationPermissions".into(), permissions.into());
+    }
     let mut resource = json!({
         "schemas": [GROUP_SCHEMA, GROUP_EXTENSION],
         "id": group.id.as_str(),
@@ -330,8 +331,11 @@ pub fn group_resource(scim: &ScimGroup, members: &[(UserId, Email)], base: &str)
             "lastModified": date_time(group.last_modified_time),
             "location": format!("{base}/Groups/{}", group.id.as_str()),
         },
-        GROUP_EXTENSION: extension,
     });
+    // Unassigned, a group's FinSpace members are left out, as SCIM leaves out what is unassigned.
+    if !extension.is_empty() {
+        resource[GROUP_EXTENSION] = Value::Object(extension);
+    }
     if let Some(external_id) = &scim.external_id {
         resource["externalId"] = external_id.as_str().into();
     }
@@ -415,6 +419,17 @@ impl GroupInput {
             description,
             application_permissions,
         })
+    }
+
+    /// Reads a whole representation, as a PATCH leaves it: what it does not carry of our
+    /// extension (the extension itself, or one of its members) was removed, so is cleared.
+    pub fn parse_whole(body: &Value) -> Result<Self, ScimError> {
+        let mut input = Self::parse(body)?;
+        input.description.get_or_insert(None);
+        input
+            .application_permissions
+            .get_or_insert_with(ApplicationPermissions::default);
+        Ok(input)
     }
 
     /// The state a create or replace sets: without our extension, a new group has no

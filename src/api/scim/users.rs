@@ -159,7 +159,7 @@ async fn write(
             Write::Patch(request) => {
                 let mut patched = resource.clone();
                 patch::apply(&mut patched, request, USER_SCHEMA, &["emails"])?;
-                let wanted = UserInput::parse(&patched)?.into_state(&current)?;
+                let wanted = UserInput::parse_whole(&patched)?.into_state(&current)?;
                 if wanted == unchanged(&current)? {
                     // Nothing to write: the resource as it is.
                     audit_unchanged(state, &invocation, operation, id.as_str()).await;
@@ -242,24 +242,50 @@ async fn answer(
 ) -> Result<HttpResponse, ScimError> {
     let invocation = invocation(req)?;
     let base = base(req, prefix);
-    let skip = query.start_index - 1;
-    let count = query.count as usize;
-    let (total, page) = match &query.filter {
+    let (total, page) = matching(
+        state,
+        &invocation,
+        &base,
+        query.filter.as_ref(),
+        query.start_index - 1,
+        query.count,
+    )
+    .await?;
+    let resources = page
+        .into_iter()
+        .map(|r| query.projection.apply(r, &SCHEMAS))
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, query.start_index, resources),
+    ))
+}
+
+/// How many users match `filter`, and the representations of those `skip` and `count` pick.
+pub async fn matching(
+    state: &AppState,
+    invocation: &Invocation,
+    base: &str,
+    filter: Option<&scim_v2::filter::Filter>,
+    skip: u64,
+    count: u32,
+) -> Result<(u64, Vec<Value>), ScimError> {
+    let (invocation, base) = (invocation.clone(), base.to_owned());
+    let limit = count;
+    let count = count as usize;
+    Ok(match filter {
         None => {
             let total = state.scim.user_count(&invocation).await?;
             let page = if count == 0 {
                 Vec::new()
             } else {
-                state
-                    .scim
-                    .users(&invocation, None, skip, query.count)
-                    .await?
+                state.scim.users(&invocation, None, skip, limit).await?
             };
             let page = page.iter().map(|u| user_resource(u, &base)).collect();
             (total, page)
         }
         Some(filter) => {
-            let matching = match filter::user_lookup(filter) {
+            let candidates = match filter::user_lookup(filter) {
                 Some(lookup) => looked_up(state, &invocation, lookup).await?,
                 None => Vec::new(),
             };
@@ -275,7 +301,7 @@ async fn answer(
                 }
             };
             if indexed {
-                for user in &matching {
+                for user in &candidates {
                     consider(user_resource(user, &base));
                 }
             } else {
@@ -307,15 +333,7 @@ async fn answer(
             }
             (matched, page)
         }
-    };
-    let resources = page
-        .into_iter()
-        .map(|r| query.projection.apply(r, &SCHEMAS))
-        .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, query.start_index, resources),
-    ))
+    })
 }
 
 /// The users an indexed equality can match (the whole filter is then checked on each).
