@@ -13,7 +13,7 @@ use userdir_core::store::{
 };
 use userdir_store_postgres::{self as postgres, PostgresSettings, PostgresStore};
 use userdir_store_sqlite::{
-    self as sqlite, BackupReport, DirectoryLock, SqliteSettings, SqliteStore,
+    self as sqlite, BackupReport, DirectoryLock, SqliteSettings, SqliteStore, TokensBeside,
 };
 
 /// The configured backend, before anything is opened.
@@ -126,6 +126,26 @@ impl Backend {
             return Err(self.missing(hint));
         }
         self.claim_existing()
+    }
+
+    /// The SCIM tokens of an existing database, for `userdir scim-token`: through the store when
+    /// no server holds the database, and beside its server (those tables only) when one does.
+    pub async fn open_scim_tokens(mut self, clock: SharedClock) -> Result<Tokens, StoreError> {
+        if !self.exists() {
+            return Err(self.missing(""));
+        }
+        match self.claim_existing() {
+            Ok(()) => Ok(Tokens::Store(self.open(clock).await?)),
+            Err(StoreError::InUse(_)) => match &self.kind {
+                Kind::Sqlite { settings, .. } => Ok(Tokens::Beside(
+                    TokensBeside::open(&settings.path, settings.busy_timeout).await?,
+                )),
+                Kind::Postgres { .. } => Err(StoreError::internal(
+                    "a PostgreSQL database is never held by one process",
+                )),
+            },
+            Err(error) => Err(error),
+        }
     }
 
     /// Opens the store (creating the database if it is missing) with its schema up to date.
@@ -252,6 +272,30 @@ impl Opened {
         match self.inner {
             OpenedKind::Sqlite { store, _lock } => store.close().await,
             OpenedKind::Postgres { store } => store.close().await,
+        }
+    }
+}
+
+/// A database's SCIM tokens, opened for `userdir scim-token`.
+pub enum Tokens {
+    /// The whole store (no server holds the database).
+    Store(Opened),
+    /// The tokens alone, beside the SQLite server that holds the database.
+    Beside(TokensBeside),
+}
+
+impl Tokens {
+    pub fn store(&self) -> &dyn ScimTokenStore {
+        match self {
+            Tokens::Store(opened) => opened.scim_tokens.as_ref(),
+            Tokens::Beside(beside) => beside,
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Tokens::Store(opened) => opened.close().await,
+            Tokens::Beside(beside) => beside.close().await,
         }
     }
 }

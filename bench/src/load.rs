@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -841,6 +841,30 @@ impl Driver {
     /// Gives the driver the server's SCIM bearer token (for `ScimLookup`).
     pub fn set_scim_token(&mut self, token: Option<String>) {
         self.scim_token = token.map(Into::into);
+    }
+
+    /// Whether the server serves SCIM (its build made a token).
+    pub fn has_scim(&self) -> bool {
+        self.scim_token.is_some()
+    }
+
+    /// Proves, before anything is measured, that a lookup of a seeded user finds exactly it.
+    pub async fn check_scim_lookup(&self) -> anyhow::Result<()> {
+        let pool = self.scim_pool()?;
+        let request = pool.requests.last().context("no seeded users")?;
+        let outgoing = Outgoing {
+            method: Method::GET,
+            path: request.path.clone(),
+            headers: Headers::Shared(&pool.names, &request.values),
+            body: Bytes::new(),
+        };
+        let (status, body) = self.send(&outgoing).await?;
+        let body: serde_json::Value = serde_json::from_slice(&body)?;
+        anyhow::ensure!(
+            status == 200 && body["totalResults"] == 1,
+            "a SCIM userName lookup of a seeded user answered {status}: {body}"
+        );
+        Ok(())
     }
 }
 

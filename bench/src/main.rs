@@ -288,6 +288,9 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         );
         let mut driver = Driver::new(&server, &plan, args.concurrency)?;
         driver.set_scim_token(scim_token);
+        if driver.has_scim() {
+            driver.check_scim_lookup().await?;
+        }
         if scenarios.contains(&Scenario::ListDeep) {
             driver.collect_deep_tokens().await?;
         }
@@ -301,6 +304,10 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
 
     let mut health_rps = vec![None; sides.len()];
     for &scenario in scenarios.iter().filter(|&&s| s != Scenario::Bare) {
+        if scenario == Scenario::ScimLookup && both.iter().any(|side| !side.driver.has_scim()) {
+            println!("{}: skipped (a build without SCIM)", scenario.name());
+            continue;
+        }
         let runs = measure(args, &both, scenario).await?;
         let mut summaries = Vec::new();
         for (runs, health) in runs.into_iter().zip(health_rps.iter_mut()) {

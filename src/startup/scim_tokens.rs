@@ -1,14 +1,38 @@
 //! `userdir scim-token create|list|revoke`: the bearer tokens SCIM clients (identity providers)
 //! present. A new token is printed once; only its secret's hash is kept. Making or revoking one is
-//! audited. On SQLite they are refused while a server runs on the database (it holds it); on
-//! PostgreSQL they work beside running instances, which read a token's row on every use.
+//! audited. They work beside running servers (which read a token's row on every use, so a
+//! revocation holds from the next request): on PostgreSQL as any client does, on SQLite through
+//! a connection that touches the tokens and the audit trail only.
 
 use std::io::Write;
 
-use super::{print_lines, with_store_for_change};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{backend, print_lines};
 use crate::config::Settings;
-use userdir_core::domain::{ScimToken, ScimTokenName, SharedClock};
-use userdir_core::store::{AuditRecord, Resource, ScimTokenRecord, StoreError, WriteContext};
+use userdir_core::domain::{ScimToken, ScimTokenName, SharedClock, SystemClock};
+use userdir_core::store::{
+    AuditRecord, Resource, ScimTokenRecord, ScimTokenStore, StoreError, WriteContext,
+};
+
+/// Runs `action` on the configured database's tokens and closes it, whatever `action` answered.
+async fn with_tokens<T>(
+    settings: &Settings,
+    action: impl AsyncFnOnce(&dyn ScimTokenStore, &SharedClock) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let backend = backend(settings);
+    let database = backend.describe();
+    let clock: SharedClock = Arc::new(SystemClock);
+    let tokens = backend
+        .open_scim_tokens(clock.clone())
+        .await
+        .with_context(|| format!("opening database {database}"))?;
+    let outcome = action(tokens.store(), &clock).await;
+    tokens.close().await;
+    outcome
+}
 
 fn operator(clock: &SharedClock, operation: &str, name: &ScimTokenName, id: &str) -> WriteContext {
     WriteContext {
@@ -32,7 +56,7 @@ fn token_name(name: &str) -> anyhow::Result<ScimTokenName> {
 pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let name = token_name(name)?;
     let token = ScimToken::generate();
-    with_store_for_change(settings, async |store, clock| {
+    with_tokens(settings, async |tokens, clock| {
         let ctx = operator(clock, "CreateScimToken", &name, token.id());
         let record = ScimTokenRecord {
             id: token.id().to_owned(),
@@ -41,7 +65,7 @@ pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Resul
             create_time: ctx.audit.time,
             revoke_time: None,
         };
-        match store.scim_tokens.insert_scim_token(&record, &ctx).await {
+        match tokens.insert_scim_token(&record, &ctx).await {
             Err(StoreError::ScimTokenNameTaken) => anyhow::bail!(
                 "a SCIM token named {} exists (names are unique regardless of case, revoked \
                  tokens included): choose another name",
@@ -72,8 +96,8 @@ pub async fn create_scim_token(settings: &Settings, name: &str) -> anyhow::Resul
 
 /// `userdir scim-token list`: name, id, created, and revoked (or `live`), oldest first.
 pub async fn list_scim_tokens(settings: &Settings) -> anyhow::Result<()> {
-    let tokens = with_store_for_change(settings, async |store, _| {
-        Ok(store.scim_tokens.list_scim_tokens().await?)
+    let tokens = with_tokens(settings, async |tokens, _| {
+        Ok(tokens.list_scim_tokens().await?)
     })
     .await?;
     let time = |t: userdir_core::domain::Timestamp| {
@@ -97,21 +121,16 @@ pub async fn list_scim_tokens(settings: &Settings) -> anyhow::Result<()> {
 /// `userdir scim-token revoke NAME`
 pub async fn revoke_scim_token(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let name = token_name(name)?;
-    with_store_for_change(settings, async |store, clock| {
+    with_tokens(settings, async |tokens, clock| {
         // Audited under the stored name and the token's id, however the name was typed.
-        let live = store
-            .scim_tokens
-            .list_scim_tokens()
-            .await?
-            .into_iter()
-            .find(|t| {
-                t.revoke_time.is_none() && t.name.as_str().eq_ignore_ascii_case(name.as_str())
-            });
+        let live = tokens.list_scim_tokens().await?.into_iter().find(|t| {
+            t.revoke_time.is_none() && t.name.as_str().eq_ignore_ascii_case(name.as_str())
+        });
         let Some(live) = live else {
             anyhow::bail!("no live SCIM token is named {}", name.as_str());
         };
         let ctx = operator(clock, "RevokeScimToken", &live.name, &live.id);
-        match store.scim_tokens.revoke_scim_token(&live.name, &ctx).await {
+        match tokens.revoke_scim_token(&live.name, &ctx).await {
             Err(StoreError::NotFound(Resource::ScimToken)) => {
                 anyhow::bail!("no live SCIM token is named {}", name.as_str())
             }

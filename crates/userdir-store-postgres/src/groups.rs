@@ -106,7 +106,7 @@ impl GroupStore for PostgresStore {
                          name_key = COALESCE($3, name_key),
                          description = COALESCE($4, description),
                          application_permissions = COALESCE($5, application_permissions),
-                         last_modified_time = $6
+                         last_modified_time = GREATEST($6, last_modified_time + 1)
                      WHERE permission_group_id = $1",
                     id.as_str(),
                     changes.name.as_ref().map(PermissionGroupName::as_str),

@@ -94,7 +94,7 @@ impl UserStore for PostgresStore {
                              THEN 1 ELSE 0 END,
                          api_access = COALESCE($5, api_access),
                          api_access_principal_arn = COALESCE($6, api_access_principal_arn),
-                         last_modified_time = $7
+                         last_modified_time = GREATEST($7, last_modified_time + 1)
                      WHERE user_id = $1",
                     id.as_str(),
                     changes.user_type.map(UserType::as_str),
@@ -131,7 +131,7 @@ impl UserStore for PostgresStore {
             Box::pin(async move {
                 let enabled = sqlx::query!(
                     "UPDATE users SET status = 'ENABLED', last_enabled_time = $1,
-                         last_modified_time = $1
+                         last_modified_time = GREATEST($1, last_modified_time + 1)
                      WHERE status = 'CREATING' AND create_time <= $2",
                     now.as_millis(),
                     created_by.as_millis(),
@@ -249,7 +249,7 @@ impl UserStore for PostgresStore {
                     Some(UserStatus::Enabled) => {
                         sqlx::query!(
                             "UPDATE users SET status = 'ENABLED', last_enabled_time = $2,
-                                 last_modified_time = $2
+                                 last_modified_time = GREATEST($2, last_modified_time + 1)
                              WHERE user_id = $1",
                             id.as_str(),
                             now,
@@ -261,7 +261,7 @@ impl UserStore for PostgresStore {
                     Some(UserStatus::Disabled) => {
                         sqlx::query!(
                             "UPDATE users SET status = 'DISABLED', last_disabled_time = $2,
-                                 last_modified_time = $2,
+                                 last_modified_time = GREATEST($2, last_modified_time + 1),
                                  credential_generation = credential_generation + 1
                              WHERE user_id = $1",
                             id.as_str(),

@@ -22,6 +22,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 mod audit;
 mod backup;
+mod beside;
 mod copy;
 mod credentials;
 mod groups;
@@ -37,6 +38,7 @@ mod writer;
 
 use audit::audit_page;
 pub use backup::{BackupReport, backup, restore, verify};
+pub use beside::TokensBeside;
 pub use lock::{DirectoryLock, LockError, database_dir};
 use lookups::Lookups;
 pub use maintenance::{check, migrate, read_audit};

@@ -102,7 +102,7 @@ impl UserStore for SqliteStore {
                              OR (?6 IS NOT NULL AND ?6 IS NOT api_access_principal_arn)),
                          api_access = COALESCE(?5, api_access),
                          api_access_principal_arn = COALESCE(?6, api_access_principal_arn),
-                         last_modified_time = ?7
+                         last_modified_time = MAX(?7, last_modified_time + 1)
                      WHERE user_id = ?1",
                         id.as_str(),
                         changes.user_type.map(UserType::as_str),
@@ -143,7 +143,7 @@ impl UserStore for SqliteStore {
                 Box::pin(async move {
                     let enabled = sqlx::query_scalar!(
                         "UPDATE users SET status = 'ENABLED', last_enabled_time = ?1,
-                             last_modified_time = ?1
+                             last_modified_time = MAX(?1, last_modified_time + 1)
                          WHERE status = 'CREATING' AND create_time <= ?2
                          RETURNING user_id",
                         now,
@@ -289,7 +289,7 @@ impl UserStore for SqliteStore {
                         Some(UserStatus::Enabled) => {
                             sqlx::query!(
                                 "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
-                                 last_modified_time = ?2
+                                 last_modified_time = MAX(?2, last_modified_time + 1)
                              WHERE user_id = ?1",
                                 id.as_str(),
                                 now,
@@ -301,7 +301,7 @@ impl UserStore for SqliteStore {
                         Some(UserStatus::Disabled) => {
                             sqlx::query!(
                                 "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
-                                 last_modified_time = ?2,
+                                 last_modified_time = MAX(?2, last_modified_time + 1),
                                  credential_generation = credential_generation + 1
                              WHERE user_id = ?1",
                                 id.as_str(),

@@ -2,6 +2,8 @@
 //! write is one transaction against the version it was computed from; members change by what
 //! joins and what leaves, so a membership made meanwhile through FinSpace is never undone.
 
+use std::collections::HashSet;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
@@ -148,15 +150,17 @@ pub async fn delete(
 
 /// Who joins and who leaves, from the members SCIM saw to the members asked for.
 fn member_changes(seen: &[UserId], wanted: &[UserId]) -> MemberChanges {
+    let (seen_set, wanted_set): (HashSet<&UserId>, HashSet<&UserId>) =
+        (seen.iter().collect(), wanted.iter().collect());
     MemberChanges {
         added: wanted
             .iter()
-            .filter(|u| !seen.contains(u))
+            .filter(|u| !seen_set.contains(u))
             .cloned()
             .collect(),
         removed: seen
             .iter()
-            .filter(|u| !wanted.contains(u))
+            .filter(|u| !wanted_set.contains(u))
             .cloned()
             .collect(),
     }

@@ -234,6 +234,11 @@ fn apply_path(
                 s.iter()
                     .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(&whole)))
             });
+        if whole.eq_ignore_ascii_case(core) {
+            return Err(ScimError::invalid_path(
+                "a path names an attribute, not the core schema",
+            ));
+        }
         if listed || existing_key(resource, &whole).is_some() {
             return apply_attribute(resource, &whole, None, op, value);
         }

@@ -363,6 +363,8 @@ impl GroupInput {
             .map(|v| parsed(v, "externalId", ExternalId::parse))
             .transpose()?;
         let mut members = Vec::new();
+        // A set beside the list: a group may have very many members.
+        let mut listed_once = std::collections::HashSet::new();
         if let Some(listed) = given(body, "members") {
             let listed = listed
                 .as_array()
@@ -383,7 +385,7 @@ impl GroupInput {
                         "members: every value must be the id of a user of this directory",
                     )
                 })?;
-                if !members.contains(&id) {
+                if listed_once.insert(id.clone()) {
                     members.push(id);
                 }
             }
