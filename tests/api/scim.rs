@@ -1061,3 +1061,41 @@ async fn an_independent_scim_client_finds_the_service_conformant() {
         "only {succeeded} checks succeeded:\n{printed}"
     );
 }
+
+/// `[scim] prefix` moves the endpoint, `enabled = false` takes it away, and a prefix that
+/// cannot be served stops the start with a message naming it.
+#[tokio::test]
+async fn the_endpoint_is_where_the_configuration_says_or_nowhere() {
+    let Scim { app, token } = scim_app().await;
+    let dir = app.stop().await;
+    let moved = spawn_app_in(dir.clone(), |s| s.scim.prefix = "/idp/scim".into()).await;
+    let at = |app: &TestApp, path: &str| app.http.get(app.url(path)).bearer_auth(&token).send();
+    let served = at(&moved, "/idp/scim/ServiceProviderConfig")
+        .await
+        .expect("answered");
+    assert_eq!(served.status(), StatusCode::OK);
+    let old = at(&moved, "/scim/v2/ServiceProviderConfig")
+        .await
+        .expect("answered");
+    assert_ne!(old.status(), StatusCode::OK);
+    assert!(
+        old.headers().get("x-amzn-errortype").is_some(),
+        "the API's own answer"
+    );
+    let dir = moved.stop().await;
+    let off = spawn_app_in(dir.clone(), |s| s.scim.enabled = false).await;
+    let gone = at(&off, "/scim/v2/ServiceProviderConfig")
+        .await
+        .expect("answered");
+    assert_ne!(gone.status(), StatusCode::OK);
+    assert!(gone.headers().get("x-amzn-errortype").is_some());
+    off.stop().await;
+    let mut settings = crate::helpers::test_settings(&dir);
+    settings.scim.prefix = "/user/scim".into();
+    let refused = userdir::startup::Application::build(&settings).await;
+    let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(
+        message.contains("scim.prefix") && message.contains("/user"),
+        "{message}"
+    );
+}
