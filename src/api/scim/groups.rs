@@ -12,9 +12,9 @@ use super::exchange::{
     audit_unchanged, base, found, invocation, listed, not_modified, version_matches,
 };
 use super::filter::{self, GROUP_SCHEMA, GroupLookup, core_case_exact};
-use super::list::{Projection, Query, list_response};
+use super::list::{Projection, Query};
 use super::resource::{GROUP_EXTENSION, GroupInput, group_resource};
-use super::{Prefix, ScimError, body, patch, respond};
+use super::{Kind, Prefix, ScimError, body, patch};
 use crate::api::AppState;
 use userdir_core::domain::{
     ExternalId, Invocation, PermissionGroupId, PermissionGroupName, UserId,
@@ -255,7 +255,7 @@ pub async fn list(
     prefix: web::Data<Prefix>,
 ) -> Result<HttpResponse, ScimError> {
     let query = Query::from_query_string(req.query_string())?;
-    answer(&req, &state, &prefix, query).await
+    Kind::Groups.answer(&req, &state, &prefix, query).await
 }
 
 pub async fn search(
@@ -266,34 +266,7 @@ pub async fn search(
 ) -> Result<HttpResponse, ScimError> {
     let body = body::json_object(&req, payload, &state).await?;
     let query = Query::from_search(&body)?;
-    answer(&req, &state, &prefix, query).await
-}
-
-async fn answer(
-    req: &HttpRequest,
-    state: &AppState,
-    prefix: &Prefix,
-    query: Query,
-) -> Result<HttpResponse, ScimError> {
-    let invocation = invocation(req)?;
-    let base = base(req, prefix);
-    let (total, page) = matching(
-        state,
-        &invocation,
-        &base,
-        query.filter.as_ref(),
-        query.start_index - 1,
-        query.count,
-    )
-    .await?;
-    let resources = page
-        .into_iter()
-        .map(|r| query.projection.apply(r, &SCHEMAS))
-        .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, query.start_index, resources),
-    ))
+    Kind::Groups.answer(&req, &state, &prefix, query).await
 }
 
 /// How many groups match `filter`, and the representations of those `skip` and `count` pick.
@@ -305,16 +278,15 @@ pub async fn matching(
     skip: u64,
     count: u32,
 ) -> Result<(u64, Vec<Value>), ScimError> {
-    let (invocation, base) = (invocation.clone(), base.to_owned());
     let limit = count;
     let count = count as usize;
     let (total, page) = match filter {
         None => {
-            let total = state.scim.group_count(&invocation).await?;
+            let total = state.scim.group_count(invocation).await?;
             let page = if count == 0 {
                 Vec::new()
             } else {
-                state.scim.groups(&invocation, None, skip, limit).await?
+                state.scim.groups(invocation, None, skip, limit).await?
             };
             (total, page)
         }
@@ -327,12 +299,12 @@ pub async fn matching(
                 let members = if with_members {
                     state
                         .scim
-                        .group_members(&invocation, &group.group.id)
+                        .group_members(invocation, &group.group.id)
                         .await?
                 } else {
                     Vec::new()
                 };
-                let resource = group_resource(&group, &members, &base);
+                let resource = group_resource(&group, &members, base);
                 if filter::matches(filter, &resource, core_case_exact) {
                     matched += 1;
                     if matched > skip && page.len() < count {
@@ -343,7 +315,7 @@ pub async fn matching(
             };
             match filter::group_lookup(filter) {
                 Some(lookup) => {
-                    for group in looked_up(state, &invocation, lookup).await? {
+                    for group in looked_up(state, invocation, lookup).await? {
                         consider(group).await?;
                     }
                 }
@@ -352,7 +324,7 @@ pub async fn matching(
                     loop {
                         let batch = state
                             .scim
-                            .groups(&invocation, after.as_ref(), 0, SCAN_BATCH)
+                            .groups(invocation, after.as_ref(), 0, SCAN_BATCH)
                             .await?;
                         let full = batch.len() == SCAN_BATCH as usize;
                         after = batch.last().map(|g| g.group.id.clone());
@@ -370,7 +342,7 @@ pub async fn matching(
     };
     let mut resources = Vec::with_capacity(page.len());
     for group in &page {
-        resources.push(represented(state, &invocation, group, &base).await?);
+        resources.push(represented(state, invocation, group, base).await?);
     }
     Ok((total, resources))
 }

@@ -155,6 +155,85 @@ async fn unknown(req: HttpRequest, prefix: web::Data<Prefix>) -> Result<HttpResp
     })
 }
 
+/// The resource types a query runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Users,
+    Groups,
+}
+
+impl Kind {
+    /// Its core schema and our extension, which name its attributes.
+    fn schemas(self) -> [&'static str; 2] {
+        match self {
+            Kind::Users => [filter::USER_SCHEMA, resource::USER_EXTENSION],
+            Kind::Groups => [filter::GROUP_SCHEMA, resource::GROUP_EXTENSION],
+        }
+    }
+
+    /// How many of this type match `filter`, and the representations `skip` and `count` pick.
+    async fn matching(
+        self,
+        state: &crate::api::AppState,
+        invocation: &userdir_core::domain::Invocation,
+        base: &str,
+        filter: Option<&scim_v2::filter::Filter>,
+        skip: u64,
+        count: u32,
+    ) -> Result<(u64, Vec<Value>), ScimError> {
+        match self {
+            Kind::Users => users::matching(state, invocation, base, filter, skip, count).await,
+            Kind::Groups => groups::matching(state, invocation, base, filter, skip, count).await,
+        }
+    }
+
+    /// A list or search of this type answered: its page, projected, in a ListResponse.
+    async fn answer(
+        self,
+        req: &HttpRequest,
+        state: &crate::api::AppState,
+        prefix: &Prefix,
+        query: list::Query,
+    ) -> Result<HttpResponse, ScimError> {
+        Kind::answer_all(&[self], req, state, prefix, query).await
+    }
+
+    /// As `answer`, over several types one after another (the root `/.search`): each takes the
+    /// page from where the one before it ended.
+    async fn answer_all(
+        kinds: &[Kind],
+        req: &HttpRequest,
+        state: &crate::api::AppState,
+        prefix: &Prefix,
+        query: list::Query,
+    ) -> Result<HttpResponse, ScimError> {
+        let invocation = exchange::invocation(req)?;
+        let base = exchange::base(req, prefix);
+        let filter = query.filter.as_ref();
+        let mut skip = query.start_index - 1;
+        let mut total = 0;
+        let mut page = Vec::new();
+        for kind in kinds {
+            let left = query.count.saturating_sub(page.len() as u32);
+            let (matched, found) = kind
+                .matching(state, &invocation, &base, filter, skip, left)
+                .await?;
+            skip = skip.saturating_sub(matched);
+            total += matched;
+            let schemas = kind.schemas();
+            page.extend(
+                found
+                    .into_iter()
+                    .map(|r| query.projection.apply(r, &schemas)),
+            );
+        }
+        Ok(respond(
+            StatusCode::OK,
+            &list::list_response(total, query.start_index, page),
+        ))
+    }
+}
+
 /// `POST /.search` at the root (RFC 7644 §3.4.3): users, then groups, as one list.
 async fn search_all(
     req: HttpRequest,
@@ -164,39 +243,7 @@ async fn search_all(
 ) -> Result<HttpResponse, ScimError> {
     let body = body::json_object(&req, payload, &state).await?;
     let query = list::Query::from_search(&body)?;
-    let invocation = exchange::invocation(&req)?;
-    let base = exchange::base(&req, &prefix);
-    let skip = query.start_index - 1;
-    let filter = query.filter.as_ref();
-    let (users, mut page) =
-        users::matching(&state, &invocation, &base, filter, skip, query.count).await?;
-    let left = query.count.saturating_sub(page.len() as u32);
-    let (groups, group_page) = groups::matching(
-        &state,
-        &invocation,
-        &base,
-        filter,
-        skip.saturating_sub(users),
-        left,
-    )
-    .await?;
-    page = page
-        .into_iter()
-        .map(|r| {
-            query
-                .projection
-                .apply(r, &[filter::USER_SCHEMA, resource::USER_EXTENSION])
-        })
-        .collect();
-    page.extend(group_page.into_iter().map(|r| {
-        query
-            .projection
-            .apply(r, &[filter::GROUP_SCHEMA, resource::GROUP_EXTENSION])
-    }));
-    Ok(respond(
-        StatusCode::OK,
-        &list::list_response(users + groups, query.start_index, page),
-    ))
+    Kind::answer_all(&[Kind::Users, Kind::Groups], &req, &state, &prefix, query).await
 }
 
 /// A SCIM response: the JSON with SCIM's media type.

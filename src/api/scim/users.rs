@@ -10,9 +10,9 @@ use super::exchange::{
     audit_unchanged, base, found, invocation, listed, not_modified, version_matches,
 };
 use super::filter::{self, USER_SCHEMA, UserLookup, core_case_exact};
-use super::list::{Projection, Query, list_response};
+use super::list::{Projection, Query};
 use super::resource::{USER_EXTENSION, UserInput, user_resource};
-use super::{Prefix, ScimError, body, patch, respond};
+use super::{Kind, Prefix, ScimError, body, patch};
 use crate::api::AppState;
 use userdir_core::domain::{Email, ExternalId, Invocation, UserId};
 use userdir_core::service::{Created, ServiceError};
@@ -220,7 +220,7 @@ pub async fn list(
     prefix: web::Data<Prefix>,
 ) -> Result<HttpResponse, ScimError> {
     let query = Query::from_query_string(req.query_string())?;
-    answer(&req, &state, &prefix, query).await
+    Kind::Users.answer(&req, &state, &prefix, query).await
 }
 
 pub async fn search(
@@ -231,34 +231,7 @@ pub async fn search(
 ) -> Result<HttpResponse, ScimError> {
     let body = body::json_object(&req, payload, &state).await?;
     let query = Query::from_search(&body)?;
-    answer(&req, &state, &prefix, query).await
-}
-
-async fn answer(
-    req: &HttpRequest,
-    state: &AppState,
-    prefix: &Prefix,
-    query: Query,
-) -> Result<HttpResponse, ScimError> {
-    let invocation = invocation(req)?;
-    let base = base(req, prefix);
-    let (total, page) = matching(
-        state,
-        &invocation,
-        &base,
-        query.filter.as_ref(),
-        query.start_index - 1,
-        query.count,
-    )
-    .await?;
-    let resources = page
-        .into_iter()
-        .map(|r| query.projection.apply(r, &SCHEMAS))
-        .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, query.start_index, resources),
-    ))
+    Kind::Users.answer(&req, &state, &prefix, query).await
 }
 
 /// How many users match `filter`, and the representations of those `skip` and `count` pick.
@@ -270,23 +243,22 @@ pub async fn matching(
     skip: u64,
     count: u32,
 ) -> Result<(u64, Vec<Value>), ScimError> {
-    let (invocation, base) = (invocation.clone(), base.to_owned());
     let limit = count;
     let count = count as usize;
     Ok(match filter {
         None => {
-            let total = state.scim.user_count(&invocation).await?;
+            let total = state.scim.user_count(invocation).await?;
             let page = if count == 0 {
                 Vec::new()
             } else {
-                state.scim.users(&invocation, None, skip, limit).await?
+                state.scim.users(invocation, None, skip, limit).await?
             };
-            let page = page.iter().map(|u| user_resource(u, &base)).collect();
+            let page = page.iter().map(|u| user_resource(u, base)).collect();
             (total, page)
         }
         Some(filter) => {
             let candidates = match filter::user_lookup(filter) {
-                Some(lookup) => looked_up(state, &invocation, lookup).await?,
+                Some(lookup) => looked_up(state, invocation, lookup).await?,
                 None => Vec::new(),
             };
             let indexed = filter::user_lookup(filter).is_some();
@@ -302,7 +274,7 @@ pub async fn matching(
             };
             if indexed {
                 for user in &candidates {
-                    consider(user_resource(user, &base));
+                    consider(user_resource(user, base));
                 }
             } else {
                 let mut after: Option<UserId> = None;
@@ -317,11 +289,11 @@ pub async fn matching(
                     }
                     let batch = state
                         .scim
-                        .users(&invocation, after.as_ref(), 0, SCAN_BATCH)
+                        .users(invocation, after.as_ref(), 0, SCAN_BATCH)
                         .await?;
                     scanned += batch.len() as u64;
                     for user in &batch {
-                        consider(user_resource(user, &base));
+                        consider(user_resource(user, base));
                     }
                     match batch.last() {
                         Some(last) if batch.len() == SCAN_BATCH as usize => {
