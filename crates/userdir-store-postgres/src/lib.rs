@@ -25,6 +25,7 @@ mod creations;
 mod credentials;
 mod groups;
 mod import;
+mod lookups;
 mod maintenance;
 mod scim;
 mod scim_tokens;
@@ -34,7 +35,7 @@ mod write;
 use creations::SharedCreations;
 pub use maintenance::{check, migrate, read_audit};
 use userdir_core::domain::SharedClock;
-use userdir_core::store::{BackendError, CommitWatch, StoreError};
+use userdir_core::store::{BackendError, CommitWatch, Lookups, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
@@ -103,6 +104,8 @@ pub struct PostgresStore {
     max_connections: i64,
     /// Told of each committed write (metrics).
     watch: Arc<CommitWatch>,
+    /// GetUser's reads, gathered into shared statements.
+    lookups: Lookups,
 }
 
 impl PostgresStore {
@@ -118,6 +121,7 @@ impl PostgresStore {
                 .map_err(db_error)?;
         let creations = Arc::new(SharedCreations::listen(&pool).await?);
         Ok(Self {
+            lookups: lookups::start(pool.clone(), settings.max_connections.max(1)),
             pool,
             clock,
             creations,

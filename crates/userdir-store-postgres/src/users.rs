@@ -57,18 +57,7 @@ impl UserStore for PostgresStore {
 
     #[instrument(skip_all, fields(user_id = %id))]
     async fn get_user(&self, id: &UserId) -> Result<Option<Arc<User>>, StoreError> {
-        let row = sqlx::query_as!(
-            UserRow,
-            "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
-                    first_name, last_name, create_time, last_enabled_time, last_disabled_time,
-                    last_modified_time, last_login_time
-             FROM users WHERE user_id = $1",
-            id.as_str()
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        row.map(|row| User::try_from(row).map(Arc::new)).transpose()
+        Ok(self.lookups.get(id).await?.map(Arc::new))
     }
 
     #[instrument(skip_all, fields(user_id = %id))]

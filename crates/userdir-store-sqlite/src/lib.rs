@@ -40,7 +40,6 @@ use audit::audit_page;
 pub use backup::{BackupReport, backup, restore, verify};
 pub use beside::TokensBeside;
 pub use lock::{DirectoryLock, LockError, database_dir};
-use lookups::Lookups;
 pub use maintenance::{check, migrate, read_audit};
 use rows::users_from_json;
 use userdir_core::store::rows::{corrupt, parse_user_id};
@@ -49,7 +48,7 @@ use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
 
 use userdir_core::domain::SharedClock;
 use userdir_core::store::{
-    BackendError, LocalCreations, StoreError, UserCache, WriteContext, Written,
+    BackendError, LocalCreations, Lookups, StoreError, UserCache, WriteContext, Written,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -117,7 +116,7 @@ impl SqliteStore {
             write_pool,
             cache,
             writer,
-            lookups: Lookups::start(reader.clone()),
+            lookups: lookups::start(reader.clone(), settings.read_connections.max(1)),
             reader,
             dir: database_dir(&settings.path).to_owned(),
             clock,

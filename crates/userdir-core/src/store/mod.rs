@@ -3,6 +3,7 @@
 
 mod cache;
 pub mod copy;
+mod lookups;
 pub mod rows;
 mod scim;
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use cache::UserCache;
+pub use lookups::{Lookups, MAX_LOOKUPS};
 pub use scim::{
     MemberChanges, ScimGroup, ScimGroupState, ScimStore, ScimUser, ScimUserChange, ScimUserState,
     ScimWritePlan,
