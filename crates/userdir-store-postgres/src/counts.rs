@@ -17,6 +17,11 @@ use super::write::in_savepoint;
 
 const SLOTS: i16 = 128;
 
+/// A slot to add a create's count to: any, at random, so that concurrent creates rarely meet.
+pub(super) fn random_slot() -> i16 {
+    rand::random_range(0..SLOTS)
+}
+
 /// What is counted.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Kind {
@@ -45,7 +50,7 @@ pub(super) async fn count_in(
 ) -> Result<(), StoreError> {
     let limit = i64::try_from(max).unwrap_or(i64::MAX);
     let kind_name = kind.as_str();
-    let slot: i16 = rand::random_range(0..SLOTS);
+    let slot = random_slot();
     let counted = in_savepoint(conn, move |conn| {
         Box::pin(async move {
             // This slot's new count, and the other slots' as committed: the same sum a second
@@ -88,7 +93,7 @@ pub(super) async fn count_in(
 
 /// Counts one `kind` fewer (a deleted group), in the caller's transaction.
 pub(super) async fn count_out(conn: &mut PgConnection, kind: Kind) -> Result<(), StoreError> {
-    bump(conn, kind.as_str(), rand::random_range(0..SLOTS), -1).await
+    bump(conn, kind.as_str(), random_slot(), -1).await
 }
 
 /// Adds `added` to one slot of `kind`'s count, in the caller's transaction.

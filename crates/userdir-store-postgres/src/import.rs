@@ -5,7 +5,6 @@ use userdir_core::domain::{FirstName, LastName, RoleArn, Timestamp, User, UserSt
 use userdir_core::store::{AuditRecord, StoreError, WriteContext};
 
 use super::counts::{Kind, count_in};
-use super::users::notify_creation;
 use super::{PostgresStore, db_error, violated_constraint};
 
 /// Users per INSERT.
@@ -29,26 +28,28 @@ impl PostgresStore {
             .map(|chunk| serde_json::Value::Array(chunk.iter().map(row).collect()).to_string())
             .collect();
         let in_flight = self.max_connections;
-        self.write_once(
-            &ctx,
-            |_| Err(StoreError::internal("an import is never replayed")),
-            |tx| {
-                let chunks = chunks.clone();
-                Box::pin(async move {
-                    for rows in chunks {
-                        insert_rows(&mut *tx, rows).await?;
-                    }
-                    let added = i64::try_from(count).unwrap_or(i64::MAX);
-                    count_in(&mut *tx, Kind::Users, added, max_users, in_flight).await?;
-                    if creating {
-                        notify_creation(&mut *tx).await?;
-                    }
-                    Ok((count, count.to_string()))
-                })
-            },
-        )
-        .await
-        .map(|written| written.into_inner())
+        let imported = self
+            .write_once(
+                &ctx,
+                |_| Err(StoreError::internal("an import is never replayed")),
+                |tx| {
+                    let chunks = chunks.clone();
+                    Box::pin(async move {
+                        for rows in chunks {
+                            insert_rows(&mut *tx, rows).await?;
+                        }
+                        let added = i64::try_from(count).unwrap_or(i64::MAX);
+                        count_in(&mut *tx, Kind::Users, added, max_users, in_flight).await?;
+                        Ok((count, count.to_string()))
+                    })
+                },
+            )
+            .await?
+            .into_inner();
+        if creating {
+            self.creations.announce().await;
+        }
+        Ok(imported)
     }
 }
 

@@ -161,7 +161,7 @@ impl ScimStore for PostgresStore {
             })
             .await;
         if let Ok(Written::Applied(_)) = &written {
-            self.creations.signal();
+            self.creations.announce().await;
         }
         written
     }

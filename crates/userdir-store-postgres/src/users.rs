@@ -16,8 +16,8 @@ use userdir_core::store::{
     StoreError, UserStore, WriteContext, Written,
 };
 
-use super::counts::{Kind, count_in};
-use super::creations::CHANNEL;
+use super::counts::{Kind, count_in, random_slot};
+use super::write::{Retry, retry_or_fail, retrying};
 use super::{PostgresStore, db_error, is_unique_violation};
 
 #[async_trait]
@@ -29,18 +29,9 @@ impl UserStore for PostgresStore {
         max_users: u64,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
-        let in_flight = self.max_connections;
-        let written = self
-            .write_once(ctx, parse_user_id, |tx| {
-                let user = user.clone();
-                Box::pin(async move {
-                    insert_row(tx, &user, max_users, in_flight).await?;
-                    Ok((user.id.clone(), user.id.as_str().to_owned()))
-                })
-            })
-            .await;
+        let written = retrying(|| self.create_user_once(user, max_users, ctx)).await;
         if let Ok(Written::Applied(_)) = &written {
-            self.creations.signal();
+            self.creations.announce().await;
         }
         written
     }
@@ -376,16 +367,8 @@ impl UserStore for PostgresStore {
     }
 }
 
-/// Announces a creation to every instance, when the transaction commits.
-pub(super) async fn notify_creation(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-    sqlx::query!("SELECT pg_notify($1, '')", CHANNEL)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
-
-/// Inserts a new user's row and counts it; `EmailTaken` if its email is registered in any case,
+/// Inserts a new user's row and counts it, in a SCIM create's transaction (CreateUser's own is
+/// `userdir_create_user`); `EmailTaken` if its email is registered in any case,
 /// `LimitExceeded` if `max_users` exist already.
 pub(super) async fn insert_row(
     tx: &mut PgConnection,
@@ -393,18 +376,12 @@ pub(super) async fn insert_row(
     max_users: u64,
     in_flight: i64,
 ) -> Result<(), StoreError> {
-    // The NOTIFY rides on the insert (delivered at commit, dropped on rollback).
     let inserted = sqlx::query!(
-        r#"WITH inserted AS (
-               INSERT INTO users (
-                   user_id, email, user_type, status, api_access,
-                   api_access_principal_arn, first_name, last_name, create_time,
-                   last_enabled_time, last_disabled_time, last_modified_time,
-                   last_login_time)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-               RETURNING 1)
-           SELECT count(*) AS "inserted!"
-           FROM inserted CROSS JOIN LATERAL pg_notify($14, '') AS notified"#,
+        "INSERT INTO users (
+             user_id, email, user_type, status, api_access, api_access_principal_arn,
+             first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+             last_modified_time, last_login_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         user.id.as_str(),
         user.email.as_str(),
         user.user_type.as_str(),
@@ -418,9 +395,8 @@ pub(super) async fn insert_row(
         user.last_disabled_time.map(Timestamp::as_millis),
         user.last_modified_time.as_millis(),
         user.last_login_time.map(Timestamp::as_millis),
-        CHANNEL,
     )
-    .fetch_one(&mut *tx)
+    .execute(&mut *tx)
     .await;
     match inserted {
         Err(e) if is_unique_violation(&e) => return Err(StoreError::EmailTaken),
@@ -429,4 +405,87 @@ pub(super) async fn insert_row(
     // Counted after the insert: a create refused for its email waits on no slot.
     count_in(&mut *tx, Kind::Users, 1, max_users, in_flight).await?;
     Ok(())
+}
+
+impl PostgresStore {
+    /// CreateUser as one call of `userdir_create_user` (migration 0006): the clientToken's claim,
+    /// the user, its count, the audit entry and the token's answer in one round trip and one
+    /// transaction, where separate statements took eight.
+    async fn create_user_once(
+        &self,
+        user: &User,
+        max_users: u64,
+        ctx: &WriteContext,
+    ) -> Result<Written<UserId>, Retry> {
+        let started = std::time::Instant::now();
+        let claim = ctx.claim.as_ref();
+        let audit = &ctx.audit;
+        let earlier = sqlx::query!(
+            r#"SELECT earlier_fingerprint AS "fingerprint!", earlier_result AS "result!"
+               FROM userdir_create_user(
+                   $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                   $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"#,
+            claim.map(|c| c.operation),
+            claim.map(|c| c.token.as_str()),
+            claim.map(|c| c.fingerprint.as_str()),
+            claim.map(|c| c.now.as_millis()),
+            claim.map(|c| c.expires_at.as_millis()),
+            user.id.as_str(),
+            user.email.as_str(),
+            user.user_type.as_str(),
+            user.status.as_str(),
+            user.api_access.as_str(),
+            user.api_access_principal_arn.as_ref().map(RoleArn::as_str),
+            user.first_name.as_ref().map(FirstName::as_str),
+            user.last_name.as_ref().map(LastName::as_str),
+            user.create_time.as_millis(),
+            user.last_enabled_time.map(Timestamp::as_millis),
+            user.last_disabled_time.map(Timestamp::as_millis),
+            user.last_modified_time.as_millis(),
+            user.last_login_time.map(Timestamp::as_millis),
+            random_slot(),
+            i64::try_from(max_users).unwrap_or(i64::MAX),
+            self.max_connections,
+            audit.time.as_millis(),
+            audit.request_id,
+            audit.caller,
+            audit.operation,
+            audit.target,
+            audit.detail,
+        )
+        .fetch_optional(&self.pool)
+        .await;
+        let earlier = match earlier {
+            Err(e) if is_unique_violation(&e) => return Err(Retry::Fail(StoreError::EmailTaken)),
+            Err(e) if has_code(&e, LIMIT_REACHED) => {
+                return Err(Retry::Fail(StoreError::LimitExceeded(max_users)));
+            }
+            other => other.map_err(retry_or_fail)?,
+        };
+        match (earlier, claim) {
+            (None, _) => {
+                self.watch.committed(1, started.elapsed());
+                Ok(Written::Applied(user.id.clone()))
+            }
+            (Some(earlier), Some(claim)) if earlier.fingerprint == claim.fingerprint => {
+                parse_user_id(earlier.result)
+                    .map(Written::Replayed)
+                    .map_err(Retry::Fail)
+            }
+            (Some(_), Some(_)) => Err(Retry::Fail(StoreError::TokenMismatch)),
+            (Some(_), None) => Err(Retry::Fail(StoreError::internal(
+                "userdir_create_user answered a token's claim for a create without one",
+            ))),
+        }
+    }
+}
+
+/// The SQLSTATE `userdir_create_user` raises when the limit of users is reached.
+const LIMIT_REACHED: &str = "UDLIM";
+
+fn has_code(error: &sqlx::Error, code: &str) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == code)
 }

@@ -116,7 +116,7 @@ impl PostgresStore {
 
 /// Runs `attempt` until it succeeds, fails for good, or has been aborted `ATTEMPTS` times for a
 /// concurrent transaction.
-async fn retrying<T, A>(mut attempt: impl FnMut() -> A) -> Result<T, StoreError>
+pub(super) async fn retrying<T, A>(mut attempt: impl FnMut() -> A) -> Result<T, StoreError>
 where
     A: Future<Output = Result<T, Retry>>,
 {
@@ -214,12 +214,12 @@ pub(super) async fn in_savepoint<T>(
 }
 
 /// A failed attempt: worth another (PostgreSQL aborted it for a concurrent one), or final.
-enum Retry {
+pub(super) enum Retry {
     Again(StoreError),
     Fail(StoreError),
 }
 
-fn retry_or_fail(error: sqlx::Error) -> Retry {
+pub(super) fn retry_or_fail(error: sqlx::Error) -> Retry {
     // 40001: serialization_failure; 40P01: deadlock_detected.
     let again = error
         .as_database_error()
