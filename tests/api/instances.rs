@@ -158,6 +158,48 @@ async fn the_user_limit_holds_exactly_across_instances() {
     assert_eq!(listed.users().len(), 20);
 }
 
+/// Creates users through `app` until one is refused; how many were made.
+async fn create_until_refused(app: &TestApp, tag: &str) -> usize {
+    for made in 0..100 {
+        let outcome = app
+            .sdk
+            .create_user()
+            .email_address(unique_email(&format!("{tag}{made}")))
+            .r#type(UserType::AppUser)
+            .send()
+            .await;
+        if let Err(error) = outcome {
+            let code = aws_sdk_finspacedata::error::ProvideErrorMetadata::code(&error);
+            assert_eq!(code, Some("LimitExceededException"), "{error:?}");
+            return made;
+        }
+    }
+    panic!("no create through {tag} was refused");
+}
+
+/// The count's budgets are shared out for one limit; an instance configured with another (a
+/// changed setting, or a rolling restart that changes it) counts exactly against its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_with_different_user_limits_each_hold_their_own_exactly() {
+    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let wide = spawn_app_in(dir.clone(), |s| s.limits.max_users = 30).await;
+    let narrow = spawn_app_in(dir.clone(), |s| s.limits.max_users = 12).await;
+    for i in 0..10 {
+        wide.create_user(&unique_email(&format!("wide{i}"))).await;
+    }
+    assert_eq!(create_until_refused(&narrow, "narrow").await, 2);
+    assert_eq!(create_until_refused(&wide, "wide-again").await, 18);
+    assert_eq!(create_until_refused(&narrow, "narrow-again").await, 0);
+    let listed = narrow
+        .sdk
+        .list_users()
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListUsers");
+    assert_eq!(listed.users().len(), 30);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_one_instance_is_read_on_another_at_once() {
     let apps = instances(2, |_| {}).await;

@@ -603,23 +603,28 @@ async fn configured_limits_answer_limit_exceeded() {
         "LimitExceededException"
     );
 
+    let create_group = |name: &'static str| {
+        app.sdk
+            .create_permission_group()
+            .name(name)
+            .set_application_permissions(Some(vec![]))
+            .send()
+    };
+    let only = create_group("only").await.expect("first group");
+    assert_eq!(
+        failure(create_group("second").await, "over the limit"),
+        "LimitExceededException"
+    );
+    // A deleted group makes room for one more, and only one.
     app.sdk
-        .create_permission_group()
-        .name("only")
-        .set_application_permissions(Some(vec![]))
+        .delete_permission_group()
+        .permission_group_id(only.permission_group_id().expect("id"))
         .send()
         .await
-        .expect("first group");
+        .expect("deleted");
+    create_group("replacement").await.expect("room again");
     assert_eq!(
-        failure(
-            app.sdk
-                .create_permission_group()
-                .name("second")
-                .set_application_permissions(Some(vec![]))
-                .send()
-                .await,
-            "over the limit"
-        ),
+        failure(create_group("third").await, "over the limit again"),
         "LimitExceededException"
     );
 }

@@ -11,7 +11,7 @@ use userdir_core::store::rows::{
 };
 
 use super::audit::audit_page;
-use super::counts::bump;
+use super::counts::count_copied;
 use super::{PostgresStore, db_error, is_unique_violation};
 
 #[async_trait]
@@ -343,10 +343,12 @@ impl CopyStore for PostgresStore {
         };
         let new = done.map_err(db_error)?.rows_affected();
         let added = i64::try_from(new).unwrap_or(i64::MAX);
-        // Copied rows count toward the limits like created ones (in slot 0: a copy runs alone).
+        // Copied rows count toward the limits like created ones.
         match &records {
-            Records::Users(_) => bump(&mut tx, "users", 0, added).await?,
-            Records::PermissionGroups(_) => bump(&mut tx, "permission_groups", 0, added).await?,
+            Records::Users(_) => count_copied(&mut tx, "users", added).await?,
+            Records::PermissionGroups(_) => {
+                count_copied(&mut tx, "permission_groups", added).await?
+            }
             Records::AuditEvents(_) => {
                 // New entries continue after the highest copied one.
                 sqlx::query_scalar!(

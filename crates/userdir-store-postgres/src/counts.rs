@@ -1,19 +1,15 @@
 //! Limits that hold exactly however many instances create at once, without making every create
-//! wait for every other.
+//! wait for every other (`userdir_count`, migration 0007).
 //!
-//! A kind's count is spread over 128 rows (`entity_counts`). A create adds one to a random slot —
-//! locking that row until it commits — and then reads the sum, which covers every committed create
-//! and its own. Other creates still in flight are not in the sum, but each holds a connection, so
-//! there are fewer than the server's `max_connections` of them: while the sum plus that many stays
-//! within the limit, no interleaving can pass it. Near the limit the create undoes its slot (in a
-//! savepoint, which releases the row) and locks every slot of the kind in order instead, waiting
-//! for the creates in flight and shutting out new ones: the sum it then reads is exact.
+//! A kind's count is spread over 128 rows (`entity_counts`), each with a budget; the budgets add
+//! up to the limit. A create adds to a random slot within its budget, locking that one row until
+//! it commits; a slot without budget left (or a changed limit) makes the create lock every slot
+//! in order, read the exact count, and share out what is left of the limit again.
 
 use sqlx::PgConnection;
 use userdir_core::store::StoreError;
 
 use super::db_error;
-use super::write::in_savepoint;
 
 const SLOTS: i16 = 128;
 
@@ -39,56 +35,28 @@ impl Kind {
 }
 
 /// Counts `added` more of `kind` in the caller's transaction if at most `max` then exist;
-/// `LimitExceeded` (and nothing counted) otherwise. `in_flight` bounds the creates that may be
-/// under way elsewhere (the server's `max_connections`).
+/// `LimitExceeded` (and nothing counted) otherwise.
 pub(super) async fn count_in(
     conn: &mut PgConnection,
     kind: Kind,
     added: i64,
     max: u64,
-    in_flight: i64,
 ) -> Result<(), StoreError> {
-    let limit = i64::try_from(max).unwrap_or(i64::MAX);
-    let kind_name = kind.as_str();
-    let slot = random_slot();
-    let counted = in_savepoint(conn, move |conn| {
-        Box::pin(async move {
-            // This slot's new count, and the other slots' as committed: the same sum a second
-            // statement would read, in one round trip.
-            let total = sqlx::query_scalar!(
-                r#"WITH bumped AS (
-                       UPDATE entity_counts SET n = n + $3 WHERE kind = $1 AND slot = $2
-                       RETURNING n)
-                   SELECT ((SELECT n FROM bumped)
-                           + (SELECT COALESCE(sum(n), 0) FROM entity_counts
-                              WHERE kind = $1 AND slot <> $2))::BIGINT AS "total!""#,
-                kind_name,
-                slot,
-                added,
-            )
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_error)?;
-            Ok((total.saturating_add(in_flight) <= limit).then_some(()))
-        })
-    })
-    .await?;
-    if counted.is_some() {
-        return Ok(());
-    }
-    // Near the limit: every slot, in slot order (so that two creates doing this cannot deadlock).
-    let locked = sqlx::query_scalar!(
-        r#"SELECT n AS "n!" FROM entity_counts WHERE kind = $1 ORDER BY slot FOR UPDATE"#,
-        kind_name,
+    let counted = sqlx::query_scalar!(
+        r#"SELECT userdir_count($1, $2, $3, $4) AS "counted!""#,
+        kind.as_str(),
+        random_slot(),
+        added,
+        i64::try_from(max).unwrap_or(i64::MAX),
     )
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db_error)?;
-    let existing: i64 = locked.iter().sum();
-    if existing.saturating_add(added) > limit {
-        return Err(StoreError::LimitExceeded(max));
+    if counted {
+        Ok(())
+    } else {
+        Err(StoreError::LimitExceeded(max))
     }
-    bump(conn, kind_name, slot, added).await
 }
 
 /// Counts one `kind` fewer (a deleted group), in the caller's transaction.
@@ -97,7 +65,7 @@ pub(super) async fn count_out(conn: &mut PgConnection, kind: Kind) -> Result<(),
 }
 
 /// Adds `added` to one slot of `kind`'s count, in the caller's transaction.
-pub(super) async fn bump(
+async fn bump(
     conn: &mut PgConnection,
     kind: &str,
     slot: i16,
@@ -107,6 +75,27 @@ pub(super) async fn bump(
         "UPDATE entity_counts SET n = n + $3 WHERE kind = $1 AND slot = $2",
         kind,
         slot,
+        added,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Counts `added` more of `kind` that were written without a limit's check (a copy), in the
+/// caller's transaction: the budgets are withdrawn, so the next create reads the exact count and
+/// shares out what is left of its limit.
+pub(super) async fn count_copied(
+    conn: &mut PgConnection,
+    kind: &str,
+    added: i64,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE entity_counts
+         SET n = n + CASE WHEN slot = 0 THEN $2::BIGINT ELSE 0 END, budget_for = -1
+         WHERE kind = $1",
+        kind,
         added,
     )
     .execute(&mut *conn)

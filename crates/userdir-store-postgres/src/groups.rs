@@ -60,11 +60,10 @@ impl GroupStore for PostgresStore {
         max_groups: u64,
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
-        let in_flight = self.max_connections;
         self.write_once(ctx, parse_group_id, |tx| {
             let group = group.clone();
             Box::pin(async move {
-                insert_group_row(tx, &group, max_groups, in_flight).await?;
+                insert_group_row(tx, &group, max_groups).await?;
                 Ok((group.id.clone(), group.id.as_str().to_owned()))
             })
         })
@@ -311,7 +310,6 @@ pub(super) async fn insert_group_row(
     tx: &mut PgConnection,
     group: &PermissionGroup,
     max_groups: u64,
-    in_flight: i64,
 ) -> Result<(), StoreError> {
     let inserted = sqlx::query!(
         "INSERT INTO permission_groups (
@@ -335,6 +333,6 @@ pub(super) async fn insert_group_row(
         Err(e) if is_unique_violation(&e) => return Err(StoreError::GroupNameTaken),
         other => other.map_err(db_error)?,
     };
-    count_in(&mut *tx, Kind::PermissionGroups, 1, max_groups, in_flight).await?;
+    count_in(&mut *tx, Kind::PermissionGroups, 1, max_groups).await?;
     Ok(())
 }

@@ -27,7 +27,6 @@ impl PostgresStore {
             .chunks(ROWS_PER_STATEMENT)
             .map(|chunk| serde_json::Value::Array(chunk.iter().map(row).collect()).to_string())
             .collect();
-        let in_flight = self.max_connections;
         let imported = self
             .write_once(
                 &ctx,
@@ -39,7 +38,7 @@ impl PostgresStore {
                             insert_rows(&mut *tx, rows).await?;
                         }
                         let added = i64::try_from(count).unwrap_or(i64::MAX);
-                        count_in(&mut *tx, Kind::Users, added, max_users, in_flight).await?;
+                        count_in(&mut *tx, Kind::Users, added, max_users).await?;
                         Ok((count, count.to_string()))
                     })
                 },

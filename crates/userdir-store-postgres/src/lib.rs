@@ -99,9 +99,6 @@ pub struct PostgresStore {
     pool: PgPool,
     clock: SharedClock,
     creations: Arc<SharedCreations>,
-    /// The server's `max_connections`: how many transactions can be in flight at most, across
-    /// every instance (counts.rs relies on it).
-    max_connections: i64,
     /// Told of each committed write (metrics).
     watch: Arc<CommitWatch>,
     /// GetUser's reads, gathered into shared statements.
@@ -114,18 +111,12 @@ impl PostgresStore {
     pub async fn open(settings: &PostgresSettings, clock: SharedClock) -> Result<Self, StoreError> {
         let pool = pool(settings).await?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
-        let max_connections =
-            sqlx::query_scalar!(r#"SELECT current_setting('max_connections')::BIGINT AS "n!""#)
-                .fetch_one(&pool)
-                .await
-                .map_err(db_error)?;
         let creations = Arc::new(SharedCreations::listen(&pool).await?);
         Ok(Self {
             lookups: lookups::start(pool.clone(), settings.max_connections.max(1)),
             pool,
             clock,
             creations,
-            max_connections,
             watch: Arc::default(),
         })
     }

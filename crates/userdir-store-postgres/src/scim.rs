@@ -139,13 +139,12 @@ impl ScimStore for PostgresStore {
         max_users: u64,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
-        let in_flight = self.max_connections;
         let written = self
             .write_once(ctx, parse_user_id, |tx| {
                 let user = user.clone();
                 let external_id = external_id.cloned();
                 Box::pin(async move {
-                    insert_row(tx, &user, max_users, in_flight).await?;
+                    insert_row(tx, &user, max_users).await?;
                     if let Some(external_id) = &external_id {
                         sqlx::query!(
                             "INSERT INTO scim_users (user_id, external_id) VALUES ($1, $2)",
@@ -294,14 +293,13 @@ impl ScimStore for PostgresStore {
         max_groups: u64,
         ctx: &WriteContext,
     ) -> Result<Written<PermissionGroupId>, StoreError> {
-        let in_flight = self.max_connections;
         let members = ids_json(members);
         self.write_once(ctx, parse_group_id, |tx| {
             let group = group.clone();
             let external_id = external_id.cloned();
             let members = members.clone();
             Box::pin(async move {
-                insert_group_row(tx, &group, max_groups, in_flight).await?;
+                insert_group_row(tx, &group, max_groups).await?;
                 set_group_external_id(tx, &group.id, external_id.as_ref()).await?;
                 add_members(tx, &group.id, &members, group.create_time).await?;
                 Ok((group.id.clone(), group.id.as_str().to_owned()))

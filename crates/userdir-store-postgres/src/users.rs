@@ -374,7 +374,6 @@ pub(super) async fn insert_row(
     tx: &mut PgConnection,
     user: &User,
     max_users: u64,
-    in_flight: i64,
 ) -> Result<(), StoreError> {
     let inserted = sqlx::query!(
         "INSERT INTO users (
@@ -403,7 +402,7 @@ pub(super) async fn insert_row(
         other => other.map_err(db_error)?,
     };
     // Counted after the insert: a create refused for its email waits on no slot.
-    count_in(&mut *tx, Kind::Users, 1, max_users, in_flight).await?;
+    count_in(&mut *tx, Kind::Users, 1, max_users).await?;
     Ok(())
 }
 
@@ -424,7 +423,7 @@ impl PostgresStore {
             r#"SELECT earlier_fingerprint AS "fingerprint!", earlier_result AS "result!"
                FROM userdir_create_user(
                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                   $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"#,
+                   $18, $19, $20, $21, $22, $23, $24, $25, $26)"#,
             claim.map(|c| c.operation),
             claim.map(|c| c.token.as_str()),
             claim.map(|c| c.fingerprint.as_str()),
@@ -445,7 +444,6 @@ impl PostgresStore {
             user.last_login_time.map(Timestamp::as_millis),
             random_slot(),
             i64::try_from(max_users).unwrap_or(i64::MAX),
-            self.max_connections,
             audit.time.as_millis(),
             audit.request_id,
             audit.caller,

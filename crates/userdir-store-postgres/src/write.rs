@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::{Acquire, PgConnection};
+use sqlx::PgConnection;
 use userdir_core::store::{AuditRecord, StoreError, TokenClaim, WriteContext, Written};
 
 use super::{PostgresStore, db_error};
@@ -192,25 +192,6 @@ pub(super) async fn append(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Runs `work` in a savepoint: if it fails, what it did is undone (its row locks released) and
-/// the transaction goes on.
-pub(super) async fn in_savepoint<T>(
-    conn: &mut PgConnection,
-    work: impl for<'c> FnOnce(&'c mut PgConnection) -> WriteFuture<'c, Option<T>>,
-) -> Result<Option<T>, StoreError> {
-    let mut savepoint = conn.begin().await.map_err(db_error)?;
-    match work(&mut savepoint).await? {
-        Some(value) => {
-            savepoint.commit().await.map_err(db_error)?;
-            Ok(Some(value))
-        }
-        None => {
-            savepoint.rollback().await.map_err(db_error)?;
-            Ok(None)
-        }
-    }
 }
 
 /// A failed attempt: worth another (PostgreSQL aborted it for a concurrent one), or final.
