@@ -4,5 +4,6 @@ pub mod api;
 pub mod backend;
 pub mod config;
 pub mod escape;
+pub mod memory;
 pub mod startup;
 pub mod telemetry;

@@ -135,8 +135,14 @@ enum RootKeyAction {
     Rotate,
 }
 
+fn main() -> ExitCode {
+    // Before the runtime starts its threads: every allocation after this uses the bound.
+    userdir::memory::limit_malloc_arenas();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     let effective = match Effective::load(cli.config.as_deref()) {
         Ok(effective) => effective,
