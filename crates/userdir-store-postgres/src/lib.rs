@@ -140,6 +140,14 @@ async fn pool(settings: &PostgresSettings) -> Result<PgPool, StoreError> {
         .map_err(db_error)
 }
 
+/// Whether PostgreSQL failed the statement with SQLSTATE `code`.
+fn has_code(error: &sqlx::Error, code: &str) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == code)
+}
+
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()

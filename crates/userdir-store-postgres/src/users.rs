@@ -18,7 +18,7 @@ use userdir_core::store::{
 
 use super::counts::{Kind, count_in, random_slot};
 use super::write::{Retry, retry_or_fail, retrying};
-use super::{PostgresStore, db_error, is_unique_violation};
+use super::{PostgresStore, db_error, has_code, is_unique_violation};
 
 #[async_trait]
 impl UserStore for PostgresStore {
@@ -480,10 +480,3 @@ impl PostgresStore {
 
 /// The SQLSTATE `userdir_create_user` raises when the limit of users is reached.
 const LIMIT_REACHED: &str = "UDLIM";
-
-fn has_code(error: &sqlx::Error, code: &str) -> bool {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == code)
-}

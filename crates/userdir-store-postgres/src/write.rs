@@ -12,7 +12,7 @@ use std::pin::Pin;
 use sqlx::PgConnection;
 use userdir_core::store::{AuditRecord, StoreError, TokenClaim, WriteContext, Written};
 
-use super::{PostgresStore, db_error};
+use super::{PostgresStore, db_error, has_code};
 
 /// A write's own statements, run inside its transaction.
 pub(super) type WriteFuture<'c, T> =
@@ -202,10 +202,7 @@ pub(super) enum Retry {
 
 pub(super) fn retry_or_fail(error: sqlx::Error) -> Retry {
     // 40001: serialization_failure; 40P01: deadlock_detected.
-    let again = error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "40001" || code == "40P01");
+    let again = has_code(&error, "40001") || has_code(&error, "40P01");
     if again {
         Retry::Again(db_error(error))
     } else {

@@ -17,7 +17,7 @@ use super::{BackendError, StoreError};
 use crate::domain::{User, UserId};
 
 /// The most users one statement looks up.
-pub const MAX_LOOKUPS: usize = 128;
+const MAX_LOOKUPS: usize = 128;
 
 type Answer = oneshot::Sender<Result<Option<User>, StoreError>>;
 

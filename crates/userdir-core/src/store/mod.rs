@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use cache::UserCache;
-pub use lookups::{Lookups, MAX_LOOKUPS};
+pub use lookups::Lookups;
 pub use scim::{
     MemberChanges, ScimGroup, ScimGroupState, ScimStore, ScimUser, ScimUserChange, ScimUserState,
     ScimWritePlan,
