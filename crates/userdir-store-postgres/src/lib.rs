@@ -164,14 +164,22 @@ fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
 
 // PostgreSQL's failures become the store's. A server that cannot be reached, a pool with no free
 // connection within its timeout, or a server shutting down are Unavailable (503: a retry may
-// succeed once it is back); anything else is Internal. Above the store no sqlx type is seen.
+// succeed once it is back); a transaction aborted for a concurrent one is Contended (tried again
+// by the write's loop); anything else is Internal. Above the store no sqlx type is seen.
 fn db_error(error: sqlx::Error) -> StoreError {
     let detail = BackendError::from_error(&error);
     if is_unavailable(&error) {
         StoreError::Unavailable(detail)
+    } else if is_contended(&error) {
+        StoreError::Contended(detail)
     } else {
         StoreError::Internal(detail)
     }
+}
+
+/// 40001: serialization_failure; 40P01: deadlock_detected.
+fn is_contended(error: &sqlx::Error) -> bool {
+    has_code(error, "40001") || has_code(error, "40P01")
 }
 
 fn is_unavailable(error: &sqlx::Error) -> bool {

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use sqlx::PgConnection;
 use userdir_core::store::{AuditRecord, StoreError, TokenClaim, WriteContext, Written};
 
-use super::{PostgresStore, db_error, has_code};
+use super::{PostgresStore, db_error};
 
 /// A write's own statements, run inside its transaction.
 pub(super) type WriteFuture<'c, T> =
@@ -60,7 +60,7 @@ impl PostgresStore {
                 Err(Retry::Fail(StoreError::TokenMismatch))
             };
         }
-        let (value, result) = write(&mut tx).await.map_err(Retry::Fail)?;
+        let (value, result) = write(&mut tx).await.map_err(Retry::from)?;
         match &ctx.claim {
             // The token's answer and the audit entry in one round trip.
             Some(claim) => {
@@ -105,7 +105,7 @@ impl PostgresStore {
         retrying(|| async {
             let started = std::time::Instant::now();
             let mut tx = self.pool.begin().await.map_err(retry_or_fail)?;
-            let value = write(&mut tx).await.map_err(Retry::Fail)?;
+            let value = write(&mut tx).await.map_err(Retry::from)?;
             tx.commit().await.map_err(retry_or_fail)?;
             self.watch.committed(1, started.elapsed());
             Ok(value)
@@ -201,11 +201,14 @@ pub(super) enum Retry {
 }
 
 pub(super) fn retry_or_fail(error: sqlx::Error) -> Retry {
-    // 40001: serialization_failure; 40P01: deadlock_detected.
-    let again = has_code(&error, "40001") || has_code(&error, "40P01");
-    if again {
-        Retry::Again(db_error(error))
-    } else {
-        Retry::Fail(db_error(error))
+    Retry::from(db_error(error))
+}
+
+impl From<StoreError> for Retry {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Contended(_) => Retry::Again(error),
+            other => Retry::Fail(other),
+        }
     }
 }

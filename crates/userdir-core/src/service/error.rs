@@ -119,7 +119,7 @@ impl<'a> Subject<'a> {
             },
             (StoreError::Changed, _, _) => ServiceError::Changed,
             (StoreError::LimitExceeded(limit), _, _) => ServiceError::LimitExceeded(limit),
-            (StoreError::Unavailable(reason), _, _) => {
+            (StoreError::Unavailable(reason) | StoreError::Contended(reason), _, _) => {
                 ServiceError::Unavailable(reason.to_string())
             }
             (other, _, _) => ServiceError::Store(other),

@@ -101,6 +101,7 @@ fn answer(group: Vec<(UserId, Answer)>, found: Result<HashMap<UserId, User>, Sto
 fn shared(error: &StoreError) -> StoreError {
     match error {
         StoreError::Unavailable(detail) => StoreError::Unavailable(detail.clone()),
+        StoreError::Contended(detail) => StoreError::Contended(detail.clone()),
         StoreError::Internal(detail) => StoreError::Internal(detail.clone()),
         other => StoreError::Internal(BackendError::new(other)),
     }

@@ -67,6 +67,11 @@ pub enum StoreError {
     /// reached); nothing of the call took effect, and a later one may succeed.
     #[error("the store is unavailable: {0}")]
     Unavailable(BackendError),
+    /// The store aborted the call for a concurrent one (a deadlock, a serialization failure);
+    /// nothing of it took effect, and the same call again may succeed. Backends that can meet it
+    /// try again a few times before they answer it.
+    #[error("the store aborted the call for a concurrent one: {0}")]
+    Contended(BackendError),
     /// The store failed for a reason no caller can fix (or holds data it cannot read).
     #[error("the store failed: {0}")]
     Internal(BackendError),
