@@ -506,9 +506,19 @@ pub fn database_url(dir: &std::path::Path) -> Option<String> {
     if let Ok(url) = std::fs::read_to_string(&file) {
         return Some(url);
     }
-    let url = postgres::new_database();
+    let url = postgres::new_migrated_database();
     std::fs::write(&file, &url).expect("the database URL is kept");
     Some(url)
+}
+
+/// On the PostgreSQL run, gives the test whose files are in `dir` an empty database instead of
+/// the migrated copy every test starts from.
+#[allow(dead_code, reason = "instances.rs (the PostgreSQL run only) uses it")]
+pub fn use_an_empty_database(dir: &std::path::Path) {
+    if postgres::enabled() {
+        std::fs::write(dir.join("database-url"), postgres::new_database())
+            .expect("the database URL is kept");
+    }
 }
 
 /// Whether this run is on PostgreSQL; a test of SQLite's own behaviour returns early there, saying

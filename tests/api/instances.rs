@@ -9,7 +9,9 @@ use std::time::Duration;
 use aws_sdk_finspacedata::types::{UserStatus, UserType};
 use tokio::task::JoinSet;
 
-use crate::helpers::{ServeProcess, TestApp, failure, sdk_client, spawn_app_in, unique_email};
+use crate::helpers::{
+    ServeProcess, TestApp, failure, sdk_client, spawn_app_in, unique_email, use_an_empty_database,
+};
 
 /// `n` in-process instances serving one database (created by the first).
 async fn instances(n: usize, adjust: fn(&mut userdir::config::Settings)) -> Vec<TestApp> {
@@ -25,6 +27,7 @@ async fn instances(n: usize, adjust: fn(&mut userdir::config::Settings)) -> Vec<
 async fn instances_starting_together_on_an_empty_database_all_come_up() {
     // The migrator's advisory lock makes them take turns on the schema.
     let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    use_an_empty_database(dir.path());
     let mut starts = JoinSet::new();
     for _ in 0..4 {
         let dir = dir.clone();
