@@ -203,6 +203,81 @@ async fn instances_with_different_user_limits_each_hold_their_own_exactly() {
     assert_eq!(listed.users().len(), 30);
 }
 
+/// Two instances whose limits differ by one, creating at once: each create of one finds the
+/// counts' budgets shared out for the other's limit, so nearly every create counts exactly,
+/// locking every count row. Such creates once deadlocked each other (and one came back as a 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_at_once_under_two_limits_end_within_them_without_errors() {
+    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let apps = [
+        spawn_app_in(dir.clone(), |s| {
+            s.limits.max_users = 40;
+            s.limits.max_permission_groups = 40;
+        })
+        .await,
+        spawn_app_in(dir.clone(), |s| {
+            s.limits.max_users = 41;
+            s.limits.max_permission_groups = 41;
+        })
+        .await,
+    ];
+    let mut creates = JoinSet::new();
+    for i in 0..160 {
+        let sdk = apps[i % 2].sdk.clone();
+        creates.spawn(async move {
+            let outcome = if i % 4 < 2 {
+                sdk.create_user()
+                    .email_address(unique_email(&format!("two-limits{i}")))
+                    .r#type(UserType::AppUser)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| code_of(&e))
+            } else {
+                sdk.create_permission_group()
+                    .name(format!("two-limits-{i}"))
+                    .set_application_permissions(Some(vec![]))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| code_of(&e))
+            };
+            (i % 4 < 2, outcome)
+        });
+    }
+    let (mut users, mut groups) = (0, 0);
+    while let Some(joined) = creates.join_next().await {
+        match joined.expect("joins") {
+            (true, Ok(())) => users += 1,
+            (false, Ok(())) => groups += 1,
+            (_, Err(code)) => assert_eq!(code, "LimitExceededException"),
+        }
+    }
+    // The last create admitted was counted against 40 or 41.
+    assert!((40..=41).contains(&users), "{users} users");
+    assert!((40..=41).contains(&groups), "{groups} groups");
+    let listed = apps[0]
+        .sdk
+        .list_users()
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListUsers");
+    assert_eq!(listed.users().len(), users);
+    let listed = apps[1]
+        .sdk
+        .list_permission_groups()
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListPermissionGroups");
+    assert_eq!(listed.permission_groups().len(), groups);
+}
+
+fn code_of<E: aws_sdk_finspacedata::error::ProvideErrorMetadata>(error: &E) -> String {
+    error.code().unwrap_or("<none>").to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_one_instance_is_read_on_another_at_once() {
     let apps = instances(2, |_| {}).await;
