@@ -143,6 +143,8 @@ pub struct SignInConfig {
     pub temporary_password_ttl_secs: u64,
     pub attempts_per_email_per_minute: u32,
     pub attempts_per_client_per_minute: u32,
+    pub password_hash_memory_kib: u32,
+    pub password_hash_iterations: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,6 +21,7 @@ use crate::api::{self, AppState, AuthPolicy, BodyLimits};
 use crate::backend::{Backend, Opened};
 use crate::config::{AuthMode, MetricsAccess, Settings};
 use userdir_core::domain::{RoleArn, SharedClock, SystemClock};
+use userdir_core::service::PasswordHashing;
 use userdir_core::service::access::Access;
 use userdir_core::service::audit::{AuditService, Upkeep, spawn_audit_keeper};
 use userdir_core::service::credentials::{CredentialService, KeyPair};
@@ -185,6 +186,7 @@ impl Application {
             ),
             attempts_per_email_per_minute: settings.sign_in.attempts_per_email_per_minute,
             attempts_per_client_per_minute: settings.sign_in.attempts_per_client_per_minute,
+            hashing: password_hashing(settings)?,
         };
         let access = Access::new(shared.clone());
         let audit = store.audit.clone();
@@ -389,6 +391,33 @@ fn nonzero(n: u32) -> NonZeroU32 {
 
 /// The anonymous mode serves loopback only, and says so at every start.
 /// Where SCIM is served, if it is.
+/// The configured password hashing cost, refused out of argon2's bounds and warned about below
+/// OWASP's recommendation.
+fn password_hashing(settings: &Settings) -> anyhow::Result<PasswordHashing> {
+    let sign_in = &settings.sign_in;
+    let hashing = PasswordHashing::new(
+        sign_in.password_hash_memory_kib,
+        sign_in.password_hash_iterations,
+    )
+    .map_err(|problem| {
+        anyhow::anyhow!(
+            "sign_in.password_hash_memory_kib = {}, sign_in.password_hash_iterations = {} \
+                     cannot be used: {problem}",
+            sign_in.password_hash_memory_kib,
+            sign_in.password_hash_iterations
+        )
+    })?;
+    if hashing.below_recommendation() {
+        tracing::warn!(
+            memory_kib = sign_in.password_hash_memory_kib,
+            iterations = sign_in.password_hash_iterations,
+            "password hashing costs less than OWASP recommends for argon2id (19456 KiB x 2 \
+             passes, or at least 7168 KiB x 5): stolen hashes are cheaper to guess"
+        );
+    }
+    Ok(hashing)
+}
+
 fn scim_prefix(settings: &Settings) -> anyhow::Result<Option<api::scim::Prefix>> {
     if !settings.scim.enabled {
         return Ok(None);

@@ -53,6 +53,10 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.lifecycle.activation_delay_ms = 0;
     settings.auth.root_access_key_id = ROOT.access_key_id.into();
     settings.auth.root_secret_access_key = ROOT.secret.into();
+    // argon2's least cost: the suite sets and checks hundreds of passwords, and at the default
+    // (19 MiB, 2 passes) that was a fifth of its CPU. passwords.rs tests the default too.
+    settings.sign_in.password_hash_memory_kib = 8;
+    settings.sign_in.password_hash_iterations = 1;
     settings
 }
 
@@ -575,6 +579,9 @@ pub fn userdir_command(dir: &std::path::Path) -> tokio::process::Command {
         .env("USERDIR__AUTH__ROOT_ACCESS_KEY_ID", ROOT.access_key_id)
         .env("USERDIR__AUTH__ROOT_SECRET_ACCESS_KEY", ROOT.secret)
         .env("USERDIR__LOG__FILTER", "warn")
+        // As test_settings: argon2's least cost.
+        .env("USERDIR__SIGN_IN__PASSWORD_HASH_MEMORY_KIB", "8")
+        .env("USERDIR__SIGN_IN__PASSWORD_HASH_ITERATIONS", "1")
         .kill_on_drop(true);
     command
 }

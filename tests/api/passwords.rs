@@ -2,7 +2,9 @@ use aws_sdk_finspacedata::types::UserStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, open_store, spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{
+    TestApp, open_store, spawn_app, spawn_app_in, spawn_app_with, test_settings, unique_email,
+};
 
 async fn reset(app: &TestApp, user_id: &str, token: Option<&str>) -> String {
     let out = app
@@ -211,8 +213,8 @@ async fn a_new_reset_invalidates_the_previous_password_and_a_replay_answers_the_
         .hash;
     store.close().await;
     assert!(
-        stored.starts_with("$argon2id$"),
-        "only an argon2id hash is stored"
+        stored.starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
+        "only an argon2id hash is stored, at the configured cost: {stored}"
     );
     assert!(!stored.contains("Chosen-Password-42"));
 }
@@ -325,5 +327,64 @@ async fn sign_in_attempts_are_throttled_per_email() {
         status,
         StatusCode::UNAUTHORIZED,
         "another email is not throttled"
+    );
+}
+
+#[tokio::test]
+async fn passwords_set_at_one_hashing_cost_still_sign_in_after_it_changes() {
+    // The default cost (OWASP's), as an operator starts with.
+    let app = spawn_app_with(|s| {
+        s.sign_in.password_hash_memory_kib = 19456;
+        s.sign_in.password_hash_iterations = 2;
+    })
+    .await;
+    let (user_id, email) = enabled_user(&app, "cost").await;
+    let temporary = reset(&app, &user_id, None).await;
+    let (status, _, body) = post(
+        &app,
+        "/auth/password",
+        json!({"emailAddress": email, "password": temporary, "newPassword": "Chosen-Password-42"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let dir = app.stop().await;
+    let store = open_store(&dir).await;
+    let stored = store
+        .credentials
+        .password_for(&userdir_core::domain::Email::parse(&email).expect("email"))
+        .await
+        .expect("read")
+        .expect("a stored password")
+        .hash;
+    store.close().await;
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+
+    // Cheaper from now on: the stored hash keeps its cost and still verifies.
+    let cheaper = spawn_app_in(dir, |s| s.sign_in.password_hash_memory_kib = 9216).await;
+    let signed_in = |password: &'static str| {
+        post(
+            &cheaper,
+            "/auth/sign-in",
+            json!({"emailAddress": email, "password": password}),
+        )
+    };
+    let (status, _, body) = signed_in("Chosen-Password-42").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = signed_in("Chosen-Password-43").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let dir = cheaper.stop().await;
+
+    // A cost argon2 cannot use stops the start, naming the settings.
+    let mut settings = test_settings(&dir);
+    settings.sign_in.password_hash_memory_kib = 4;
+    let refused = userdir::startup::Application::build(&settings).await;
+    let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(
+        message.contains("sign_in.password_hash_memory_kib = 4")
+            && message.contains("less than argon2's minimum of 8 KiB"),
+        "{message}"
     );
 }

@@ -18,6 +18,6 @@ mod users;
 pub use error::ServiceError;
 pub use groups::GroupService;
 pub use pagination::Page;
-pub use passwords::{PasswordService, SignedIn};
+pub use passwords::{PasswordHashing, PasswordService, SignedIn};
 pub use scim::{Created, ScimLimits, ScimService};
 pub use users::UserService;

@@ -3,12 +3,12 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hmac::{Hmac, KeyInit, Mac};
@@ -77,20 +77,107 @@ impl TemporaryPasswords {
     }
 }
 
-/// argon2id with the crate's recommended parameters; salts come from the OS CSPRNG.
-pub fn hash_password(password: &Password) -> Result<String, ServiceError> {
-    Argon2::default()
-        .hash_password(password.expose().as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| ServiceError::Internal(format!("hashing a password failed: {e}")))
+/// How passwords are hashed: argon2id with the configured cost; salts come from the OS CSPRNG.
+/// A stored hash carries the parameters it was made with, so changing the cost leaves every
+/// stored password verifiable.
+#[derive(Clone)]
+pub struct PasswordHashing {
+    argon2: Argon2<'static>,
 }
 
-fn verify_password(hash: &str, password: &Password) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok()
-    })
+impl std::fmt::Debug for PasswordHashing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (memory_kib, iterations) = self.key();
+        f.debug_struct("PasswordHashing")
+            .field("memory_kib", &memory_kib)
+            .field("iterations", &iterations)
+            .finish()
+    }
+}
+
+impl Default for PasswordHashing {
+    /// OWASP's recommendation, the crate's default: 19 MiB, two passes, one lane.
+    fn default() -> Self {
+        Self {
+            argon2: Argon2::default(),
+        }
+    }
+}
+
+impl PasswordHashing {
+    /// The most memory one hash may take: every concurrent sign-in holds that much.
+    pub const MAX_MEMORY_KIB: u32 = 1 << 20;
+
+    /// argon2id using `memory_kib` KiB (at least 8) and `iterations` passes (at least 1), one lane.
+    pub fn new(memory_kib: u32, iterations: u32) -> Result<Self, String> {
+        if memory_kib > Self::MAX_MEMORY_KIB {
+            return Err(format!(
+                "{memory_kib} KiB is more than the {} KiB allowed",
+                Self::MAX_MEMORY_KIB
+            ));
+        }
+        let params = Params::new(memory_kib, iterations, 1, None).map_err(|e| match e {
+            argon2::Error::MemoryTooLittle => {
+                format!(
+                    "{memory_kib} KiB is less than argon2's minimum of {} KiB",
+                    Params::MIN_M_COST
+                )
+            }
+            argon2::Error::TimeTooSmall => "at least 1 iteration is needed".to_owned(),
+            other => other.to_string(),
+        })?;
+        Ok(Self {
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        })
+    }
+
+    /// Whether the cost is below the least OWASP recommends for argon2id (its table trades
+    /// memory for passes from 46 MiB x 1 to 7 MiB x 5).
+    pub fn below_recommendation(&self) -> bool {
+        let params = self.argon2.params();
+        u64::from(params.m_cost()) * u64::from(params.t_cost()) < 7 * 1024 * 5
+    }
+
+    fn key(&self) -> (u32, u32) {
+        let params = self.argon2.params();
+        (params.m_cost(), params.t_cost())
+    }
+
+    pub fn hash(&self, password: &Password) -> Result<String, ServiceError> {
+        self.argon2
+            .hash_password(password.expose().as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| ServiceError::Internal(format!("hashing a password failed: {e}")))
+    }
+
+    /// Checks `password` against `hash` with the parameters recorded in `hash`.
+    pub fn verify(&self, hash: &str, password: &Password) -> bool {
+        PasswordHash::new(hash).is_ok_and(|parsed| {
+            self.argon2
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok()
+        })
+    }
+
+    /// The hash a sign-in for an email without a password is verified against, so that it takes
+    /// as long as one with a password: of a random password nobody knows, at this cost. Made once
+    /// per process and cost (every server in the process shares it; tests start hundreds), so
+    /// that no server pays the hashing at its start.
+    fn decoy(&self) -> Result<Arc<str>, ServiceError> {
+        /// (memory KiB, passes) and the decoy hashed at that cost.
+        type Decoys = Vec<((u32, u32), Arc<str>)>;
+        static DECOYS: Mutex<Decoys> = Mutex::new(Vec::new());
+        let key = self.key();
+        let mut decoys = DECOYS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, hash)) = decoys.iter().find(|(made_for, _)| *made_for == key) {
+            return Ok(hash.clone());
+        }
+        let hash: Arc<str> = self
+            .hash(&Password::generated(TemporaryPasswords::fresh_seed()))?
+            .into();
+        decoys.push((key, hash.clone()));
+        Ok(hash)
+    }
 }
 
 /// Hashing is deliberately slow: keep it off the async workers.
@@ -109,6 +196,7 @@ pub struct SignInSettings {
     pub attempts_per_email_per_minute: u32,
     /// Attempts per minute from one client address.
     pub attempts_per_client_per_minute: u32,
+    pub hashing: PasswordHashing,
 }
 
 /// Who signed in.
@@ -131,16 +219,6 @@ pub struct PasswordService {
     decoy_hash: Arc<str>,
 }
 
-/// The hash a sign-in for an email without a password is verified against, so that it takes as
-/// long as one with a password. Made once per process from a random password nobody knows: every
-/// server in the process (tests start hundreds) shares it, and none pays the hashing at its start.
-static DECOY_HASH: LazyLock<Result<Arc<str>, String>> = LazyLock::new(|| {
-    let decoy = Password::generated(TemporaryPasswords::fresh_seed());
-    hash_password(&decoy)
-        .map(Arc::from)
-        .map_err(|e| e.to_string())
-});
-
 fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
 }
@@ -153,7 +231,7 @@ impl PasswordService {
         temporary: TemporaryPasswords,
         settings: SignInSettings,
     ) -> Result<Self, ServiceError> {
-        let decoy_hash = DECOY_HASH.clone().map_err(ServiceError::Internal)?;
+        let decoy_hash = settings.hashing.decoy()?;
         Ok(Self {
             store,
             access,
@@ -193,7 +271,8 @@ impl PasswordService {
         let password = self.temporary.derive(user, &seed);
         let hash = {
             let password = password.clone();
-            blocking(move || hash_password(&password)).await??
+            let hashing = self.settings.hashing.clone();
+            blocking(move || hashing.hash(&password)).await??
         };
         let written = self
             .store
@@ -252,7 +331,8 @@ impl PasswordService {
             .as_ref()
             .map_or_else(|| self.decoy_hash.to_string(), |s| s.hash.clone());
         let offered = password.clone();
-        let matches = blocking(move || verify_password(&hash, &offered)).await?;
+        let hashing = self.settings.hashing.clone();
+        let matches = blocking(move || hashing.verify(&hash, &offered)).await?;
         let now = self.tokens.clock.now();
         match stored {
             Some(stored)
@@ -335,7 +415,8 @@ impl PasswordService {
         Self::require_enabled(stored.status)?;
         let new_hash = {
             let chosen = chosen.clone();
-            blocking(move || hash_password(&chosen)).await??
+            let hashing = self.settings.hashing.clone();
+            blocking(move || hashing.hash(&chosen)).await??
         };
         let ctx = self.user_context(request_id, "ChangePassword", &stored.user_id);
         let at = ctx.audit.time;
@@ -393,14 +474,58 @@ mod tests {
     }
 
     #[test]
-    fn hashes_are_argon2id_and_verify() {
+    fn hashes_are_argon2id_at_owasp_cost_by_default_and_verify() {
+        let hashing = PasswordHashing::default();
+        assert!(!hashing.below_recommendation());
         let password = Password::parse("Temp-Pass-1").unwrap();
-        let hash = hash_password(&password).unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(&hash, &password));
-        assert!(!verify_password(
-            &hash,
-            &Password::parse("Temp-Pass-2").unwrap()
+        let hash = hashing.hash(&password).unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(hashing.verify(&hash, &password));
+        assert!(!hashing.verify(&hash, &Password::parse("Temp-Pass-2").unwrap()));
+    }
+
+    #[test]
+    fn a_hash_verifies_at_the_cost_it_was_made_with_whatever_the_cost_now() {
+        let cheap = PasswordHashing::new(8, 1).unwrap();
+        assert!(cheap.below_recommendation());
+        let password = Password::parse("Temp-Pass-1").unwrap();
+        let hash = cheap.hash(&password).unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{hash}");
+        assert!(PasswordHashing::default().verify(&hash, &password));
+        let costly = PasswordHashing::default().hash(&password).unwrap();
+        assert!(cheap.verify(&costly, &password));
+    }
+
+    #[test]
+    fn a_cost_out_of_bounds_is_refused_with_the_bound() {
+        assert_eq!(
+            PasswordHashing::new(7, 1).err().unwrap(),
+            "7 KiB is less than argon2's minimum of 8 KiB"
+        );
+        assert_eq!(
+            PasswordHashing::new(8, 0).err().unwrap(),
+            "at least 1 iteration is needed"
+        );
+        assert_eq!(
+            PasswordHashing::new(2 << 20, 1).err().unwrap(),
+            "2097152 KiB is more than the 1048576 KiB allowed"
+        );
+    }
+
+    #[test]
+    fn decoys_are_made_once_per_cost() {
+        let cheap = PasswordHashing::new(8, 1).unwrap();
+        let again = PasswordHashing::new(8, 1).unwrap();
+        let other = PasswordHashing::new(16, 1).unwrap();
+        assert!(Arc::ptr_eq(
+            &cheap.decoy().unwrap(),
+            &again.decoy().unwrap()
         ));
+        let other_decoy = other.decoy().unwrap();
+        assert!(other_decoy.starts_with("$argon2id$v=19$m=16,t=1,p=1$"));
+        assert!(!Arc::ptr_eq(&cheap.decoy().unwrap(), &other_decoy));
     }
 }
