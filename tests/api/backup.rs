@@ -29,7 +29,7 @@ fn said(out: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_write_load_restores_every_user_acknowledged_before_it() {
-    let source = tempfile::tempdir().expect("dir");
+    let source = crate::helpers::tempdir();
     let server = ServeProcess::start(source.path()).await;
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -76,7 +76,7 @@ async fn a_backup_under_write_load_restores_every_user_acknowledged_before_it() 
     assert!(!again.status.success(), "a backup never overwrites");
     assert!(said(&again).contains("exists already"), "{}", said(&again));
 
-    let target = tempfile::tempdir().expect("dir");
+    let target = crate::helpers::tempdir();
     let restored = run(target.path(), &["restore", file.to_str().expect("path")]).await;
     assert!(restored.status.success(), "{}", said(&restored));
     let check = run(target.path(), &["check"]).await;
@@ -111,7 +111,7 @@ async fn a_backup_under_write_load_restores_every_user_acknowledged_before_it() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_refuses_a_damaged_file_and_keeps_the_database_it_replaces() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, b"not a database at all").expect("write");
     let out = run(dir.path(), &["restore", garbage.to_str().expect("path")]).await;
@@ -143,7 +143,7 @@ async fn restore_refuses_a_damaged_file_and_keeps_the_database_it_replaces() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_says_ready_for_a_serving_process_and_fails_without_one() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let server = ServeProcess::start(dir.path()).await;
     let port = server.address.rsplit(':').next().expect("port");
     let ready = tokio::time::timeout(

@@ -29,7 +29,7 @@ fn config_file(dir: &Path, text: &str) -> String {
 
 #[test]
 fn an_unknown_setting_stops_the_start() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let file = config_file(dir.path(), "[server]\nprot = 9000\n");
     let out = userdir(
         &["--config", &file, "serve"],
@@ -50,7 +50,7 @@ fn an_unknown_setting_stops_the_start() {
 
 #[test]
 fn config_prints_each_setting_with_its_source() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let file = config_file(
         dir.path(),
         "[server]\nport = 9000\n[auth]\nroot_secret_access_key = \"root-secret\"\n",
@@ -77,7 +77,7 @@ fn config_prints_each_setting_with_its_source() {
 /// quietly (no panic on the broken pipe).
 #[test]
 fn a_reader_that_stops_early_ends_the_listing_quietly() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let database = dir.path().join("userdir.db");
     let database = database.to_str().expect("a Unicode path");
     assert!(
@@ -113,7 +113,7 @@ fn a_reader_that_stops_early_ends_the_listing_quietly() {
 /// A start that fails says why on stderr, and the log (not a terminal here) carries no colour codes.
 #[test]
 fn a_failed_start_says_why_on_stderr_without_colour_codes() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let port = taken.local_addr().expect("address").port().to_string();
     let database = dir.path().join("userdir.db");
@@ -149,7 +149,7 @@ fn a_failed_start_says_why_on_stderr_without_colour_codes() {
 /// nothing; `migrate --create` does, and says what it applied.
 #[test]
 fn maintenance_commands_never_create_a_database_by_accident() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let database = dir.path().join("userdir.db");
     let path = database.to_str().expect("a Unicode path");
     let env = [("USERDIR__DATABASE__PATH", path)];
@@ -197,7 +197,7 @@ fn maintenance_commands_never_create_a_database_by_accident() {
 /// (broken here behind userdir's back, with foreign keys off: a membership of a missing group).
 #[tokio::test]
 async fn check_reports_a_sound_database_and_names_the_problems_of_a_broken_one() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let database = dir.path().join("userdir.db");
     let path = database.to_str().expect("a Unicode path");
     let env = [("USERDIR__DATABASE__PATH", path)];
@@ -233,7 +233,7 @@ async fn check_reports_a_sound_database_and_names_the_problems_of_a_broken_one()
 /// database is touched: nothing is created on disk.
 #[test]
 fn a_start_refused_for_a_bad_setting_creates_nothing() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let database = dir.path().join("data").join("userdir.db");
     let out = userdir(
         &["serve"],
@@ -259,7 +259,7 @@ fn a_start_refused_for_a_bad_setting_creates_nothing() {
 /// as a whole, saying why, and leaves the first import's users as they were.
 #[test]
 fn an_import_is_all_or_nothing() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let database = dir.path().join("userdir.db");
     let path = database.to_str().expect("a Unicode path");
     let env = [("USERDIR__DATABASE__PATH", path)];

@@ -223,7 +223,7 @@ fn raw_controls(bytes: &[u8], allowed: &[char]) -> Vec<char> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_input_cannot_forge_log_lines_or_audit_rows() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let port = crate::helpers::free_port();
     let mut child = userdir_command(dir.path())
         .arg("serve")

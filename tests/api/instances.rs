@@ -15,7 +15,7 @@ use crate::helpers::{
 
 /// `n` in-process instances serving one database (created by the first).
 async fn instances(n: usize, adjust: fn(&mut userdir::config::Settings)) -> Vec<TestApp> {
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     let mut apps = Vec::new();
     for _ in 0..n {
         apps.push(spawn_app_in(dir.clone(), adjust).await);
@@ -26,7 +26,7 @@ async fn instances(n: usize, adjust: fn(&mut userdir::config::Settings)) -> Vec<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_on_an_empty_database_all_come_up() {
     // The migrator's advisory lock makes them take turns on the schema.
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     use_an_empty_database(dir.path());
     let mut starts = JoinSet::new();
     for _ in 0..4 {
@@ -184,7 +184,7 @@ async fn create_until_refused(app: &TestApp, tag: &str) -> usize {
 /// changed setting, or a rolling restart that changes it) counts exactly against its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_with_different_user_limits_each_hold_their_own_exactly() {
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     let wide = spawn_app_in(dir.clone(), |s| s.limits.max_users = 30).await;
     let narrow = spawn_app_in(dir.clone(), |s| s.limits.max_users = 12).await;
     for i in 0..10 {
@@ -208,7 +208,7 @@ async fn instances_with_different_user_limits_each_hold_their_own_exactly() {
 /// locking every count row. Such creates once deadlocked each other (and one came back as a 500).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_at_once_under_two_limits_end_within_them_without_errors() {
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     let apps = [
         spawn_app_in(dir.clone(), |s| {
             s.limits.max_users = 40;
@@ -377,7 +377,7 @@ async fn a_user_created_on_an_instance_that_stops_at_once_is_enabled_by_another(
 /// SIGKILL midway; the other keeps serving, and every create either acknowledged is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_under_load_loses_nothing_and_the_other_keeps_serving() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let ServeProcess {
         child: mut victim,
         address: doomed,
@@ -445,7 +445,7 @@ async fn a_postgres_restart_under_load_is_answered_5xx_then_served_again() {
     let tag = format!("restart-{}", ulid::Ulid::generate());
     let cluster = crate::postgres::Cluster::start(&tag).expect("a private cluster");
     let url = cluster.new_database();
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     let app = spawn_app_in(dir, move |s| {
         s.database.url = url;
         s.database.acquire_timeout_ms = 1_000;
@@ -546,7 +546,7 @@ fn described(user: &aws_sdk_finspacedata::operation::get_user::GetUserOutput) ->
 /// nothing new.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
-    let source_dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let source_dir = Arc::new(crate::helpers::tempdir());
     let sqlite = spawn_app_in(source_dir.clone(), |s| s.database.url.clear()).await;
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -660,7 +660,7 @@ async fn a_sqlite_directory_copied_to_postgres_keeps_everything() {
         userdir_core::domain::ScimToken::parse(String::from_utf8_lossy(&made.stdout).trim())
             .expect("a token");
 
-    let target_dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let target_dir = Arc::new(crate::helpers::tempdir());
     let url = crate::helpers::database_url(target_dir.path()).expect("the PostgreSQL run");
     let copy = || {
         crate::helpers::userdir_command(source_dir.path())

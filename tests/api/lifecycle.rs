@@ -39,11 +39,11 @@ async fn migrate_creates_only_when_told_says_what_it_applied_and_is_repeatable()
     if skipped_on_postgres("a database file made only with --create") {
         return;
     }
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = crate::helpers::tempdir();
     let path = dir.path().join("nested").join("userdir.db");
 
     let backend = || {
-        let dir = tempfile::TempDir::new().expect("unused");
+        let dir = crate::helpers::tempdir();
         let mut settings = crate::helpers::test_settings(&dir);
         settings.database.path = path.clone();
         userdir::startup::backend(&settings)

@@ -11,7 +11,7 @@ use crate::helpers::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_serve_on_the_same_database_is_refused_and_the_first_keeps_serving() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let first = ServeProcess::start(dir.path()).await;
     let first_pid = first.child.id().expect("pid");
 
@@ -60,7 +60,7 @@ async fn a_second_serve_on_the_same_database_is_refused_and_the_first_keeps_serv
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_dies_with_a_server_killed_by_sigkill() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let mut first = ServeProcess::start(dir.path()).await;
     first.child.start_kill().expect("SIGKILL");
     first.child.wait().await.expect("the first ends");
@@ -76,7 +76,7 @@ async fn the_lock_dies_with_a_server_killed_by_sigkill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_reads_beside_a_running_server() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let server = ServeProcess::start(dir.path()).await;
     let id = sdk_client(&server.address)
         .create_user()

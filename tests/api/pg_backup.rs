@@ -22,7 +22,7 @@ fn run(command: &mut Command) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_dump_and_pg_restore_carry_the_whole_directory() {
-    let original = spawn_app_in(Arc::new(tempfile::tempdir().expect("dir")), |_| {}).await;
+    let original = spawn_app_in(Arc::new(crate::helpers::tempdir()), |_| {}).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(original.create_user(&unique_email("dump")).await);
@@ -53,7 +53,7 @@ async fn pg_dump_and_pg_restore_carry_the_whole_directory() {
         .arg(&dump));
     original.stop().await;
 
-    let copy = spawn_app_in(Arc::new(tempfile::tempdir().expect("dir")), move |s| {
+    let copy = spawn_app_in(Arc::new(crate::helpers::tempdir()), move |s| {
         s.database.url = target.clone();
     })
     .await;

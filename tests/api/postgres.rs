@@ -89,9 +89,21 @@ struct Server {
     psql: PathBuf,
     /// The URL of a database, with `{db}` where its name goes.
     template: String,
+    /// One psql kept open for every statement: a psql started for each (its start, a connection
+    /// and a backend) cost twice what copying the template does.
+    session: Mutex<Option<Session>>,
 }
 
 impl Server {
+    fn new(admin_url: String, psql: PathBuf, template: String) -> Self {
+        Self {
+            admin_url,
+            psql,
+            template,
+            session: Mutex::new(None),
+        }
+    }
+
     /// A new, empty database: its URL.
     fn create_database(&self) -> String {
         let name = new_name();
@@ -116,10 +128,19 @@ impl Server {
         Ok(name)
     }
 
-    /// A new database copied from `template`: its URL.
+    /// A new database copied from `template`: its URL. From PostgreSQL 15 on, copied as files
+    /// (`STRATEGY FILE_COPY`), a third cheaper than through the WAL for a database this small.
     fn copy_database(&self, template: &str) -> Result<String, String> {
         let name = new_name();
-        self.run_sql(&format!("CREATE DATABASE {name} TEMPLATE {template}"))?;
+        let version = self.query_one("SHOW server_version_num")?;
+        let strategy = if version.parse::<u32>().is_ok_and(|v| v >= 150_000) {
+            " STRATEGY FILE_COPY"
+        } else {
+            ""
+        };
+        self.run_sql(&format!(
+            "CREATE DATABASE {name} TEMPLATE {template}{strategy}"
+        ))?;
         Ok(self.url(&name))
     }
 
@@ -128,19 +149,80 @@ impl Server {
     }
 
     fn run_sql(&self, sql: &str) -> Result<(), String> {
-        let out = Command::new(&self.psql)
-            .arg(&self.admin_url)
-            .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .map_err(|e| format!("running psql: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{sql}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+        self.query_one(sql).map(drop)
+    }
+
+    /// Runs `sql` in the open psql (started if need be): what it printed, one value a line.
+    fn query_one(&self, sql: &str) -> Result<String, String> {
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if session.is_none() {
+            *session = Some(Session::start(&self.psql, &self.admin_url)?);
         }
+        let Some(open) = session.as_mut() else {
+            return Err("no psql".into());
+        };
+        let answer = open.run(sql);
+        if answer.is_err() {
+            // psql stops at an error (ON_ERROR_STOP): the next statement starts another.
+            *session = None;
+        }
+        answer.map_err(|why| format!("{sql}: {why}"))
+    }
+}
+
+/// A psql reading statements from a pipe.
+struct Session {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    errors: tempfile::NamedTempFile,
+}
+
+impl Session {
+    const DONE: &str = "-- userdir-test: done --";
+
+    fn start(psql: &Path, url: &str) -> Result<Self, String> {
+        let errors = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        let mut child = Command::new(psql)
+            .arg(url)
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(errors.reopen().map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("running psql: {e}"))?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("psql's pipes".into());
+        };
+        Ok(Self {
+            child,
+            input,
+            output: std::io::BufReader::new(output),
+            errors,
+        })
+    }
+
+    fn run(&mut self, sql: &str) -> Result<String, String> {
+        use std::io::{BufRead, Write};
+        writeln!(self.input, "{sql};\n\\echo '{}'", Self::DONE)
+            .and_then(|()| self.input.flush())
+            .map_err(|_| self.failure())?;
+        let mut printed = String::new();
+        loop {
+            let mut line = String::new();
+            match self.output.read_line(&mut line) {
+                Ok(0) | Err(_) => return Err(self.failure()),
+                Ok(_) if line.trim_end() == Self::DONE => return Ok(printed.trim_end().to_owned()),
+                Ok(_) => printed.push_str(&line),
+            }
+        }
+    }
+
+    /// Why psql stopped: what it said on stderr.
+    fn failure(&mut self) -> String {
+        let _ = self.child.wait();
+        let said = std::fs::read_to_string(self.errors.path()).unwrap_or_default();
+        format!("psql stopped: {}", said.trim())
     }
 }
 
@@ -165,11 +247,11 @@ fn external(url: &str) -> Result<Server, String> {
         Some((prefix, _)) if prefix.contains("://") && prefix.len() > "postgres://".len() => prefix,
         _ => base,
     };
-    Ok(Server {
-        admin_url: url.to_owned(),
+    Ok(Server::new(
+        url.to_owned(),
         psql,
-        template: format!("{prefix}/{{db}}{query}"),
-    })
+        format!("{prefix}/{{db}}{query}"),
+    ))
 }
 
 /// Starts the suite's shared cluster under the temporary directory.
@@ -269,11 +351,11 @@ impl Cluster {
     fn server(&self) -> Result<Server, String> {
         let psql = find_tool("psql").ok_or("psql is not installed")?;
         let socket = self.dir.display().to_string();
-        Ok(Server {
-            admin_url: format!("postgres://postgres@localhost/postgres?host={socket}"),
+        Ok(Server::new(
+            format!("postgres://postgres@localhost/postgres?host={socket}"),
             psql,
-            template: format!("postgres://postgres@localhost/{{db}}?host={socket}"),
-        })
+            format!("postgres://postgres@localhost/{{db}}?host={socket}"),
+        ))
     }
 
     fn command(&self, tool: &str) -> Command {
@@ -288,29 +370,12 @@ impl Cluster {
     }
 }
 
-/// Where clusters are made: in memory (`/dev/shm`) where it has room, else the temporary
-/// directory. Each test's database is some three hundred new files, and on ext4 creating them
-/// (its inode allocator skipping the files the suite keeps deleting) was a third of the run's
-/// CPU: `CREATE DATABASE` took 150-300 ms there, 15-45 ms on tmpfs.
+/// Where clusters are made: in memory where there is room (`helpers::scratch_root`). Each
+/// test's database is some three hundred new files, and on ext4 creating them (its inode
+/// allocator skipping the files the suite keeps deleting) was a third of the run's CPU: `CREATE
+/// DATABASE` took 150-300 ms there, 15-45 ms on tmpfs.
 fn cluster_root() -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    let room = Command::new("df")
-        .args(["--output=avail", "-B1"])
-        .arg(shm)
-        .output()
-        .ok()
-        .and_then(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .nth(1)
-                .and_then(|free| free.trim().parse::<u64>().ok())
-        });
-    // The run's databases and WAL take about 1.5 GB.
-    if room.is_some_and(|free| free >= 4 << 30) {
-        shm.to_owned()
-    } else {
-        std::env::temp_dir()
-    }
+    crate::helpers::scratch_root().to_owned()
 }
 
 /// Stops the cluster and deletes it once this process has ended (checked every second).

@@ -46,7 +46,7 @@ async fn the_quickstart_runs_as_written() {
     }
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
-    let root = tempfile::tempdir().expect("a repository root");
+    let root = crate::helpers::tempdir();
     let port = free_port();
     let _server = fresh(env!("CARGO_BIN_EXE_userdir"), root.path())
         .env("USERDIR__SERVER__PORT", port.to_string())

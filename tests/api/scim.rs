@@ -24,7 +24,7 @@ pub struct Scim {
 }
 
 pub async fn scim_app() -> Scim {
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     let token = ScimToken::generate();
     let store = open_store(&dir).await;
     let record = ScimTokenRecord {
@@ -624,7 +624,7 @@ async fn tokens_change_beside_a_running_server_and_a_revocation_holds_at_once() 
 
 #[tokio::test]
 async fn each_token_is_held_to_the_request_rate_on_its_own() {
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     let store = open_store(&dir).await;
     let mut tokens = Vec::new();
     for name in ["okta", "entra"] {

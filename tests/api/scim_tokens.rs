@@ -23,7 +23,7 @@ async fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 
 #[tokio::test]
 async fn tokens_are_made_once_listed_and_revoked_with_an_audit_trail() {
-    let dir = Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = Arc::new(crate::helpers::tempdir());
     // A database to work on.
     drop(open_store(&dir).await);
 

@@ -713,7 +713,7 @@ async fn generated_root_credentials_are_kept_owner_only_and_reused() {
     if skipped_on_postgres("a root key generated into a file beside the database") {
         return;
     }
-    let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = std::sync::Arc::new(crate::helpers::tempdir());
     let clear = |s: &mut userdir::config::Settings| {
         s.auth.root_access_key_id.clear();
         s.auth.root_secret_access_key.clear();
@@ -778,7 +778,7 @@ async fn a_shared_database_needs_a_configured_root_key() {
     if !crate::postgres::enabled() {
         return; // SQLite generates one (the tests above).
     }
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let mut settings = crate::helpers::test_settings(&dir);
     settings.auth.root_access_key_id.clear();
     settings.auth.root_secret_access_key.clear();
@@ -815,7 +815,7 @@ async fn a_lost_root_key_file_is_not_silently_replaced_and_rotation_is_audited()
     if skipped_on_postgres("a root key generated into a file beside the database") {
         return;
     }
-    let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = std::sync::Arc::new(crate::helpers::tempdir());
     let clear = |s: &mut userdir::config::Settings| {
         s.auth.root_access_key_id.clear();
         s.auth.root_secret_access_key.clear();
@@ -911,7 +911,7 @@ async fn a_lost_root_key_file_is_not_silently_replaced_and_rotation_is_audited()
 
 #[tokio::test]
 async fn the_anonymous_mode_serves_loopback_only() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let mut settings = crate::helpers::test_settings(&dir);
     settings.auth.mode = userdir::config::AuthMode::Anonymous;
     settings.server.host = "0.0.0.0".into();
@@ -942,7 +942,7 @@ async fn tls_serves_the_sdk_when_a_certificate_is_configured() {
 
     let certified =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
-    let files = tempfile::tempdir().expect("dir");
+    let files = crate::helpers::tempdir();
     let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).expect("write certificate");
     std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");

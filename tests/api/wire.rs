@@ -541,7 +541,7 @@ async fn an_internal_fault_is_a_500_that_leaks_nothing() {
     }
     // Users enough to fill many pages; once the server runs, a failing disk's garbage over half
     // of them.
-    let dir = std::sync::Arc::new(tempfile::tempdir().expect("dir"));
+    let dir = std::sync::Arc::new(crate::helpers::tempdir());
     let ids: Vec<String> = (0..3000)
         .map(|_| ulid::Ulid::generate().to_string())
         .collect();

@@ -10,7 +10,7 @@ use crate::helpers::{ServeProcess, sdk_client, test_settings, unique_email};
 /// acknowledged user in the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_creates_survive_kill_9() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::tempdir();
     let ServeProcess { mut child, address } = ServeProcess::start(dir.path()).await;
 
     let sdk = sdk_client(&address);
