@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use aws_sdk_finspacedata::types::UserStatus;
 
-use crate::helpers::{spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{open_store, operator_write, spawn_app, spawn_app_with, unique_email};
 
 #[tokio::test]
 async fn a_creating_user_can_be_neither_enabled_nor_disabled() {
@@ -116,4 +116,56 @@ async fn enabling_or_disabling_an_unknown_user_is_not_found() {
 
     assert!(enable.is_resource_not_found_exception(), "{enable:?}");
     assert!(disable.is_resource_not_found_exception(), "{disable:?}");
+}
+
+/// A status change in the very millisecond of the user's last write: lastModifiedTime moves on
+/// by a millisecond (it orders a user's versions, SCIM's ETags among them), and the enable or
+/// disable time is that same moment, as when they fall in different milliseconds. Driven
+/// through the store, whose writes take the time as an argument, so the millisecond is certain.
+#[tokio::test]
+async fn a_status_change_in_the_millisecond_of_the_last_write_stamps_both_times_alike() {
+    use userdir_core::domain::{StatusChange, UserId};
+
+    let app = spawn_app_with(|s| s.lifecycle.activation_delay_ms = 3_600_000).await;
+    let id = UserId::parse(&app.create_user(&unique_email("same-ms")).await).expect("an id");
+    let dir = app.stop().await;
+    let store = open_store(&dir).await;
+    let read = || async {
+        store
+            .users
+            .get_user(&id)
+            .await
+            .expect("read")
+            .expect("the user")
+    };
+    let created = read().await;
+    let at = created.create_time;
+    assert_eq!(created.last_modified_time, at);
+
+    assert_eq!(
+        store.users.activate_users(at, at).await.expect("activated"),
+        1
+    );
+    let enabled = read().await;
+    assert_eq!(enabled.last_modified_time.as_millis(), at.as_millis() + 1);
+    assert_eq!(enabled.last_enabled_time, Some(enabled.last_modified_time));
+
+    for (change, step) in [(StatusChange::Disable, 2), (StatusChange::Enable, 3)] {
+        store
+            .users
+            .change_status(&id, change, at, &operator_write())
+            .await
+            .expect("changed");
+        let changed = read().await;
+        assert_eq!(
+            changed.last_modified_time.as_millis(),
+            at.as_millis() + step
+        );
+        let stamped = match change {
+            StatusChange::Enable => changed.last_enabled_time,
+            StatusChange::Disable => changed.last_disabled_time,
+        };
+        assert_eq!(stamped, Some(changed.last_modified_time), "{change:?}");
+    }
+    store.close().await;
 }

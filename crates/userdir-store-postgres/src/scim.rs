@@ -408,7 +408,6 @@ impl ScimStore for PostgresStore {
                     current.api_access_principal_arn.as_deref(),
                 );
                 let now = now.as_millis();
-                let stamp = |moved: bool| moved.then_some(now);
                 sqlx::query!(
                     "UPDATE users SET
                          user_type = COALESCE($2, user_type),
@@ -418,8 +417,10 @@ impl ScimStore for PostgresStore {
                          api_access_principal_arn =
                              CASE WHEN $9 THEN $6 ELSE api_access_principal_arn END,
                          status = $7,
-                         last_enabled_time = COALESCE($10, last_enabled_time),
-                         last_disabled_time = COALESCE($11, last_disabled_time),
+                         last_enabled_time = CASE WHEN $10
+                             THEN GREATEST($8, last_modified_time + 1) ELSE last_enabled_time END,
+                         last_disabled_time = CASE WHEN $11
+                             THEN GREATEST($8, last_modified_time + 1) ELSE last_disabled_time END,
                          credential_generation = credential_generation + $12,
                          last_modified_time = GREATEST($8, last_modified_time + 1)
                      WHERE user_id = $1",
@@ -432,8 +433,8 @@ impl ScimStore for PostgresStore {
                     written.status,
                     now,
                     written.replaces,
-                    stamp(written.enabled),
-                    stamp(written.disabled),
+                    written.enabled,
+                    written.disabled,
                     written.revokes,
                 )
                 .execute(&mut *tx)

@@ -110,7 +110,8 @@ impl UserStore for PostgresStore {
         self.write(|tx| {
             Box::pin(async move {
                 let enabled = sqlx::query!(
-                    "UPDATE users SET status = 'ENABLED', last_enabled_time = $1,
+                    "UPDATE users SET status = 'ENABLED',
+                         last_enabled_time = GREATEST($1, last_modified_time + 1),
                          last_modified_time = GREATEST($1, last_modified_time + 1)
                      WHERE status = 'CREATING' AND create_time <= $2",
                     now.as_millis(),
@@ -228,7 +229,8 @@ impl UserStore for PostgresStore {
                 match next {
                     Some(UserStatus::Enabled) => {
                         sqlx::query!(
-                            "UPDATE users SET status = 'ENABLED', last_enabled_time = $2,
+                            "UPDATE users SET status = 'ENABLED',
+                                 last_enabled_time = GREATEST($2, last_modified_time + 1),
                                  last_modified_time = GREATEST($2, last_modified_time + 1)
                              WHERE user_id = $1",
                             id.as_str(),
@@ -240,7 +242,8 @@ impl UserStore for PostgresStore {
                     }
                     Some(UserStatus::Disabled) => {
                         sqlx::query!(
-                            "UPDATE users SET status = 'DISABLED', last_disabled_time = $2,
+                            "UPDATE users SET status = 'DISABLED',
+                                 last_disabled_time = GREATEST($2, last_modified_time + 1),
                                  last_modified_time = GREATEST($2, last_modified_time + 1),
                                  credential_generation = credential_generation + 1
                              WHERE user_id = $1",

@@ -142,7 +142,8 @@ impl UserStore for SqliteStore {
             .write(Isolation::SingleStatement, None, move |tx, batch| {
                 Box::pin(async move {
                     let enabled = sqlx::query_scalar!(
-                        "UPDATE users SET status = 'ENABLED', last_enabled_time = ?1,
+                        "UPDATE users SET status = 'ENABLED',
+                             last_enabled_time = MAX(?1, last_modified_time + 1),
                              last_modified_time = MAX(?1, last_modified_time + 1)
                          WHERE status = 'CREATING' AND create_time <= ?2
                          RETURNING user_id",
@@ -288,7 +289,8 @@ impl UserStore for SqliteStore {
                     match next {
                         Some(UserStatus::Enabled) => {
                             sqlx::query!(
-                                "UPDATE users SET status = 'ENABLED', last_enabled_time = ?2,
+                                "UPDATE users SET status = 'ENABLED',
+                                 last_enabled_time = MAX(?2, last_modified_time + 1),
                                  last_modified_time = MAX(?2, last_modified_time + 1)
                              WHERE user_id = ?1",
                                 id.as_str(),
@@ -300,7 +302,8 @@ impl UserStore for SqliteStore {
                         }
                         Some(UserStatus::Disabled) => {
                             sqlx::query!(
-                                "UPDATE users SET status = 'DISABLED', last_disabled_time = ?2,
+                                "UPDATE users SET status = 'DISABLED',
+                                 last_disabled_time = MAX(?2, last_modified_time + 1),
                                  last_modified_time = MAX(?2, last_modified_time + 1),
                                  credential_generation = credential_generation + 1
                              WHERE user_id = ?1",
