@@ -185,7 +185,8 @@ impl Session {
         let errors = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         let mut child = Command::new(psql)
             .arg(url)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            // -w: never prompt for a password (a test run has no one to answer).
+            .args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(errors.reopen().map_err(|e| e.to_string())?)
