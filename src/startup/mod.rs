@@ -389,8 +389,6 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-/// The anonymous mode serves loopback only, and says so at every start.
-/// Where SCIM is served, if it is.
 /// The configured password hashing cost, refused out of argon2's bounds and warned about below
 /// OWASP's recommendation.
 fn password_hashing(settings: &Settings) -> anyhow::Result<PasswordHashing> {
@@ -418,6 +416,7 @@ fn password_hashing(settings: &Settings) -> anyhow::Result<PasswordHashing> {
     Ok(hashing)
 }
 
+/// Where SCIM is served, if it is.
 fn scim_prefix(settings: &Settings) -> anyhow::Result<Option<api::scim::Prefix>> {
     if !settings.scim.enabled {
         return Ok(None);

@@ -65,7 +65,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = Arc::new(crate::helpers::tempdir());
+    let dir = Arc::new(tempdir());
     spawn_app_in(dir, adjust).await
 }
 

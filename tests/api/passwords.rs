@@ -1,6 +1,7 @@
 use aws_sdk_finspacedata::types::UserStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 use crate::helpers::{
     TestApp, open_store, spawn_app, spawn_app_in, spawn_app_with, test_settings, unique_email,
@@ -40,6 +41,20 @@ async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Option<Str
         error_type,
         response.json().await.expect("JSON body"),
     )
+}
+
+/// The password hash kept for `email` in the (stopped) server's directory.
+async fn stored_hash(dir: &TempDir, email: &str) -> String {
+    let store = open_store(dir).await;
+    let stored = store
+        .credentials
+        .password_for(&userdir_core::domain::Email::parse(email).expect("email"))
+        .await
+        .expect("read")
+        .expect("a stored password")
+        .hash;
+    store.close().await;
+    stored
 }
 
 async fn enabled_user(app: &TestApp, tag: &str) -> (String, String) {
@@ -203,15 +218,7 @@ async fn a_new_reset_invalidates_the_previous_password_and_a_replay_answers_the_
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let dir = app.stop().await;
-    let store = open_store(&dir).await;
-    let stored = store
-        .credentials
-        .password_for(&userdir_core::domain::Email::parse(&email).expect("email"))
-        .await
-        .expect("read")
-        .expect("a stored password")
-        .hash;
-    store.close().await;
+    let stored = stored_hash(&dir, &email).await;
     assert!(
         stored.starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
         "only an argon2id hash is stored, at the configured cost: {stored}"
@@ -348,15 +355,7 @@ async fn passwords_set_at_one_hashing_cost_still_sign_in_after_it_changes() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let dir = app.stop().await;
-    let store = open_store(&dir).await;
-    let stored = store
-        .credentials
-        .password_for(&userdir_core::domain::Email::parse(&email).expect("email"))
-        .await
-        .expect("read")
-        .expect("a stored password")
-        .hash;
-    store.close().await;
+    let stored = stored_hash(&dir, &email).await;
     assert!(
         stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{stored}"

@@ -92,6 +92,8 @@ struct Server {
     /// One psql kept open for every statement: a psql started for each (its start, a connection
     /// and a backend) cost twice what copying the template does.
     session: Mutex<Option<Session>>,
+    /// Whether `CREATE DATABASE` takes `STRATEGY FILE_COPY` (PostgreSQL 15 on), asked once.
+    file_copy: std::sync::OnceLock<bool>,
 }
 
 impl Server {
@@ -101,6 +103,7 @@ impl Server {
             psql,
             template,
             session: Mutex::new(None),
+            file_copy: std::sync::OnceLock::new(),
         }
     }
 
@@ -132,12 +135,16 @@ impl Server {
     /// (`STRATEGY FILE_COPY`), a third cheaper than through the WAL for a database this small.
     fn copy_database(&self, template: &str) -> Result<String, String> {
         let name = new_name();
-        let version = self.query_one("SHOW server_version_num")?;
-        let strategy = if version.parse::<u32>().is_ok_and(|v| v >= 150_000) {
-            " STRATEGY FILE_COPY"
-        } else {
-            ""
+        let file_copy = match self.file_copy.get() {
+            Some(known) => *known,
+            None => {
+                let version = self.query_one("SHOW server_version_num")?;
+                *self
+                    .file_copy
+                    .get_or_init(|| version.parse::<u32>().is_ok_and(|v| v >= 150_000))
+            }
         };
+        let strategy = if file_copy { " STRATEGY FILE_COPY" } else { "" };
         self.run_sql(&format!(
             "CREATE DATABASE {name} TEMPLATE {template}{strategy}"
         ))?;
@@ -155,11 +162,9 @@ impl Server {
     /// Runs `sql` in the open psql (started if need be): what it printed, one value a line.
     fn query_one(&self, sql: &str) -> Result<String, String> {
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        if session.is_none() {
-            *session = Some(Session::start(&self.psql, &self.admin_url)?);
-        }
-        let Some(open) = session.as_mut() else {
-            return Err("no psql".into());
+        let open = match &mut *session {
+            Some(open) => open,
+            empty => empty.insert(Session::start(&self.psql, &self.admin_url)?),
         };
         let answer = open.run(sql);
         if answer.is_err() {
@@ -287,7 +292,11 @@ impl Cluster {
     pub fn start(tag: &str) -> Result<Self, String> {
         let initdb = find_tool("initdb").ok_or("initdb is not installed")?;
         let bin = initdb.parent().ok_or("initdb has no directory")?.to_owned();
-        let dir = cluster_root().join(format!("userdir-test-pg-{tag}"));
+        // In memory where there is room: each test's database is some three hundred new files,
+        // and on ext4 creating them (its inode allocator skipping the files the suite keeps
+        // deleting) was a third of the run's CPU: `CREATE DATABASE` took 150-300 ms there, 15-45
+        // ms on tmpfs.
+        let dir = crate::helpers::scratch_root().join(format!("userdir-test-pg-{tag}"));
         let data = dir.join("data");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -369,14 +378,6 @@ impl Cluster {
             Command::new(path)
         }
     }
-}
-
-/// Where clusters are made: in memory where there is room (`helpers::scratch_root`). Each
-/// test's database is some three hundred new files, and on ext4 creating them (its inode
-/// allocator skipping the files the suite keeps deleting) was a third of the run's CPU: `CREATE
-/// DATABASE` took 150-300 ms there, 15-45 ms on tmpfs.
-fn cluster_root() -> PathBuf {
-    crate::helpers::scratch_root().to_owned()
 }
 
 /// Stops the cluster and deletes it once this process has ended (checked every second).
