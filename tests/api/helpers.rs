@@ -534,24 +534,83 @@ pub fn skipped_on_postgres(what: &str) -> bool {
     postgres::enabled()
 }
 
-/// Whether `program args` runs; if not, `check` is skipped (said loudly), or fails under CI, which
-/// installs what the tests use.
-pub fn tool_available(check: &str, program: &str, args: &[&str]) -> bool {
-    let runs = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !runs {
+/// Whether `program` is a file in one of `path`'s directories; if not, `check` is skipped (said
+/// loudly), or fails under CI, which installs what the tests use.
+#[allow(dead_code, reason = "readme.rs (the SQLite run only) uses it")]
+pub fn program_on_path(check: &str, program: &str, path: &std::ffi::OsStr) -> bool {
+    let found = std::env::split_paths(path).any(|dir| dir.join(program).is_file());
+    if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI must have `{program}` (.ci/run installs it)"
         );
+        eprintln!("SKIPPED {check}: `{program}` is not on PATH");
+    }
+    found
+}
+
+/// The Python interpreter `python3` on PATH runs, resolved once: the tests start Python tools some
+/// two dozen times, and a version manager's `python3` is a shell-script shim (pyenv's runs bash and
+/// several helpers) costing more CPU at each start than a small script itself. None where there is
+/// no `python3`.
+pub fn python3() -> Option<&'static std::path::Path> {
+    static PYTHON: LazyLock<Option<PathBuf>> = LazyLock::new(|| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())?;
+        let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+        path.is_file().then_some(path)
+    });
+    PYTHON.as_deref()
+}
+
+/// A command running the resolved [`python3`] (or `python3` from PATH, failing as it would).
+pub fn python_command() -> tokio::process::Command {
+    tokio::process::Command::new(python3().unwrap_or(std::path::Path::new("python3")))
+}
+
+/// Whether Python and every one of `modules` are installed (found, not imported: importing
+/// schemathesis or scim2-tester costs half a second); if not, `check` is skipped (said loudly),
+/// or fails under CI, which installs what the tests use.
+pub fn python_modules_available(check: &str, modules: &[&str]) -> bool {
+    const FIND: &str = "import importlib.util, sys\n\
+        sys.exit(0 if all(importlib.util.find_spec(m) for m in sys.argv[1:]) else 1)";
+    let found = python3().is_some_and(|python| {
+        std::process::Command::new(python)
+            .args(["-c", FIND])
+            .args(modules)
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have python3 with {} (.ci/run installs them)",
+            modules.join(", ")
+        );
         eprintln!(
-            "SKIPPED {check}: `{program} {}` does not run",
-            args.join(" ")
+            "SKIPPED {check}: python3 with {} is not installed",
+            modules.join(", ")
         );
     }
-    runs
+    found
+}
+
+/// PATH with the directory of the resolved [`python3`] first when it holds `program` (a Python
+/// tool's own script, such as `aws`), so a shell finds the tool without going through a shim.
+#[allow(dead_code, reason = "readme.rs (the SQLite run only) uses it")]
+pub fn path_finding_python_tool(program: &str) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(bin) = python3().and_then(std::path::Path::parent) else {
+        return path;
+    };
+    if !bin.join(program).is_file() {
+        return path;
+    }
+    std::env::join_paths(std::iter::once(bin.to_owned()).chain(std::env::split_paths(&path)))
+        .unwrap_or(path)
 }
 
 /// A new temporary directory for a test, in memory where there is room (see [`scratch_root`]).

@@ -8,7 +8,9 @@ use aws_sdk_finspacedata::types::UserStatus;
 use reqwest::Method;
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, tool_available, unique_email};
+use crate::helpers::{
+    TestApp, python_command, python_modules_available, spawn_app, spawn_app_with, unique_email,
+};
 use userdir::config::MetricsAccess;
 
 /// A sample's name and labels (sorted).
@@ -31,14 +33,10 @@ print(json.dumps(samples))
 /// The exposition parsed by `prometheus_client.parser`; None (skipped, loudly) where Python or the
 /// package is missing, except under CI, which installs it.
 async fn parse(text: &str) -> Option<Samples> {
-    if !tool_available(
-        "metrics parse check",
-        "python3",
-        &["-c", "import prometheus_client"],
-    ) {
+    if !python_modules_available("metrics parse check", &["prometheus_client"]) {
         return None;
     }
-    let mut child = tokio::process::Command::new("python3")
+    let mut child = python_command()
         .args(["-c", PARSE])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -353,11 +353,7 @@ async fn every_described_route_is_served() {
 /// number of examples per operation and a fixed seed (about a thousand requests), and a time limit.
 #[tokio::test]
 async fn schemathesis_finds_nothing_wrong() {
-    if !tool_available(
-        "schemathesis run",
-        "python3",
-        &["-c", "import schemathesis, botocore"],
-    ) {
+    if !python_modules_available("schemathesis run", &["schemathesis", "botocore"]) {
         return;
     }
     let app = spawn_app_with(|s| {
@@ -371,7 +367,7 @@ async fn schemathesis_finds_nothing_wrong() {
     })
     .await;
     let hooks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis");
-    let run = tokio::process::Command::new("python3")
+    let run = python_command()
         .args(["-m", "schemathesis.cli", "--config-file"])
         .arg(format!("{hooks}/schemathesis.toml"))
         .arg("run")

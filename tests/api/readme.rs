@@ -6,7 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::helpers::{RemoteApp, free_port, tool_available};
+use crate::helpers::{
+    RemoteApp, free_port, path_finding_python_tool, program_on_path, python_modules_available,
+    python3,
+};
 
 /// The fenced blocks of `language` in the README section headed `## {section}`.
 fn blocks(readme: &str, section: &str, language: &str) -> Vec<String> {
@@ -26,13 +29,14 @@ fn blocks(readme: &str, section: &str, language: &str) -> Vec<String> {
     found
 }
 
-/// A command in a fresh environment: only PATH, HOME at the root, and a UTF-8 locale.
-fn fresh(program: &str, root: &Path) -> tokio::process::Command {
+/// A command in a fresh environment: only PATH (where `aws` is found without a shim, see
+/// [`path_finding_python_tool`]), HOME at the root, and a UTF-8 locale.
+fn fresh(program: &Path, root: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(program);
     command
         .current_dir(root)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", path_finding_python_tool("aws"))
         .env("HOME", root)
         .env("LANG", "C.UTF-8")
         .kill_on_drop(true);
@@ -41,14 +45,18 @@ fn fresh(program: &str, root: &Path) -> tokio::process::Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quickstart_runs_as_written() {
-    if !tool_available("README quickstart check", "aws", &["--version"]) {
+    if !program_on_path(
+        "README quickstart check",
+        "aws",
+        &path_finding_python_tool("aws"),
+    ) {
         return;
     }
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     let root = crate::helpers::tempdir();
     let port = free_port();
-    let _server = fresh(env!("CARGO_BIN_EXE_userdir"), root.path())
+    let _server = fresh(Path::new(env!("CARGO_BIN_EXE_userdir")), root.path())
         .env("USERDIR__SERVER__PORT", port.to_string())
         .env("USERDIR__LOG__FILTER", "warn")
         .stdout(std::process::Stdio::null())
@@ -63,7 +71,7 @@ async fn the_quickstart_runs_as_written() {
     let script = shell.into_iter().map(here).collect::<Vec<_>>().join("\n");
     let out = tokio::time::timeout(
         Duration::from_secs(90),
-        fresh("bash", root.path())
+        fresh(Path::new("bash"), root.path())
             .args(["-euo", "pipefail", "-c", &script])
             .output(),
     )
@@ -84,17 +92,15 @@ async fn the_quickstart_runs_as_written() {
         assert!(stdout.contains(expected), "{expected} in\n{stdout}");
     }
 
-    if !tool_available(
-        "README quickstart check",
-        "python3",
-        &["-c", "import boto3"],
-    ) {
+    let Some(python) = python3()
+        .filter(|_| python_modules_available("README quickstart's Python block", &["boto3"]))
+    else {
         return;
-    }
+    };
     for block in blocks(&readme, "Quickstart", "python") {
         let out = tokio::time::timeout(
             Duration::from_secs(60),
-            fresh("python3", root.path())
+            fresh(python, root.path())
                 .args(["-c", &here(block)])
                 .output(),
         )

@@ -1011,16 +1011,15 @@ const TESTER_DISAGREEMENTS: &[(&str, &str, &str)] = &[
 /// both resource types.
 #[tokio::test]
 async fn an_independent_scim_client_finds_the_service_conformant() {
-    if !crate::helpers::tool_available(
+    if !crate::helpers::python_modules_available(
         "the scim2-tester conformance run",
-        "python3",
-        &["-c", "import scim2_tester, httpx2"],
+        &["scim2_tester", "httpx2"],
     ) {
         return;
     }
     let scim = scim_app().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scim/check_server.py");
-    let out = tokio::process::Command::new("python3")
+    let out = crate::helpers::python_command()
         .arg(script)
         .env("SCIM_URL", scim.app.url("/scim/v2"))
         .env("SCIM_TOKEN", &scim.token)
