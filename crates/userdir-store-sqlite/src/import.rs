@@ -84,8 +84,46 @@ async fn insert_rows(tx: &mut sqlx::SqliteConnection, users: &[User]) -> Result<
     Ok(())
 }
 
+/// Inserts every one of `rows` (made by [`row`]), or none if the users would then number more
+/// than `max_users`: whether they went in. The count is read once, before the first row, so the
+/// rows are all-or-nothing; a taken email fails the statement, which then changes nothing.
+pub(super) async fn insert_all_within_limit(
+    tx: &mut sqlx::SqliteConnection,
+    rows: Vec<serde_json::Value>,
+    max_users: u64,
+) -> Result<bool, sqlx::Error> {
+    let wanted = rows.len() as u64;
+    let count = i64::try_from(wanted).unwrap_or(i64::MAX);
+    let limit = i64::try_from(max_users).unwrap_or(i64::MAX);
+    let rows = serde_json::Value::Array(rows).to_string();
+    let inserted = sqlx::query!(
+        "WITH budget AS MATERIALIZED (SELECT n FROM entity_counts WHERE kind = 'users')
+         INSERT INTO users (
+             user_id, email, user_type, status, api_access, api_access_principal_arn,
+             first_name, last_name, create_time, last_enabled_time, last_disabled_time,
+             last_modified_time, last_login_time)
+         SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
+                r.value ->> 5, r.value ->> 6, r.value ->> 7, r.value ->> 8, r.value ->> 9,
+                r.value ->> 10, r.value ->> 11, r.value ->> 12
+         FROM budget, jsonb_each(?1) AS r
+         WHERE budget.n + ?2 <= ?3",
+        rows,
+        count,
+        limit,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted != 0 && inserted != wanted {
+        return Err(sqlx::Error::Protocol(format!(
+            "{inserted} of {wanted} rows inserted where all or none were to be"
+        )));
+    }
+    Ok(inserted != 0)
+}
+
 /// A user as a JSON array in the INSERT's column order.
-fn row(user: &User) -> serde_json::Value {
+pub(super) fn row(user: &User) -> serde_json::Value {
     serde_json::json!([
         user.id.as_str(),
         user.email.as_str(),

@@ -44,7 +44,7 @@ pub use maintenance::{check, migrate, read_audit};
 use rows::users_from_json;
 use userdir_core::store::rows::{corrupt, parse_user_id};
 pub use writer::WriteStats;
-use writer::{Batch, Isolation, TokenKey, WriteFuture, Writer};
+use writer::{AheadInsert, Batch, Isolation, TokenKey, WriteFuture, Writer};
 
 use userdir_core::domain::SharedClock;
 use userdir_core::store::{
@@ -140,9 +140,28 @@ impl SqliteStore {
             + Send
             + 'static,
     {
+        self.write_once_inserting(isolation, ctx, None, replayed, write)
+            .await
+    }
+
+    /// [`Self::write_once`] for a write that creates a user with `insert`'s row.
+    async fn write_once_inserting<T, F>(
+        &self,
+        isolation: Isolation,
+        ctx: &WriteContext,
+        insert: Option<AheadInsert>,
+        replayed: fn(String) -> Result<T, StoreError>,
+        write: F,
+    ) -> Result<Written<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection, &'c mut Batch) -> WriteFuture<'c, (T, String)>
+            + Send
+            + 'static,
+    {
         let ctx = ctx.clone();
         self.writer
-            .write(isolation, token_key(&ctx), move |tx, batch| {
+            .write_inserting(isolation, token_key(&ctx), insert, move |tx, batch| {
                 Box::pin(async move {
                     if let Some(result) = replay_of(batch, &ctx)? {
                         return replayed(result).map(Written::Replayed);

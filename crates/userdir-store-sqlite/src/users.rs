@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use tracing::instrument;
 
-use super::writer::Isolation;
+use super::writer::{AheadInsert, Isolation};
 use super::{
     MIN_FREE_BYTES, SqliteStore, corrupt, free_bytes, is_unique_violation, parse_user_id,
     users_from_json,
@@ -32,15 +32,23 @@ impl UserStore for SqliteStore {
         max_users: u64,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
+        let insert = AheadInsert {
+            user: user.id.clone(),
+            row: crate::import::row(user),
+            max_users,
+        };
         let user = user.clone();
         let written = self
-            .write_once(
+            .write_once_inserting(
                 Isolation::SingleStatement,
                 ctx,
+                Some(insert),
                 parse_user_id,
-                move |tx, _| {
+                move |tx, batch| {
                     Box::pin(async move {
-                        insert_row(tx, &user, max_users).await?;
+                        if !batch.take_inserted_ahead(&user.id) {
+                            insert_row(tx, &user, max_users).await?;
+                        }
                         Ok((user.id.clone(), user.id.as_str().to_owned()))
                     })
                 },

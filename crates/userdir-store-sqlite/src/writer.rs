@@ -8,11 +8,18 @@
 //! batch is answered with that failure and none took effect. On shutdown the writes already
 //! queued are committed and answered before the writer stops; later ones are refused.
 //!
+//! The creates of a batch insert their rows together, in one statement run before their jobs
+//! (`Batch::insert_ahead`): each statement is a round trip to the connection's thread, and on two
+//! cores shared with the clients those round trips, not SQLite's work, set the pace of a batch (a
+//! batch of 64 creates one by one took ~8.7 ms with half the machine idle). When the rows cannot
+//! all go in (an email taken, also within the batch, or the user limit reached) the statement
+//! changes nothing and each create inserts its own row as before, failing alone.
+//!
 //! A batch that fails because the disk is full (or failing) is answered `Unwritable`, and the
 //! writer says so (`WriteStats::unwritable`) until a batch commits again: readiness fails
 //! meanwhile, and reads go on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -79,9 +86,60 @@ pub(super) struct Batch {
     audit: Vec<serde_json::Value>,
     /// Users whose rows this batch changed: dropped from the cache once it commits.
     touched: Vec<UserId>,
+    /// Users whose rows were inserted ahead of their creates' jobs, for those jobs to find.
+    inserted_ahead: HashSet<UserId>,
+    /// How many rows were inserted ahead.
+    rows_ahead: u64,
 }
 
 impl Batch {
+    /// Whether this user's row was inserted ahead of its create's job (which then must not
+    /// insert it); answers true once.
+    pub(super) fn take_inserted_ahead(&mut self, user: &UserId) -> bool {
+        self.inserted_ahead.remove(user)
+    }
+
+    /// Inserts the rows of the batch's creates in one statement, before their jobs run, when
+    /// they can all go in. A create takes part only if its job will insert its row: one with no
+    /// clientToken, or the first write of the batch to claim a token not stored before (a
+    /// later one, or one already stored, is answered from the record instead). Failing because
+    /// an email is taken changes nothing (SQLite undoes a failing statement) and the jobs insert
+    /// their rows one by one; any other failure fails the batch.
+    async fn insert_ahead(
+        &mut self,
+        conn: &mut SqliteConnection,
+        batch: &mut [Queued],
+    ) -> Result<(), sqlx::Error> {
+        let mut claimed = HashSet::new();
+        let mut rows = Vec::new();
+        let mut users = Vec::new();
+        let mut max_users = u64::MAX;
+        for queued in batch.iter_mut() {
+            let inserts_its_row = match &queued.token {
+                None => true,
+                Some(key) => claimed.insert(key.clone()) && !self.seen.contains_key(key),
+            };
+            if let (true, Some(insert)) = (inserts_its_row, queued.insert.take()) {
+                rows.push(insert.row);
+                users.push(insert.user);
+                max_users = max_users.min(insert.max_users);
+            }
+        }
+        if rows.len() < 2 {
+            return Ok(());
+        }
+        match crate::import::insert_all_within_limit(conn, rows, max_users).await {
+            Ok(true) => {
+                self.rows_ahead = users.len() as u64;
+                self.inserted_ahead.extend(users);
+            }
+            Ok(false) => {}
+            Err(error) if crate::is_unique_violation(&error) => {}
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
     /// Notes that this write changed the user's row.
     pub(super) fn touch(&mut self, user: &UserId) {
         self.touched.push(user.clone());
@@ -212,7 +270,18 @@ impl Batch {
 /// A queued write, with the idempotency token it claims (looked up for the whole batch at once).
 struct Queued {
     token: Option<TokenKey>,
+    /// The row it inserts, when it creates a user.
+    insert: Option<AheadInsert>,
     job: Job,
+}
+
+/// The row a create inserts (see [`Batch::insert_ahead`]); its job inserts the row itself unless
+/// [`Batch::take_inserted_ahead`] says it is in already.
+pub(super) struct AheadInsert {
+    pub(super) user: UserId,
+    /// The row as `import::row` makes it.
+    pub(super) row: serde_json::Value,
+    pub(super) max_users: u64,
 }
 
 /// (operation, clientToken)
@@ -228,6 +297,7 @@ enum Message {
 pub struct WriteStats {
     batches: AtomicU64,
     writes: AtomicU64,
+    rows_ahead: AtomicU64,
     unwritable: AtomicBool,
     pub(crate) watch: CommitWatch,
 }
@@ -241,6 +311,11 @@ impl WriteStats {
     /// Writes committed (including writes that failed alone inside a committed batch).
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Users created with their batch-mates' in one statement (see `Batch::insert_ahead`).
+    pub fn rows_inserted_ahead(&self) -> u64 {
+        self.rows_ahead.load(Ordering::Relaxed)
     }
 
     /// The last batch failed because the disk is full or failing.
@@ -291,6 +366,23 @@ impl Writer {
         &self,
         isolation: Isolation,
         token: Option<TokenKey>,
+        write: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection, &'c mut Batch) -> WriteFuture<'c, T>
+            + Send
+            + 'static,
+    {
+        self.write_inserting(isolation, token, None, write).await
+    }
+
+    /// [`Self::write`] for a write that creates a user with `insert`'s row.
+    pub(super) async fn write_inserting<T, F>(
+        &self,
+        isolation: Isolation,
+        token: Option<TokenKey>,
+        insert: Option<AheadInsert>,
         write: F,
     ) -> Result<T, StoreError>
     where
@@ -354,7 +446,7 @@ impl Writer {
             })
         });
         self.queue
-            .send(Message::Write(Queued { token, job }))
+            .send(Message::Write(Queued { token, insert, job }))
             .await
             .map_err(|_| StoreError::unavailable("the store is closed"))?;
         answered
@@ -414,7 +506,7 @@ async fn run(
 
 async fn commit_batch(
     conn: &mut SqliteConnection,
-    batch: Vec<Queued>,
+    mut batch: Vec<Queued>,
     stats: &WriteStats,
     cache: &UserCache,
     clock: &SharedClock,
@@ -427,6 +519,7 @@ async fn commit_batch(
         conn.execute("BEGIN IMMEDIATE").await?;
         let keys: Vec<&TokenKey> = batch.iter().filter_map(|q| q.token.as_ref()).collect();
         pending.prefetch(&mut *conn, &keys, clock.now()).await?;
+        pending.insert_ahead(&mut *conn, &mut batch).await?;
         for queued in batch {
             let done = (queued.job)(&mut *conn, &mut pending).await;
             let fatal = done.fatal;
@@ -446,6 +539,9 @@ async fn commit_batch(
         Ok(()) => {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.writes.fetch_add(size as u64, Ordering::Relaxed);
+            stats
+                .rows_ahead
+                .fetch_add(pending.rows_ahead, Ordering::Relaxed);
             stats.watch.committed(size, started.elapsed());
             if stats.unwritable.swap(false, Ordering::Relaxed) {
                 tracing::info!("the database takes writes again");

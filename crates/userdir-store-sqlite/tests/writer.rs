@@ -158,6 +158,101 @@ async fn one_token_repeated_in_a_batch_takes_effect_once() {
     assert_eq!(ids.len(), 1, "every answer names the same user");
 }
 
+/// `count` creates sent at once, each with an email of its own and `token` if given: the answers,
+/// in no particular order.
+async fn create_at_once(
+    store: &Arc<SqliteStore>,
+    count: usize,
+    max_users: u64,
+    token: Option<&'static str>,
+) -> Vec<Result<Written<UserId>, StoreError>> {
+    let mut writes = JoinSet::new();
+    for i in 0..count {
+        let store = store.clone();
+        writes.spawn(async move {
+            let user = new_user(&unique_email(&format!("at-once{i}")));
+            store
+                .insert_user(&user, max_users, &context(token, "same-fingerprint"))
+                .await
+        });
+    }
+    writes.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_s_creates_go_in_together_and_every_one_is_stored() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let answers = create_at_once(&store, 60, u64::MAX, None).await;
+    assert!(answers.iter().all(|a| matches!(a, Ok(Written::Applied(_)))));
+    let stats = store.write_stats();
+    assert!(
+        stats.rows_inserted_ahead() > 0 && stats.batches() < stats.writes(),
+        "batched creates inserted together: {} of {} writes in {} batches",
+        stats.rows_inserted_ahead(),
+        stats.writes(),
+        stats.batches()
+    );
+    for answer in answers {
+        let Ok(Written::Applied(id)) = answer else {
+            unreachable!("checked above")
+        };
+        let user = store.get_user(&id).await.expect("reads").expect("stored");
+        assert_eq!(user.id, id);
+    }
+    assert_eq!(store.list_users(None, 100).await.expect("list").len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_at_once_past_the_limit_stop_exactly_at_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    // Up to near the limit, together: 20 then 20 more of 45 (the room is counted once per
+    // statement, so the rows of a batch that fits are never cut short by its own first rows).
+    let first = create_at_once(&store, 20, 45, None).await;
+    assert!(first.iter().all(Result::is_ok));
+    let ahead = store.write_stats().rows_inserted_ahead();
+    let second = create_at_once(&store, 20, 45, None).await;
+    assert!(second.iter().all(Result::is_ok), "{second:?}");
+    assert!(store.write_stats().rows_inserted_ahead() > ahead);
+    // Then past it: the batches that would cross it fall back to one row at a time, and exactly
+    // the room left is taken.
+    let answers = create_at_once(&store, 60, 45, None).await;
+    let applied = answers.iter().filter(|a| a.is_ok()).count();
+    let refused = answers
+        .iter()
+        .filter(|a| matches!(a, Err(StoreError::LimitExceeded(45))))
+        .count();
+    assert_eq!((applied, refused), (5, 55), "{answers:?}");
+    assert_eq!(store.list_users(None, 100).await.expect("list").len(), 45);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_of_a_stored_token_insert_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir).await;
+    let Ok(Written::Applied(first)) = create_at_once(&store, 1, u64::MAX, Some("stored"))
+        .await
+        .remove(0)
+    else {
+        panic!("the first create applies")
+    };
+    // Repeats (each with another email, as a retry after a lost answer may not) beside creates
+    // without a token, in the same batches.
+    let (repeats, fresh) = tokio::join!(
+        create_at_once(&store, 30, u64::MAX, Some("stored")),
+        create_at_once(&store, 30, u64::MAX, None),
+    );
+    for repeat in repeats {
+        match repeat {
+            Ok(Written::Replayed(id)) => assert_eq!(id, first),
+            other => panic!("a repeat is answered from the record: {other:?}"),
+        }
+    }
+    assert!(fresh.iter().all(|a| matches!(a, Ok(Written::Applied(_)))));
+    assert_eq!(store.list_users(None, 100).await.expect("list").len(), 31);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_write_amid_good_ones_is_reported_to_itself_alone() {
     let dir = tempfile::tempdir().expect("dir");
