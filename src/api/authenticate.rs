@@ -152,7 +152,7 @@ async fn verify(state: &AppState, req: &ServiceRequest, body: &[u8]) -> Result<C
     let verified = verify_claim(state, req, body, &authorization).await;
     if verified.is_err() {
         req.extensions_mut()
-            .insert(ClaimedKey(authorization.access_key_id));
+            .insert(ClaimedKey(authorization.access_key_id.into_owned()));
     }
     verified
 }
@@ -162,7 +162,7 @@ async fn verify_claim(
     state: &AppState,
     req: &ServiceRequest,
     body: &[u8],
-    authorization: &Authorization,
+    authorization: &Authorization<'_>,
 ) -> Result<Caller, ApiError> {
     let time = sigv4::request_time(
         req.headers(),
