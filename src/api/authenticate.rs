@@ -107,10 +107,10 @@ async fn admit(state: &AppState, req: &mut ServiceRequest) -> Result<Caller, Api
 /// of it is trusted.
 fn refuse_repeated_signing_headers(headers: &header::HeaderMap) -> Result<(), SignatureFailure> {
     for name in [
-        "authorization",
-        "x-amz-date",
-        "x-amz-security-token",
-        "x-amz-content-sha256",
+        &header::AUTHORIZATION,
+        &sigv4::names::X_AMZ_DATE,
+        &sigv4::names::X_AMZ_SECURITY_TOKEN,
+        &sigv4::names::X_AMZ_CONTENT_SHA256,
     ] {
         if headers.get_all(name).nth(1).is_some() {
             return Err(SignatureFailure::Incomplete(format!(
@@ -172,7 +172,7 @@ async fn verify_claim(
     )?;
     let session_token = req
         .headers()
-        .get("x-amz-security-token")
+        .get(&sigv4::names::X_AMZ_SECURITY_TOKEN)
         .map(|v| v.to_str())
         .transpose()
         .map_err(|_| SignatureFailure::Incomplete("X-Amz-Security-Token is not ASCII".into()))?;

@@ -3,10 +3,14 @@
 //! where the model has one).
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use userdir_core::service::ServiceError;
+
+/// The header naming an error's type, as AWS sends it (`x-amzn-ErrorType`; names are case-blind).
+pub const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -147,7 +151,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        response.insert_header(("x-amzn-ErrorType", self.error_type()));
+        response.insert_header((ERROR_TYPE, self.error_type()));
         let retry_after = match self {
             ApiError::Throttling {
                 retry_after_secs, ..

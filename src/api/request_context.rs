@@ -14,6 +14,7 @@ use tracing::Instrument;
 use ulid::Ulid;
 
 use super::authenticate::{ClaimedKey, FailureCharged};
+use super::error::ERROR_TYPE;
 use super::invocation::RequestId;
 use super::scim::ScimOperation;
 use super::{AppState, operation_of};
@@ -51,7 +52,7 @@ pub async fn request_context(
     let took = started.elapsed();
     let operation = operation_name(&request);
     if let Some(state) = request.app_data::<web::Data<AppState>>() {
-        let outcome = match res.headers().get("x-amzn-ErrorType") {
+        let outcome = match res.headers().get(&ERROR_TYPE) {
             Some(error) => error.to_str().unwrap_or("Error"),
             None if status.is_success() => "Success",
             None => status.canonical_reason().unwrap_or("Error"),
@@ -108,7 +109,7 @@ fn operation_name(request: &HttpRequest) -> &'static str {
 async fn audit_refusal(request: &HttpRequest, res: &ServiceResponse<BoxBody>, request_id: String) {
     let outcome = res
         .headers()
-        .get("x-amzn-ErrorType")
+        .get(&ERROR_TYPE)
         .and_then(|v| v.to_str().ok())
         .or_else(|| res.status().canonical_reason())
         .unwrap_or("Error")

@@ -51,8 +51,9 @@ const PATH_SET: &AsciiSet = &QUERY_SET.remove(b'/');
 const X_AMZ_DATE: &str = "x-amz-date";
 const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
 
-/// A signed header's name and its values, as they enter the canonical request.
-type CanonicalHeader<'a> = (&'a str, Vec<Cow<'a, str>>);
+/// A signed header's name and one of its values (all of a listing, joined), as they enter the
+/// canonical request: a name listed twice has two, which the canonical request joins again.
+type CanonicalHeader<'a> = (&'a str, Cow<'a, str>);
 
 /// What a request's signature is computed over.
 pub struct Signed<'a> {
@@ -106,23 +107,30 @@ impl Signed<'_> {
         write_query(&mut out, query);
         out.push('\n');
         let headers = self.canonical_headers()?;
-        for (name, values) in &headers {
-            out.push_str(name);
-            out.push(':');
-            for (i, value) in values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+        let mut previous: Option<&str> = None;
+        for (name, value) in &headers {
+            if previous == Some(*name) {
+                out.push(',');
+            } else {
+                if previous.is_some() {
+                    out.push('\n');
                 }
-                out.push_str(value);
+                out.push_str(name);
+                out.push(':');
             }
-            out.push('\n');
+            out.push_str(value);
+            previous = Some(name);
         }
-        out.push('\n');
-        for (i, (name, _)) in headers.iter().enumerate() {
-            if i > 0 {
-                out.push(';');
+        out.push_str("\n\n");
+        let mut previous: Option<&str> = None;
+        for (name, _) in &headers {
+            if previous != Some(*name) {
+                if previous.is_some() {
+                    out.push(';');
+                }
+                out.push_str(name);
             }
-            out.push_str(name);
+            previous = Some(name);
         }
         out.push('\n');
         let mut payload = [0u8; 64];
@@ -132,12 +140,18 @@ impl Signed<'_> {
         Ok(out)
     }
 
-    /// Each signed header once, sorted, with its values in order: a header listed twice is
-    /// given twice, each time with all its values joined by commas and trimmed.
+    /// Each listing of a signed header with all its values joined by commas and trimmed, sorted
+    /// by name: a header listed twice is given twice, and its line joins both.
     fn canonical_headers(&self) -> Result<Vec<CanonicalHeader<'_>>, SignatureFailure> {
         let mut headers: Vec<CanonicalHeader<'_>> = Vec::with_capacity(8);
         for name in self.authorization.signed_headers() {
-            let mut values = self.headers.get_all(name).filter_map(|v| v.to_str().ok());
+            // Found by comparing names: a look-up by text would parse the name and copy it to
+            // the heap first, for each of the half-dozen headers the SDKs sign.
+            let mut values = self
+                .headers
+                .iter()
+                .filter(|(header, _)| header.as_str() == name)
+                .filter_map(|(_, v)| v.to_str().ok());
             let Some(first) = values.next() else {
                 return Err(SignatureFailure::Incomplete(format!(
                     "Signed header {name} is missing"
@@ -154,27 +168,22 @@ impl Signed<'_> {
                     Cow::Owned(joined)
                 }
             };
-            let value = trim_all(joined);
-            match headers.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, values)) => values.push(value),
-                None => headers.push((name, vec![value])),
-            }
+            headers.push((name, trim_all(joined)));
         }
         // The signer sets the time and the session token itself, whether or not they were listed.
         set(&mut headers, X_AMZ_DATE, self.stamp);
         if let Some(token) = self.session_token {
             set(&mut headers, X_AMZ_SECURITY_TOKEN, token);
         }
+        // Stable: a name listed twice keeps its listings in order.
         headers.sort_by(|a, b| a.0.cmp(b.0));
         Ok(headers)
     }
 }
 
 fn set<'a>(headers: &mut Vec<CanonicalHeader<'a>>, name: &'a str, value: &'a str) {
-    match headers.iter_mut().find(|(n, _)| *n == name) {
-        Some((_, values)) => *values = vec![Cow::Borrowed(value)],
-        None => headers.push((name, vec![Cow::Borrowed(value)])),
-    }
+    headers.retain(|(n, _)| *n != name);
+    headers.push((name, Cow::Borrowed(value)));
 }
 
 /// Removes leading and trailing spaces and collapses runs of spaces (spaces only, as S3 does).

@@ -27,6 +27,16 @@ mod reference;
 pub use canonical::Signed;
 use keys::SigningKeys;
 
+/// The names of the headers looked up on every signed request, made once: a name given as text is
+/// parsed, and copied to the heap, at every look-up.
+pub mod names {
+    use actix_web::http::header::HeaderName;
+
+    pub const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+    pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+    pub const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+}
+
 /// The signing name of the FinSpace Data API.
 pub const SERVICE: &str = "finspace-api";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -142,7 +152,7 @@ pub fn request_time<'h>(
     now: SystemTime,
 ) -> Result<RequestTime<'h>, SignatureFailure> {
     let stamp = headers
-        .get("x-amz-date")
+        .get(&names::X_AMZ_DATE)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
             SignatureFailure::Incomplete("The request must carry an X-Amz-Date header".into())
