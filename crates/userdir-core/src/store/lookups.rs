@@ -9,14 +9,15 @@
 //!
 //! There is no task of its own: whichever waiting request gets a statement's turn takes the queue
 //! and runs the statement in its own task, answering the others. A gathering task cost each read
-//! two extra crossings between threads, which was most of what the gathering saved.
+//! two extra crossings between threads, which was most of what the gathering saved. The price: a
+//! request that goes away mid-statement takes the statement with it, and its lookups are sent again.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::{BackendError, StoreError};
 use crate::domain::{User, UserId};
@@ -38,6 +39,8 @@ struct Shared {
     fetch: Box<Fetch>,
     waiting: Mutex<VecDeque<(UserId, Answer)>>,
     statements: Arc<Semaphore>,
+    /// Told when a statement puts its lookups back in the queue.
+    put_back: Notify,
 }
 
 impl std::fmt::Debug for Lookups {
@@ -65,6 +68,7 @@ impl Lookups {
                 fetch: Box::new(move |ids| Box::pin(fetch(ids))),
                 waiting: Mutex::new(VecDeque::new()),
                 statements: Arc::new(Semaphore::new(in_flight.max(1))),
+                put_back: Notify::new(),
             }),
         }
     }
@@ -73,20 +77,29 @@ impl Lookups {
         let (answer, mut answered) = oneshot::channel();
         self.shared.queue().push_back((id.clone(), answer));
         loop {
+            // Listening before the queue is looked at: a put-back in between is not missed.
+            let put_back = self.shared.put_back.notified();
+            tokio::pin!(put_back);
+            put_back.as_mut().enable();
             tokio::select! {
                 biased;
                 result = &mut answered => return result.unwrap_or_else(|_| Err(closed())),
                 permit = self.shared.statements.clone().acquire_owned() => {
                     let permit = permit.map_err(|_| closed())?;
-                    let Some(statement) = Statement::take(&self.shared, permit) else {
-                        // Ours is in a statement already under way.
-                        break;
-                    };
-                    statement.run().await;
+                    match Statement::take(&self.shared, permit) {
+                        Some(statement) => statement.run().await,
+                        // Ours is in a statement under way: its answer comes, or it is put back.
+                        None => tokio::select! {
+                            biased;
+                            result = &mut answered => {
+                                return result.unwrap_or_else(|_| Err(closed()));
+                            }
+                            () = &mut put_back => {}
+                        },
+                    }
                 }
             }
         }
-        answered.await.unwrap_or_else(|_| Err(closed()))
     }
 }
 
@@ -97,13 +110,15 @@ impl Shared {
     }
 }
 
-/// The lookups one statement answers, with its turn. Dropped unanswered (the request that ran it
-/// went away), it puts them back at the front of the queue and has them run on a task of their own:
-/// their requests may be waiting only for their answers.
+/// The lookups one statement answers, with its turn. Dropped unanswered because the request that
+/// ran it went away, it puts them back at the front of the queue and tells their requests, which
+/// may be waiting only for their answers, to compete for a turn again. Dropped by a panic of the
+/// fetch, it drops them instead (their requests are told the store is closed): put back, they
+/// would be fetched, and panic, again and again.
 struct Statement {
     shared: Arc<Shared>,
     group: Vec<(UserId, Answer)>,
-    turn: Option<OwnedSemaphorePermit>,
+    _turn: OwnedSemaphorePermit,
 }
 
 impl Statement {
@@ -116,7 +131,7 @@ impl Statement {
         (!group.is_empty()).then(|| Self {
             shared: shared.clone(),
             group,
-            turn: Some(turn),
+            _turn: turn,
         })
     }
 
@@ -129,11 +144,13 @@ impl Statement {
 
 impl Drop for Statement {
     fn drop(&mut self) {
+        if self.group.is_empty() || std::thread::panicking() {
+            return;
+        }
         let unanswered: Vec<_> = std::mem::take(&mut self.group)
             .into_iter()
             .filter(|(_, answer)| !answer.is_closed())
             .collect();
-        drop(self.turn.take());
         if unanswered.is_empty() {
             return;
         }
@@ -143,18 +160,7 @@ impl Drop for Statement {
                 queue.push_front(lookup);
             }
         }
-        // Without a runtime the answers are dropped, and their requests told the store is closed.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let shared = self.shared.clone();
-            runtime.spawn(async move {
-                let Ok(turn) = shared.statements.clone().acquire_owned().await else {
-                    return;
-                };
-                if let Some(statement) = Statement::take(&shared, turn) {
-                    statement.run().await;
-                }
-            });
-        }
+        self.shared.put_back.notify_waiters();
     }
 }
 
@@ -282,6 +288,99 @@ mod tests {
             .expect("joined");
         assert!(matches!(answered, Ok(None)), "{answered:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    /// A fetch whose calls are numbered: the first `gated` wait for their gate, those in `stuck`
+    /// never end, a call in `panics` panics, and every other answers at once, finding no one.
+    fn scripted(
+        calls: Arc<AtomicUsize>,
+        gates: Vec<Arc<Notify>>,
+        stuck: &'static [usize],
+        panics: &'static [usize],
+        in_flight: usize,
+    ) -> Lookups {
+        Lookups::start(
+            move |_ids: Vec<UserId>| {
+                let call = calls.fetch_add(1, Ordering::SeqCst);
+                let gate = gates.get(call).cloned();
+                async move {
+                    if let Some(gate) = gate {
+                        gate.notified().await;
+                    }
+                    if stuck.contains(&call) {
+                        std::future::pending::<()>().await;
+                    }
+                    assert!(!panics.contains(&call), "call {call} panics");
+                    Ok(HashMap::new())
+                }
+            },
+            in_flight,
+        )
+    }
+
+    async fn until_calls(calls: &AtomicUsize, at_least: usize) {
+        while calls.load(Ordering::SeqCst) < at_least {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lookup_waiting_only_for_its_answer_is_sent_again_when_put_back() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gates = vec![Arc::new(Notify::new()), Arc::new(Notify::new())];
+        let lookups = scripted(calls.clone(), gates.clone(), &[2], &[], 2);
+        let ask = |n| {
+            let lookups = lookups.clone();
+            tokio::spawn(async move { lookups.get(&id(n)).await })
+        };
+        // Two statements hold both turns; two more lookups queue behind them.
+        let (first, second) = (ask(1), ask(2));
+        until_calls(&calls, 2).await;
+        let (goes_away, stays) = (ask(3), ask(4));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The first turn freed: the request that goes away takes both queued lookups (call 2).
+        gates[0].notify_one();
+        assert!(first.await.expect("joined").expect("answered").is_none());
+        until_calls(&calls, 3).await;
+        // The second turn freed: the other request finds the queue empty and waits for its answer.
+        gates[1].notify_one();
+        assert!(second.await.expect("joined").expect("answered").is_none());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        goes_away.abort();
+        let answered = tokio::time::timeout(Duration::from_secs(5), stays)
+            .await
+            .expect("answered in time")
+            .expect("joined");
+        assert!(matches!(answered, Ok(None)), "{answered:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn lookups_of_a_statement_that_panicked_fail_once_and_are_not_sent_again() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gates = vec![Arc::new(Notify::new())];
+        let lookups = scripted(calls.clone(), gates.clone(), &[], &[1], 1);
+        let ask = |n| {
+            let lookups = lookups.clone();
+            tokio::spawn(async move { lookups.get(&id(n)).await })
+        };
+        let first = ask(1);
+        until_calls(&calls, 1).await;
+        let (panics, other) = (ask(2), ask(3));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gates[0].notify_one();
+        assert!(first.await.expect("joined").expect("answered").is_none());
+        assert!(panics.await.is_err(), "the statement's request panicked");
+        let other = tokio::time::timeout(Duration::from_secs(5), other)
+            .await
+            .expect("answered in time")
+            .expect("joined");
+        assert!(
+            matches!(other, Err(StoreError::Unavailable(_))),
+            "{other:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
