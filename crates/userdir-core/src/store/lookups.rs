@@ -15,6 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
@@ -39,8 +40,9 @@ struct Shared {
     fetch: Box<Fetch>,
     waiting: Mutex<VecDeque<(UserId, Answer)>>,
     statements: Arc<Semaphore>,
-    /// Told when a statement puts its lookups back in the queue.
+    /// Told when a statement puts its lookups back in the queue, and how many times one has.
     put_back: Notify,
+    put_backs: AtomicU64,
 }
 
 impl std::fmt::Debug for Lookups {
@@ -69,6 +71,7 @@ impl Lookups {
                 waiting: Mutex::new(VecDeque::new()),
                 statements: Arc::new(Semaphore::new(in_flight.max(1))),
                 put_back: Notify::new(),
+                put_backs: AtomicU64::new(0),
             }),
         }
     }
@@ -77,10 +80,8 @@ impl Lookups {
         let (answer, mut answered) = oneshot::channel();
         self.shared.queue().push_back((id.clone(), answer));
         loop {
-            // Listening before the queue is looked at: a put-back in between is not missed.
-            let put_back = self.shared.put_back.notified();
-            tokio::pin!(put_back);
-            put_back.as_mut().enable();
+            // Read before the queue is looked at: a put-back after it is not missed.
+            let put_backs = self.shared.put_backs.load(Ordering::Acquire);
             tokio::select! {
                 biased;
                 result = &mut answered => return result.unwrap_or_else(|_| Err(closed())),
@@ -89,13 +90,21 @@ impl Lookups {
                     match Statement::take(&self.shared, permit) {
                         Some(statement) => statement.run().await,
                         // Ours is in a statement under way: its answer comes, or it is put back.
-                        None => tokio::select! {
-                            biased;
-                            result = &mut answered => {
-                                return result.unwrap_or_else(|_| Err(closed()));
+                        None => {
+                            let put_back = self.shared.put_back.notified();
+                            tokio::pin!(put_back);
+                            put_back.as_mut().enable();
+                            if self.shared.put_backs.load(Ordering::Acquire) != put_backs {
+                                continue;
                             }
-                            () = &mut put_back => {}
-                        },
+                            tokio::select! {
+                                biased;
+                                result = &mut answered => {
+                                    return result.unwrap_or_else(|_| Err(closed()));
+                                }
+                                () = put_back => {}
+                            }
+                        }
                     }
                 }
             }
@@ -160,6 +169,7 @@ impl Drop for Statement {
                 queue.push_front(lookup);
             }
         }
+        self.shared.put_backs.fetch_add(1, Ordering::Release);
         self.shared.put_back.notify_waiters();
     }
 }
