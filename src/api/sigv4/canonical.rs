@@ -11,7 +11,7 @@ use actix_web::http::header::HeaderMap;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
-use super::{Authorization, SignatureFailure};
+use super::{Authorization, SignatureFailure, names};
 
 /// The characters the AWS SDKs percent-encode in query keys and values.
 const QUERY_SET: &AsciiSet = &CONTROLS
@@ -47,9 +47,6 @@ const QUERY_SET: &AsciiSet = &CONTROLS
 
 /// The same for a path, whose slashes stay.
 const PATH_SET: &AsciiSet = &QUERY_SET.remove(b'/');
-
-const X_AMZ_DATE: &str = "x-amz-date";
-const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
 
 /// A signed header's name and one of its values (all of a listing, joined), as they enter the
 /// canonical request: a name listed twice has two, which the canonical request joins again.
@@ -171,9 +168,9 @@ impl Signed<'_> {
             headers.push((name, trim_all(joined)));
         }
         // The signer sets the time and the session token itself, whether or not they were listed.
-        set(&mut headers, X_AMZ_DATE, self.stamp);
+        set(&mut headers, names::X_AMZ_DATE.as_str(), self.stamp);
         if let Some(token) = self.session_token {
-            set(&mut headers, X_AMZ_SECURITY_TOKEN, token);
+            set(&mut headers, names::X_AMZ_SECURITY_TOKEN.as_str(), token);
         }
         // Stable: a name listed twice keeps its listings in order.
         headers.sort_by(|a, b| a.0.cmp(b.0));

@@ -32,9 +32,9 @@ use keys::SigningKeys;
 pub mod names {
     use actix_web::http::header::HeaderName;
 
-    pub const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
-    pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
-    pub const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+    pub static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+    pub static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+    pub static X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
 }
 
 /// The signing name of the FinSpace Data API.

@@ -230,78 +230,23 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn lookups_waiting_for_a_statement_leave_together() {
-        let groups = Arc::new(Mutex::new(Vec::new()));
-        let lookups = recording(groups.clone());
-        let asked: Vec<_> = (0..10)
-            .map(|n| {
-                let lookups = lookups.clone();
-                tokio::spawn(async move { lookups.get(&id(n)).await })
-            })
-            .collect();
-        for lookup in asked {
-            assert!(lookup.await.expect("joined").expect("answered").is_none());
-        }
-        let groups = groups.lock().expect("not poisoned").clone();
-        assert_eq!(groups.iter().sum::<usize>(), 10, "{groups:?}");
-        assert!(
-            groups.len() < 10,
-            "no lookup shared a statement: {groups:?}"
-        );
+    /// Asks for user `n` on a task of its own.
+    fn ask(lookups: &Lookups, n: u32) -> tokio::task::JoinHandle<Result<Option<User>, StoreError>> {
+        let lookups = lookups.clone();
+        tokio::spawn(async move { lookups.get(&id(n)).await })
     }
 
-    #[tokio::test]
-    async fn lookups_in_a_statement_whose_request_went_away_are_still_answered() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let first_may_finish = Arc::new(Notify::new());
-        let lookups = {
-            let (calls, first_may_finish) = (calls.clone(), first_may_finish.clone());
-            Lookups::start(
-                move |_ids: Vec<UserId>| {
-                    let call = calls.fetch_add(1, Ordering::SeqCst);
-                    let first_may_finish = first_may_finish.clone();
-                    async move {
-                        match call {
-                            0 => first_may_finish.notified().await,
-                            // The statement of the request that goes away never ends by itself.
-                            1 => std::future::pending::<()>().await,
-                            _ => {}
-                        }
-                        Ok(HashMap::new())
-                    }
-                },
-                1,
-            )
-        };
-        let ask = |n| {
-            let lookups = lookups.clone();
-            tokio::spawn(async move { lookups.get(&id(n)).await })
-        };
-        let first = ask(1);
-        while calls.load(Ordering::SeqCst) < 1 {
-            tokio::task::yield_now().await;
-        }
-        // Both wait for the one statement; the first of them takes both lookups into the next.
-        let goes_away = ask(2);
-        let stays = ask(3);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        first_may_finish.notify_one();
-        assert!(first.await.expect("joined").expect("answered").is_none());
-        while calls.load(Ordering::SeqCst) < 2 {
-            tokio::task::yield_now().await;
-        }
-        goes_away.abort();
-        let answered = tokio::time::timeout(Duration::from_secs(5), stays)
+    async fn answered_in_time(
+        asked: tokio::task::JoinHandle<Result<Option<User>, StoreError>>,
+    ) -> Result<Option<User>, StoreError> {
+        tokio::time::timeout(Duration::from_secs(5), asked)
             .await
             .expect("answered in time")
-            .expect("joined");
-        assert!(matches!(answered, Ok(None)), "{answered:?}");
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
+            .expect("joined")
     }
 
-    /// A fetch whose calls are numbered: the first `gated` wait for their gate, those in `stuck`
-    /// never end, a call in `panics` panics, and every other answers at once, finding no one.
+    /// A fetch whose calls are numbered: call `i` first waits for `gates[i]` if there is one;
+    /// those in `stuck` never end, those in `panics` panic, and the others find no one.
     fn scripted(
         calls: Arc<AtomicUsize>,
         gates: Vec<Arc<Notify>>,
@@ -335,18 +280,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lookups_waiting_for_a_statement_leave_together() {
+        let groups = Arc::new(Mutex::new(Vec::new()));
+        let lookups = recording(groups.clone());
+        let asked: Vec<_> = (0..10).map(|n| ask(&lookups, n)).collect();
+        for lookup in asked {
+            assert!(lookup.await.expect("joined").expect("answered").is_none());
+        }
+        let groups = groups.lock().expect("not poisoned").clone();
+        assert_eq!(groups.iter().sum::<usize>(), 10, "{groups:?}");
+        assert!(
+            groups.len() < 10,
+            "no lookup shared a statement: {groups:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn lookups_in_a_statement_whose_request_went_away_are_still_answered() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gates = vec![Arc::new(Notify::new())];
+        // The statement of the request that goes away (call 1) never ends by itself.
+        let lookups = scripted(calls.clone(), gates.clone(), &[1], &[], 1);
+        let first = ask(&lookups, 1);
+        until_calls(&calls, 1).await;
+        // Both wait for the one turn; the first of them takes both lookups into the next.
+        let (goes_away, stays) = (ask(&lookups, 2), ask(&lookups, 3));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gates[0].notify_one();
+        assert!(first.await.expect("joined").expect("answered").is_none());
+        until_calls(&calls, 2).await;
+        goes_away.abort();
+        let answered = answered_in_time(stays).await;
+        assert!(matches!(answered, Ok(None)), "{answered:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
     async fn a_lookup_waiting_only_for_its_answer_is_sent_again_when_put_back() {
         let calls = Arc::new(AtomicUsize::new(0));
         let gates = vec![Arc::new(Notify::new()), Arc::new(Notify::new())];
         let lookups = scripted(calls.clone(), gates.clone(), &[2], &[], 2);
-        let ask = |n| {
-            let lookups = lookups.clone();
-            tokio::spawn(async move { lookups.get(&id(n)).await })
-        };
         // Two statements hold both turns; two more lookups queue behind them.
-        let (first, second) = (ask(1), ask(2));
+        let (first, second) = (ask(&lookups, 1), ask(&lookups, 2));
         until_calls(&calls, 2).await;
-        let (goes_away, stays) = (ask(3), ask(4));
+        let (goes_away, stays) = (ask(&lookups, 3), ask(&lookups, 4));
         tokio::time::sleep(Duration::from_millis(20)).await;
         // The first turn freed: the request that goes away takes both queued lookups (call 2).
         gates[0].notify_one();
@@ -357,10 +334,7 @@ mod tests {
         assert!(second.await.expect("joined").expect("answered").is_none());
         tokio::time::sleep(Duration::from_millis(20)).await;
         goes_away.abort();
-        let answered = tokio::time::timeout(Duration::from_secs(5), stays)
-            .await
-            .expect("answered in time")
-            .expect("joined");
+        let answered = answered_in_time(stays).await;
         assert!(matches!(answered, Ok(None)), "{answered:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
@@ -370,21 +344,14 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let gates = vec![Arc::new(Notify::new())];
         let lookups = scripted(calls.clone(), gates.clone(), &[], &[1], 1);
-        let ask = |n| {
-            let lookups = lookups.clone();
-            tokio::spawn(async move { lookups.get(&id(n)).await })
-        };
-        let first = ask(1);
+        let first = ask(&lookups, 1);
         until_calls(&calls, 1).await;
-        let (panics, other) = (ask(2), ask(3));
+        let (panics, other) = (ask(&lookups, 2), ask(&lookups, 3));
         tokio::time::sleep(Duration::from_millis(20)).await;
         gates[0].notify_one();
         assert!(first.await.expect("joined").expect("answered").is_none());
         assert!(panics.await.is_err(), "the statement's request panicked");
-        let other = tokio::time::timeout(Duration::from_secs(5), other)
-            .await
-            .expect("answered in time")
-            .expect("joined");
+        let other = answered_in_time(other).await;
         assert!(
             matches!(other, Err(StoreError::Unavailable(_))),
             "{other:?}"
