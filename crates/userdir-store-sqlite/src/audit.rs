@@ -16,10 +16,7 @@ impl AuditStore for SqliteStore {
         let (record, outcome) = (record.clone(), outcome.to_owned());
         self.writer
             .write(Isolation::SingleStatement, None, move |_, batch| {
-                Box::pin(async move {
-                    batch.audit(&record, &outcome);
-                    Ok(())
-                })
+                Box::pin(async move { batch.audit(&record, &outcome) })
             })
             .await
     }

@@ -6,7 +6,7 @@
 use userdir_core::domain::{FirstName, LastName, RoleArn, Timestamp, User};
 use userdir_core::store::{AuditRecord, StoreError, WriteContext};
 
-use super::writer::Isolation;
+use super::writer::{Isolation, JsonRows};
 use super::{SqliteStore, db_error};
 
 /// Users per INSERT: large enough that statement overhead vanishes, small enough that one JSON
@@ -60,7 +60,12 @@ impl SqliteStore {
 }
 
 async fn insert_rows(tx: &mut sqlx::SqliteConnection, users: &[User]) -> Result<(), StoreError> {
-    let rows = serde_json::Value::Array(users.iter().map(row).collect()).to_string();
+    let mut rows = JsonRows::default();
+    for user in users {
+        rows.push(&row_of(user))
+            .map_err(|e| StoreError::internal(format!("serializing a user's row: {e}")))?;
+    }
+    let rows = rows.into_text();
     sqlx::query!(
         "INSERT INTO users (
              user_id, email, user_type, status, api_access, api_access_principal_arn,
@@ -89,13 +94,13 @@ async fn insert_rows(tx: &mut sqlx::SqliteConnection, users: &[User]) -> Result<
 /// rows are all-or-nothing; a taken email fails the statement, which then changes nothing.
 pub(super) async fn insert_all_within_limit(
     tx: &mut sqlx::SqliteConnection,
-    rows: Vec<serde_json::Value>,
+    rows: JsonRows,
     max_users: u64,
 ) -> Result<bool, sqlx::Error> {
     let wanted = rows.len() as u64;
     let count = i64::try_from(wanted).unwrap_or(i64::MAX);
     let limit = i64::try_from(max_users).unwrap_or(i64::MAX);
-    let rows = serde_json::Value::Array(rows).to_string();
+    let rows = rows.into_text();
     let inserted = sqlx::query!(
         "WITH budget AS MATERIALIZED (SELECT n FROM entity_counts WHERE kind = 'users')
          INSERT INTO users (
@@ -122,9 +127,32 @@ pub(super) async fn insert_all_within_limit(
     Ok(inserted != 0)
 }
 
-/// A user as a JSON array in the INSERT's column order.
-pub(super) fn row(user: &User) -> serde_json::Value {
-    serde_json::json!([
+/// A user as the text of a JSON array in the INSERT's column order.
+pub(super) fn row(user: &User) -> Result<String, StoreError> {
+    serde_json::to_string(&row_of(user))
+        .map_err(|error| StoreError::internal(format!("serializing a user's row: {error}")))
+}
+
+/// A user's columns in the INSERT's order (serialized as a JSON array).
+#[allow(clippy::type_complexity, reason = "the INSERT's columns, in order")]
+fn row_of(
+    user: &User,
+) -> (
+    &str,
+    &str,
+    &str,
+    &str,
+    &str,
+    Option<&str>,
+    Option<&str>,
+    Option<&str>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+) {
+    (
         user.id.as_str(),
         user.email.as_str(),
         user.user_type.as_str(),
@@ -138,5 +166,5 @@ pub(super) fn row(user: &User) -> serde_json::Value {
         user.last_disabled_time.map(Timestamp::as_millis),
         user.last_modified_time.as_millis(),
         user.last_login_time.map(Timestamp::as_millis),
-    ])
+    )
 }

@@ -167,7 +167,7 @@ impl SqliteStore {
                         return replayed(result).map(Written::Replayed);
                     }
                     let (value, result) = write(&mut *tx, &mut *batch).await?;
-                    record(batch, &ctx, &result);
+                    record(batch, &ctx, &result)?;
                     Ok(Written::Applied(value))
                 })
             })
@@ -280,8 +280,8 @@ fn token_key(ctx: &WriteContext) -> Option<TokenKey> {
 
 /// Completes a successful write: its token (with the answer it produced) and its audit entry are
 /// written at the end of its batch, in the same transaction.
-fn record(batch: &mut Batch, ctx: &WriteContext, result: &str) {
-    batch.record(ctx.claim.as_ref(), &ctx.audit, result);
+fn record(batch: &mut Batch, ctx: &WriteContext, result: &str) -> Result<(), StoreError> {
+    batch.record(ctx.claim.as_ref(), &ctx.audit, result)
 }
 
 // SQLite's failures become the store's: a full or failing disk is Unavailable (writes resume

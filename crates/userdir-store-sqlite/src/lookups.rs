@@ -19,12 +19,8 @@ pub(super) fn start(reader: SqlitePool, connections: u32) -> Lookups {
 }
 
 async fn fetch(reader: SqlitePool, ids: Vec<UserId>) -> Result<HashMap<UserId, User>, StoreError> {
-    let ids = serde_json::Value::Array(
-        ids.iter()
-            .map(|id| serde_json::Value::from(id.as_str()))
-            .collect(),
-    )
-    .to_string();
+    let ids = serde_json::to_string(&ids.iter().map(UserId::as_str).collect::<Vec<_>>())
+        .map_err(|e| StoreError::internal(format!("serializing user ids: {e}")))?;
     let rows = sqlx::query_scalar!(
         r#"SELECT json_group_array(json_array(
                   user_id, email, user_type, status, api_access, api_access_principal_arn,

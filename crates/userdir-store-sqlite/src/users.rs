@@ -34,7 +34,7 @@ impl UserStore for SqliteStore {
     ) -> Result<Written<UserId>, StoreError> {
         let insert = AheadInsert {
             user: user.id.clone(),
-            row: crate::import::row(user),
+            row: crate::import::row(user)?,
             max_users,
         };
         let user = user.clone();
