@@ -110,6 +110,12 @@ impl Scenario {
         Scenario::ALL.into_iter().filter(|&s| chosen(s)).collect()
     }
 
+    /// Whether this is GetUser under some access distribution (whose targets are ratios to
+    /// `/health/live`).
+    pub fn is_get_user(self) -> bool {
+        matches!(self, Scenario::GetUserUniform | Scenario::GetUserZipf)
+    }
+
     /// Which users (or pages) the requests are drawn from, and how.
     pub fn access(self, users: usize) -> Option<AccessInfo> {
         let uniform = |population, of| AccessInfo {
@@ -187,6 +193,10 @@ pub struct RunResult {
     pub cache_hits: Option<u64>,
     pub cache_misses: Option<u64>,
     pub cache_hit_rate: Option<f64>,
+    /// For a GetUser run: the rps of the `/health/live` run made on the same server just before
+    /// it (see `ScenarioResult::ratio_to_adjacent_health`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adjacent_health_rps: Option<f64>,
     #[serde(skip)]
     pub error_samples: Vec<String>,
 }
@@ -775,6 +785,7 @@ impl Driver {
             cache_hits: None,
             cache_misses: None,
             cache_hit_rate: None,
+            adjacent_health_rps: None,
             error_samples: samples,
         })
     }

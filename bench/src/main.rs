@@ -56,6 +56,8 @@ struct Args {
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     server_env: Vec<String>,
     /// Scenarios to run (default: all), comma-separated; they run in the order listed below.
+    /// With `health` among them, each measured GetUser run is preceded by a `/health/live` run
+    /// on the same server, and the ratio of each such pair is reported too.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<Scenario>,
     /// The distributions `get-user` runs under, each as a scenario of its own (default: both).
@@ -253,7 +255,7 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             driver: Driver::new(&server, &plan, args.concurrency)?,
             server,
         };
-        let runs = measure(args, &[&bare], Scenario::Bare).await?;
+        let runs = measure(args, &[&bare], Scenario::Bare, false).await?;
         let mut result = ScenarioResult::summarise(Scenario::Bare, None, runs.concat())?;
         bare_rps = Some(result.rps.median);
         result.ratio_to_bare = Some(1.0);
@@ -308,7 +310,8 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             println!("{}: skipped (a build without SCIM)", scenario.name());
             continue;
         }
-        let runs = measure(args, &both, scenario).await?;
+        let paired = scenarios.contains(&Scenario::Health) && scenario.is_get_user();
+        let runs = measure(args, &both, scenario, paired).await?;
         let mut summaries = Vec::new();
         for (runs, health) in runs.into_iter().zip(health_rps.iter_mut()) {
             let mut result =
@@ -385,6 +388,9 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     };
     println!();
     println!("{}", report::table(&results));
+    if let Some(adjacent) = report::adjacent_health(&results) {
+        println!("{adjacent}");
+    }
     println!(
         "server peak RSS: {peak:.1} MB; cold start {cold_start_ms:.0} ms; seeded in {:.1} s",
         seed_time.as_secs_f64()
@@ -526,6 +532,7 @@ async fn measure(
     args: &Args,
     sides: &[&Side],
     scenario: Scenario,
+    after_health: bool,
 ) -> anyhow::Result<Vec<Vec<RunResult>>> {
     let context = |side: &Side| format!("scenario {scenario:?} on the {} server", side.label);
     if args.warmup > 0 {
@@ -540,6 +547,15 @@ async fn measure(
     for n in 1..=args.repeat {
         for (side, runs) in sides.iter().zip(runs.iter_mut()) {
             let (driver, server) = (&side.driver, &side.server);
+            let adjacent_health_rps = if after_health {
+                let health = driver
+                    .run(Scenario::Health, Duration::from_secs(args.duration))
+                    .await
+                    .with_context(|| context(side))?;
+                Some(health.rps)
+            } else {
+                None
+            };
             let cache_before = driver.cache_metrics().await;
             let before = server.stats()?;
             let mut run = driver
@@ -550,6 +566,7 @@ async fn measure(
             run.server_cpu_percent = after.cpu_percent_since(&before);
             run.server_rss_mb = after.rss_mb;
             run.set_cache(cache_before, driver.cache_metrics().await);
+            run.adjacent_health_rps = adjacent_health_rps;
             let label = if sides.len() > 1 {
                 format!(" {}", side.label)
             } else {
