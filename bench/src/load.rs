@@ -110,10 +110,14 @@ impl Scenario {
         Scenario::ALL.into_iter().filter(|&s| chosen(s)).collect()
     }
 
-    /// Whether this is GetUser under some access distribution (whose targets are ratios to
-    /// `/health/live`).
-    pub fn is_get_user(self) -> bool {
-        matches!(self, Scenario::GetUserUniform | Scenario::GetUserZipf)
+    /// What this scenario's target is a ratio to: the bare route for `/health/live`, and
+    /// `/health/live` for GetUser.
+    pub fn ceiling(self) -> Option<Scenario> {
+        match self {
+            Scenario::Health => Some(Scenario::Bare),
+            Scenario::GetUserUniform | Scenario::GetUserZipf => Some(Scenario::Health),
+            _ => None,
+        }
     }
 
     /// Which users (or pages) the requests are drawn from, and how.
@@ -193,10 +197,11 @@ pub struct RunResult {
     pub cache_hits: Option<u64>,
     pub cache_misses: Option<u64>,
     pub cache_hit_rate: Option<f64>,
-    /// For a GetUser run: the rps of the `/health/live` run made on the same server just before
-    /// it (see `ScenarioResult::ratio_to_adjacent_health`).
+    /// The rps of the run of this scenario's ceiling (the bare route for `/health/live`,
+    /// `/health/live` for GetUser) made just before it (see
+    /// `ScenarioResult::ratio_to_adjacent_ceiling`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub adjacent_health_rps: Option<f64>,
+    pub adjacent_ceiling_rps: Option<f64>,
     #[serde(skip)]
     pub error_samples: Vec<String>,
 }
@@ -785,7 +790,7 @@ impl Driver {
             cache_hits: None,
             cache_misses: None,
             cache_hit_rate: None,
-            adjacent_health_rps: None,
+            adjacent_ceiling_rps: None,
             error_samples: samples,
         })
     }

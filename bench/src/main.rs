@@ -56,8 +56,9 @@ struct Args {
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     server_env: Vec<String>,
     /// Scenarios to run (default: all), comma-separated; they run in the order listed below.
-    /// With `health` among them, each measured GetUser run is preceded by a `/health/live` run
-    /// on the same server, and the ratio of each such pair is reported too.
+    /// With `bare` among them, each measured `health` run is preceded by a run of the bare
+    /// route, and with `health`, each measured GetUser run by a `/health/live` run on the same
+    /// server; the ratio of each such pair is reported too.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<Scenario>,
     /// The distributions `get-user` runs under, each as a scenario of its own (default: both).
@@ -189,6 +190,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// One server under load, and the driver that loads it.
+/// Where the run of a scenario's ceiling (`Scenario::ceiling`), made just before each of its
+/// measured runs, is served.
+#[derive(Clone, Copy)]
+enum Ceiling<'a> {
+    /// By the scenario's own server (`/health/live` before GetUser).
+    SameServer(Scenario),
+    /// By another server (the bare route before `/health/live`).
+    Elsewhere(&'a Driver, Scenario),
+}
+
 struct Side {
     label: &'static str,
     server: Server,
@@ -246,6 +257,7 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut bare_rps = None;
     let mut bare_server = None;
+    let mut bare_side = None;
     if scenarios.contains(&Scenario::Bare) {
         // First, alone: no other server is running yet.
         let server = Server::start_bare(workers).await?;
@@ -255,7 +267,7 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             driver: Driver::new(&server, &plan, args.concurrency)?,
             server,
         };
-        let runs = measure(args, &[&bare], Scenario::Bare, false).await?;
+        let runs = measure(args, &[&bare], Scenario::Bare, None).await?;
         let mut result = ScenarioResult::summarise(Scenario::Bare, None, runs.concat())?;
         bare_rps = Some(result.rps.median);
         result.ratio_to_bare = Some(1.0);
@@ -265,7 +277,12 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             cold_start_ms: bare.server.cold_start.as_secs_f64() * 1000.0,
             peak_rss_mb: bare.server.stats()?.peak_rss_mb,
         });
-        bare.server.stop().await;
+        // Kept (idle) for the runs of the bare route before each `/health/live` run.
+        if scenarios.contains(&Scenario::Health) {
+            bare_side = Some(bare);
+        } else {
+            bare.server.stop().await;
+        }
     }
 
     // The baseline first: in each pair of runs it goes first.
@@ -310,8 +327,19 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
             println!("{}: skipped (a build without SCIM)", scenario.name());
             continue;
         }
-        let paired = scenarios.contains(&Scenario::Health) && scenario.is_get_user();
-        let runs = measure(args, &both, scenario, paired).await?;
+        let ceiling = match scenario.ceiling() {
+            Some(Scenario::Bare) => bare_side
+                .as_ref()
+                .map(|bare: &Side| Ceiling::Elsewhere(&bare.driver, Scenario::Bare)),
+            Some(ceiling) if scenarios.contains(&ceiling) => Some(Ceiling::SameServer(ceiling)),
+            _ => None,
+        };
+        let runs = measure(args, &both, scenario, ceiling).await?;
+        if scenario == Scenario::Health
+            && let Some(bare) = bare_side.take()
+        {
+            bare.server.stop().await;
+        }
         let mut summaries = Vec::new();
         for (runs, health) in runs.into_iter().zip(health_rps.iter_mut()) {
             let mut result =
@@ -330,6 +358,9 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
         results.push(candidate);
     }
     drop(both);
+    if let Some(bare) = bare_side.take() {
+        bare.server.stop().await;
+    }
     // Two instances of the candidate on one PostgreSQL database, the load split between them.
     let mut two_instances_get_user_rps = None;
     if let (Some(url), Some(candidate)) = (url.as_deref(), sides.last())
@@ -388,7 +419,7 @@ async fn run(args: &Args, scenarios: &[Scenario], dir: &std::path::Path) -> anyh
     };
     println!();
     println!("{}", report::table(&results));
-    if let Some(adjacent) = report::adjacent_health(&results) {
+    if let Some(adjacent) = report::adjacent_ceilings(&results) {
         println!("{adjacent}");
     }
     println!(
@@ -532,7 +563,7 @@ async fn measure(
     args: &Args,
     sides: &[&Side],
     scenario: Scenario,
-    after_health: bool,
+    ceiling: Option<Ceiling<'_>>,
 ) -> anyhow::Result<Vec<Vec<RunResult>>> {
     let context = |side: &Side| format!("scenario {scenario:?} on the {} server", side.label);
     if args.warmup > 0 {
@@ -547,14 +578,23 @@ async fn measure(
     for n in 1..=args.repeat {
         for (side, runs) in sides.iter().zip(runs.iter_mut()) {
             let (driver, server) = (&side.driver, &side.server);
-            let adjacent_health_rps = if after_health {
-                let health = driver
-                    .run(Scenario::Health, Duration::from_secs(args.duration))
-                    .await
-                    .with_context(|| context(side))?;
-                Some(health.rps)
-            } else {
-                None
+            let duration = Duration::from_secs(args.duration);
+            let adjacent_ceiling_rps = match ceiling {
+                None => None,
+                Some(Ceiling::SameServer(ceiling)) => Some(
+                    driver
+                        .run(ceiling, duration)
+                        .await
+                        .with_context(|| context(side))?
+                        .rps,
+                ),
+                Some(Ceiling::Elsewhere(other, ceiling)) => Some(
+                    other
+                        .run(ceiling, duration)
+                        .await
+                        .with_context(|| format!("{ceiling:?} before {}", context(side)))?
+                        .rps,
+                ),
             };
             let cache_before = driver.cache_metrics().await;
             let before = server.stats()?;
@@ -566,7 +606,7 @@ async fn measure(
             run.server_cpu_percent = after.cpu_percent_since(&before);
             run.server_rss_mb = after.rss_mb;
             run.set_cache(cache_before, driver.cache_metrics().await);
-            run.adjacent_health_rps = adjacent_health_rps;
+            run.adjacent_ceiling_rps = adjacent_ceiling_rps;
             let label = if sides.len() > 1 {
                 format!(" {}", side.label)
             } else {

@@ -55,12 +55,12 @@ pub struct ScenarioResult {
     pub ratio_to_bare: Option<f64>,
     /// Median rps ÷ the median rps of `/health/live` in the same invocation.
     pub ratio_to_health: Option<f64>,
-    /// Each run's rps ÷ that of a `/health/live` run on the same server just before it: the
-    /// median and the range. Measured for the GetUser scenarios when `health` runs too: the
-    /// machine's speed drifts over the minutes between the scenarios (a shared VM's did by a
-    /// fifth), and adjacent runs see the same machine.
+    /// Each run's rps ÷ that of a run of its ceiling (`Scenario::ceiling`) made just before it:
+    /// the median and the range. Measured when the ceiling's scenario runs too: the machine's
+    /// speed drifts over the minutes between scenarios (a shared VM's by a fifth and more), and
+    /// adjacent runs see the same machine.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratio_to_adjacent_health: Option<Spread>,
+    pub ratio_to_adjacent_ceiling: Option<Spread>,
     /// The median over runs of the server's CPU use (100% = one core busy).
     pub server_cpu_percent: f64,
     /// The server's RSS after the last run.
@@ -109,9 +109,9 @@ impl ScenarioResult {
             errors: runs.iter().map(|r| r.errors).sum(),
             ratio_to_bare: None,
             ratio_to_health: None,
-            ratio_to_adjacent_health: Spread::of(
+            ratio_to_adjacent_ceiling: Spread::of(
                 runs.iter()
-                    .filter_map(|r| Some(r.rps / r.adjacent_health_rps?)),
+                    .filter_map(|r| Some(r.rps / r.adjacent_ceiling_rps?)),
             ),
             server_cpu_percent: spread(|r| r.server_cpu_percent)?.median,
             server_rss_mb: runs.last().map_or(0.0, |r| r.server_rss_mb),
@@ -217,15 +217,17 @@ pub fn table(results: &[ScenarioResult]) -> String {
         .join("\n")
 }
 
-/// The scenarios measured against an adjacent `/health/live` run, if any.
-pub fn adjacent_health(results: &[ScenarioResult]) -> Option<String> {
+/// The scenarios measured against an adjacent run of their ceiling, if any.
+pub fn adjacent_ceilings(results: &[ScenarioResult]) -> Option<String> {
     let rows: Vec<String> = results
         .iter()
         .filter_map(|r| {
-            let ratio = r.ratio_to_adjacent_health?;
+            let ratio = r.ratio_to_adjacent_ceiling?;
+            let ceiling = r.scenario.ceiling()?;
             Some(format!(
-                "  {:<22} {:>5} ({}–{})",
+                "  {:<22} ÷ {:<15} {:>5} ({}–{})",
                 r.name,
+                ceiling.name(),
                 percent(Some(ratio.median)),
                 percent(Some(ratio.min)),
                 percent(Some(ratio.max)),
@@ -234,7 +236,7 @@ pub fn adjacent_health(results: &[ScenarioResult]) -> Option<String> {
         .collect();
     (!rows.is_empty()).then(|| {
         format!(
-            "÷ a /health/live run on the same server just before each run (median, min–max):\n{}",
+            "each run ÷ a run of its ceiling just before it (median, min–max):\n{}",
             rows.join("\n")
         )
     })
@@ -283,10 +285,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_run_is_divided_by_the_health_run_just_before_it() {
-        let run = |rps, health| RunResult {
+    fn each_run_is_divided_by_the_ceiling_run_just_before_it() {
+        let run = |rps, ceiling| RunResult {
             rps,
-            adjacent_health_rps: health,
+            adjacent_ceiling_rps: ceiling,
             ..RunResult::default()
         };
         // The machine slows down between runs: the pairs see it, one median of each would not.
@@ -296,15 +298,16 @@ mod tests {
             run(40.0, Some(100.0)),
         ];
         let result = ScenarioResult::summarise(Scenario::GetUserUniform, None, runs).unwrap();
-        let ratio = result.ratio_to_adjacent_health.unwrap();
+        let ratio = result.ratio_to_adjacent_ceiling.unwrap();
         assert_eq!((ratio.median, ratio.min, ratio.max), (0.5, 0.4, 0.6));
-        let line = adjacent_health(&[result]).unwrap();
+        let line = adjacent_ceilings(&[result]).unwrap();
         assert!(line.contains("GetUser uniform"), "{line}");
-        assert!(line.contains("50%"), "{line}");
+        assert!(line.contains("÷ health/live"), "{line}");
+        assert!(line.contains("50% (40%–60%)"), "{line}");
 
         let unpaired =
             ScenarioResult::summarise(Scenario::Health, None, vec![run(100.0, None)]).unwrap();
-        assert!(unpaired.ratio_to_adjacent_health.is_none());
-        assert!(adjacent_health(&[unpaired]).is_none());
+        assert!(unpaired.ratio_to_adjacent_ceiling.is_none());
+        assert!(adjacent_ceilings(&[unpaired]).is_none());
     }
 }
