@@ -117,7 +117,7 @@ impl Metrics {
                     Histogram::with_opts(
                         HistogramOpts::new(
                             "userdir_commit_writes",
-                            "Writes per committed transaction (SQLite's group commit; 1 on PostgreSQL).",
+                            "Writes per committed transaction (SQLite's group commit; on PostgreSQL the creates made together, else 1).",
                         )
                         .buckets(BATCH.to_vec()),
                     )?,

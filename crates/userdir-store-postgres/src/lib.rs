@@ -29,6 +29,7 @@ mod lookups;
 mod maintenance;
 mod scim;
 mod scim_tokens;
+mod together;
 mod users;
 mod write;
 
@@ -103,6 +104,8 @@ pub struct PostgresStore {
     watch: Arc<CommitWatch>,
     /// GetUser's reads, gathered into shared statements.
     lookups: Lookups,
+    /// CreateUser's creates, made together.
+    together: together::Together,
 }
 
 impl PostgresStore {
@@ -112,12 +115,14 @@ impl PostgresStore {
         let pool = pool(settings).await?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         let creations = Arc::new(SharedCreations::listen(&pool).await?);
+        let watch = Arc::<CommitWatch>::default();
         Ok(Self {
             lookups: lookups::start(pool.clone(), settings.max_connections.max(1)),
+            together: together::Together::start(pool.clone(), watch.clone()),
             pool,
             clock,
             creations,
-            watch: Arc::default(),
+            watch,
         })
     }
 

@@ -17,6 +17,7 @@ use userdir_core::store::{
 };
 
 use super::counts::{Kind, count_in, random_slot};
+use super::together::Outcome;
 use super::write::{Retry, retry_or_fail, retrying};
 use super::{PostgresStore, db_error, has_code, is_unique_violation};
 
@@ -29,7 +30,24 @@ impl UserStore for PostgresStore {
         max_users: u64,
         ctx: &WriteContext,
     ) -> Result<Written<UserId>, StoreError> {
-        let written = retrying(|| self.create_user_once(user, max_users, ctx)).await;
+        let written = match self.together.create(user, max_users, ctx).await? {
+            Outcome::Applied => Ok(Written::Applied(user.id.clone())),
+            Outcome::Earlier {
+                fingerprint,
+                result,
+            } => match &ctx.claim {
+                Some(claim) if claim.fingerprint == fingerprint => {
+                    parse_user_id(result).map(Written::Replayed)
+                }
+                Some(_) => Err(StoreError::TokenMismatch),
+                None => Err(StoreError::internal(
+                    "userdir_create_users answered a token's claim for a create without one",
+                )),
+            },
+            Outcome::EmailTaken => Err(StoreError::EmailTaken),
+            Outcome::LimitReached => Err(StoreError::LimitExceeded(max_users)),
+            Outcome::Alone => retrying(|| self.create_user_once(user, max_users, ctx)).await,
+        };
         if let Ok(Written::Applied(_)) = &written {
             self.creations.announce().await;
         }

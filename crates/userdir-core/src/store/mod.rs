@@ -232,8 +232,9 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// Told of every write transaction committed: a group commit of `writes` writes on SQLite, one
-/// write on PostgreSQL. Called on the write path, so it must be cheap.
+/// Told of every write transaction committed: a group commit of `writes` writes on SQLite; on
+/// PostgreSQL the creates made together, else one write. Called on the write path, so it must be
+/// cheap.
 pub trait CommitObserver: Send + Sync + 'static {
     fn committed(&self, writes: usize, took: std::time::Duration);
 }
