@@ -4,23 +4,27 @@
 //! pgbench's single-row insert rate on the README's 2-core machine.
 //!
 //! A create waits in a queue while the batches in flight (at most `IN_FLIGHT`) hold PostgreSQL;
-//! when one ends, the next takes whatever is waiting (up to `MOST_TOGETHER`). Each create's
-//! outcome is its own (refused for its email or the limit, replayed for its clientToken, or made),
-//! and is answered once the batch has committed. When the batch cannot go ahead as one (its
-//! count slot has not the budget for all of it, or PostgreSQL aborted it for a deadlock or a
-//! serialization failure), nothing of it was written and each create is made alone, as before.
+//! when one ends, the next takes whatever is waiting (up to `MOST_TOGETHER`, leaving out creates
+//! whose caller has gone). Each create's outcome is its own (refused for its email, replayed for
+//! its clientToken, or made), and is answered once the batch has committed. When the batch cannot
+//! go ahead as one (its count slot has not the budget for all of it, the limit is near, PostgreSQL
+//! aborted it for a deadlock or a serialization failure, or refused one create's data), nothing
+//! of it was written and each create is made alone, as before. When PostgreSQL cannot be reached,
+//! the batch's creates, and those waiting when that was found, are answered 503 at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use userdir_core::domain::{FirstName, LastName, RoleArn, Timestamp, User};
-use userdir_core::store::{CommitWatch, StoreError, WriteContext};
+use userdir_core::store::{BackendError, CommitWatch, StoreError, WriteContext};
 
 use super::counts::random_slot;
 use super::db_error;
 
+/// Creates waiting at most; more wait to join the queue.
+const QUEUE: usize = 4096;
 /// Creates in one transaction at most: each is a subtransaction, and PostgreSQL keeps 64 of a
 /// transaction's subtransactions in shared memory before every snapshot gets slower.
 const MOST_TOGETHER: usize = 32;
@@ -39,7 +43,6 @@ pub(super) enum Outcome {
         result: String,
     },
     EmailTaken,
-    LimitReached,
     /// The batch did not go ahead as one: nothing of it was written; make this create alone.
     Alone,
 }
@@ -52,12 +55,15 @@ struct Waiting {
 
 #[derive(Debug, Clone)]
 pub(super) struct Together {
-    queue: mpsc::UnboundedSender<Waiting>,
+    queue: mpsc::Sender<Waiting>,
 }
+
+/// Why the last batch found PostgreSQL out of reach, until the creates waiting then are answered.
+type Unreachable = Arc<Mutex<Option<BackendError>>>;
 
 impl Together {
     pub(super) fn start(pool: PgPool, watch: Arc<CommitWatch>) -> Self {
-        let (queue, waiting) = mpsc::unbounded_channel();
+        let (queue, waiting) = mpsc::channel(QUEUE);
         tokio::spawn(gather(pool, waiting, watch));
         Self { queue }
     }
@@ -77,6 +83,7 @@ impl Together {
         };
         self.queue
             .send(waiting)
+            .await
             .map_err(|_| StoreError::unavailable("the store is closed"))?;
         answered
             .await
@@ -84,12 +91,9 @@ impl Together {
     }
 }
 
-async fn gather(
-    pool: PgPool,
-    mut waiting: mpsc::UnboundedReceiver<Waiting>,
-    watch: Arc<CommitWatch>,
-) {
+async fn gather(pool: PgPool, mut waiting: mpsc::Receiver<Waiting>, watch: Arc<CommitWatch>) {
     let turns = Arc::new(Semaphore::new(IN_FLIGHT));
+    let unreachable = Unreachable::default();
     loop {
         // A turn first, then the creates: those that arrive while every turn is taken go together.
         let Ok(turn) = turns.clone().acquire_owned().await else {
@@ -105,16 +109,37 @@ async fn gather(
                 Err(_) => break,
             }
         }
-        let (pool, watch) = (pool.clone(), watch.clone());
+        // Nothing of these is written yet: a create whose caller has gone is not made.
+        batch.retain(|w| !w.answer.is_closed());
+        let down = unreachable.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(detail) = down {
+            // They waited behind a batch that found PostgreSQL out of reach: answered as it was,
+            // at once, rather than each batch in turn waiting out the pool's timeout.
+            for waiting in batch {
+                let _ = waiting
+                    .answer
+                    .send(Err(StoreError::Unavailable(detail.clone())));
+            }
+            continue;
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let (pool, watch, unreachable) = (pool.clone(), watch.clone(), unreachable.clone());
         tokio::spawn(async move {
-            commit(&pool, batch, &watch).await;
+            commit(&pool, batch, &watch, &unreachable).await;
             drop(turn);
         });
     }
 }
 
 /// Runs one batch and answers each of its creates.
-async fn commit(pool: &PgPool, batch: Vec<Waiting>, watch: &CommitWatch) {
+async fn commit(
+    pool: &PgPool,
+    batch: Vec<Waiting>,
+    watch: &CommitWatch,
+    unreachable: &Unreachable,
+) {
     let started = Instant::now();
     // A batch is counted against the smallest limit it was given (one, unless the setting moved).
     let max_users = batch.iter().map(|w| w.max_users).min().unwrap_or(u64::MAX);
@@ -134,17 +159,29 @@ async fn commit(pool: &PgPool, batch: Vec<Waiting>, watch: &CommitWatch) {
     let rows = match rows {
         Ok(rows) => rows,
         Err(error) => {
-            // PostgreSQL out of reach: every create fails as one alone would, at once. Any
-            // other failure (no budget for the whole batch, a conflict with a concurrent
-            // transaction, or one create's data refused) wrote nothing: each is made alone,
-            // and fails alone if it must.
-            let unavailable = match db_error(error) {
-                StoreError::Unavailable(detail) => Some(detail),
-                _ => None,
+            let alone = made_nothing(&error);
+            let failure = match db_error(error) {
+                // PostgreSQL out of reach: every create fails as one alone would, at once, and
+                // so do those waiting now.
+                StoreError::Unavailable(detail) => {
+                    *unreachable.lock().unwrap_or_else(|e| e.into_inner()) = Some(detail.clone());
+                    Some(StoreError::Unavailable(detail))
+                }
+                // Nothing was written: each create is made alone, and fails alone if it must.
+                _ if alone => None,
+                // Anything else may have come after the commit: not made again.
+                StoreError::Internal(detail) | StoreError::Contended(detail) => {
+                    Some(StoreError::Internal(detail))
+                }
+                other => Some(StoreError::internal(other)),
             };
             for answer in answers {
-                let _ = answer.send(match &unavailable {
-                    Some(detail) => Err(StoreError::Unavailable(detail.clone())),
+                let _ = answer.send(match &failure {
+                    Some(StoreError::Unavailable(detail)) => {
+                        Err(StoreError::Unavailable(detail.clone()))
+                    }
+                    Some(StoreError::Internal(detail)) => Err(StoreError::Internal(detail.clone())),
+                    Some(other) => Err(StoreError::internal(other)),
                     None => Ok(Outcome::Alone),
                 });
             }
@@ -160,7 +197,6 @@ async fn commit(pool: &PgPool, batch: Vec<Waiting>, watch: &CommitWatch) {
                 result: row.earlier_result.unwrap_or_default(),
             },
             "EMAIL_TAKEN" => Outcome::EmailTaken,
-            "LIMIT_REACHED" => Outcome::LimitReached,
             _ => continue,
         };
         if let Some(slot) = usize::try_from(row.create_index)
@@ -174,12 +210,27 @@ async fn commit(pool: &PgPool, batch: Vec<Waiting>, watch: &CommitWatch) {
         .iter()
         .filter(|o| matches!(o, Some(Outcome::Applied)))
         .count();
-    watch.committed(applied, started.elapsed());
+    if applied > 0 {
+        watch.committed(applied, started.elapsed());
+    }
     for (answer, outcome) in answers.into_iter().zip(outcomes) {
         let _ = answer.send(outcome.ok_or_else(|| {
             StoreError::internal("userdir_create_users gave no outcome for a create")
         }));
     }
+}
+
+/// Whether PostgreSQL refused the batch in a way that leaves nothing of it written and that its
+/// creates made alone may not meet: no budget for the whole batch (UDALN), a serialization failure
+/// or deadlock (class 40), or one create's data refused (classes 22 and 23). The statement is one
+/// transaction, and these end it before its commit.
+fn made_nothing(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| {
+            code == "UDALN" || ["40", "22", "23"].iter().any(|c| code.starts_with(c))
+        })
 }
 
 /// A create as `userdir_create_users` takes it: `userdir_create_user`'s arguments by name.

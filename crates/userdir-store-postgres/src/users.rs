@@ -45,7 +45,6 @@ impl UserStore for PostgresStore {
                 )),
             },
             Outcome::EmailTaken => Err(StoreError::EmailTaken),
-            Outcome::LimitReached => Err(StoreError::LimitExceeded(max_users)),
             Outcome::Alone => retrying(|| self.create_user_once(user, max_users, ctx)).await,
         };
         if let Ok(Written::Applied(_)) = &written {
