@@ -107,8 +107,12 @@ impl SqliteStore {
         );
         restrict_to_owner(&settings.path)?;
 
+        // No ping before each acquire: a SQLite connection is a file handle on a thread of this
+        // process, and sqlx's ping is one more round trip to that thread and back for every
+        // read (sqlx pings each connection again as it returns to the pool).
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_connections.max(1))
+            .test_before_acquire(false)
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(db_error)?;
