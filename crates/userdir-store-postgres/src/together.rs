@@ -58,6 +58,9 @@ pub(super) struct Together {
     queue: mpsc::Sender<Waiting>,
 }
 
+/// How every create of a failed batch is answered: the error's kind, and its detail.
+type Failure = (fn(BackendError) -> StoreError, BackendError);
+
 /// Why the last batch found PostgreSQL out of reach, until the creates waiting then are answered.
 type Unreachable = Arc<Mutex<Option<BackendError>>>;
 
@@ -160,28 +163,25 @@ async fn commit(
         Ok(rows) => rows,
         Err(error) => {
             let alone = made_nothing(&error);
-            let failure = match db_error(error) {
-                // PostgreSQL out of reach: every create fails as one alone would, at once, and
-                // so do those waiting now.
+            // How each create of the batch is answered: None, made alone.
+            let failure: Option<Failure> = match db_error(error) {
+                // PostgreSQL out of reach: every create fails as one alone would, at once,
+                // and so do those waiting now.
                 StoreError::Unavailable(detail) => {
                     *unreachable.lock().unwrap_or_else(|e| e.into_inner()) = Some(detail.clone());
-                    Some(StoreError::Unavailable(detail))
+                    Some((StoreError::Unavailable, detail))
                 }
                 // Nothing was written: each create is made alone, and fails alone if it must.
                 _ if alone => None,
                 // Anything else may have come after the commit: not made again.
                 StoreError::Internal(detail) | StoreError::Contended(detail) => {
-                    Some(StoreError::Internal(detail))
+                    Some((StoreError::Internal, detail))
                 }
-                other => Some(StoreError::internal(other)),
+                other => Some((StoreError::Internal, BackendError::new(other))),
             };
             for answer in answers {
                 let _ = answer.send(match &failure {
-                    Some(StoreError::Unavailable(detail)) => {
-                        Err(StoreError::Unavailable(detail.clone()))
-                    }
-                    Some(StoreError::Internal(detail)) => Err(StoreError::Internal(detail.clone())),
-                    Some(other) => Err(StoreError::internal(other)),
+                    Some((as_error, detail)) => Err(as_error(detail.clone())),
                     None => Ok(Outcome::Alone),
                 });
             }
