@@ -25,6 +25,7 @@ mod backup;
 mod beside;
 mod copy;
 mod credentials;
+mod direct;
 mod groups;
 mod import;
 mod lock;
@@ -68,6 +69,7 @@ pub struct SqliteStore {
     writer: Writer,
     reader: SqlitePool,
     lookups: Lookups,
+    direct: Arc<direct::DirectReads>,
     /// The database's directory, whose filesystem must have room for writes.
     dir: PathBuf,
     clock: SharedClock,
@@ -121,6 +123,7 @@ impl SqliteStore {
             cache,
             writer,
             lookups: lookups::start(reader.clone(), settings.read_connections.max(1)),
+            direct: Arc::new(direct::DirectReads::new(&settings.path)),
             reader,
             dir: database_dir(&settings.path).to_owned(),
             clock,
@@ -192,6 +195,7 @@ impl SqliteStore {
     /// checkpoints the WAL into the main file.
     pub async fn close(&self) {
         self.writer.close().await;
+        self.direct.close();
         self.reader.close().await;
         self.write_pool.close().await;
     }

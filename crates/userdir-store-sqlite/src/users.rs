@@ -76,7 +76,11 @@ impl UserStore for SqliteStore {
             return Ok(Some(user));
         }
         let generation = self.cache.generation();
-        let Some(user) = self.lookups.get(id).await? else {
+        let found = match self.direct.user(id) {
+            Some(read) => read?,
+            None => self.lookups.get(id).await?,
+        };
+        let Some(user) = found else {
             return Ok(None);
         };
         let user = Arc::new(user);
