@@ -14,16 +14,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use userdir_core::domain::{User, UserId};
+use userdir_core::store::rows::UserRow;
 use userdir_core::store::{BackendError, StoreError};
 
-use super::users_from_json;
-
-/// The statement the gathered reads make, for one user: its row as a JSON array of one row.
-const ONE_USER: &str = r#"SELECT json_group_array(json_array(
-      user_id, email, user_type, status, api_access, api_access_principal_arn,
+/// One user's row, its columns in `UserRow`'s order.
+const ONE_USER: &str =
+    "SELECT user_id, email, user_type, status, api_access, api_access_principal_arn,
       first_name, last_name, create_time, last_enabled_time, last_disabled_time,
-      last_modified_time, last_login_time))
-  FROM users WHERE user_id = ?1"#;
+      last_modified_time, last_login_time
+  FROM users WHERE user_id = ?1";
 
 /// Read-only connections to one database, each used by one thread at a time.
 #[derive(Debug)]
@@ -97,14 +96,26 @@ fn read_user(
     id: &UserId,
 ) -> rusqlite::Result<Result<Option<User>, StoreError>> {
     let mut statement = connection.prepare_cached(ONE_USER)?;
-    let json: Option<String> = statement
-        .query_row([id.as_str()], |row| row.get(0))
+    let row = statement
+        .query_row([id.as_str()], |row| {
+            Ok(UserRow {
+                user_id: row.get(0)?,
+                email: row.get(1)?,
+                user_type: row.get(2)?,
+                status: row.get(3)?,
+                api_access: row.get(4)?,
+                api_access_principal_arn: row.get(5)?,
+                first_name: row.get(6)?,
+                last_name: row.get(7)?,
+                create_time: row.get(8)?,
+                last_enabled_time: row.get(9)?,
+                last_disabled_time: row.get(10)?,
+                last_modified_time: row.get(11)?,
+                last_login_time: row.get(12)?,
+            })
+        })
         .optional()?;
-    let users = match json {
-        Some(json) => users_from_json(&json, "user looked up"),
-        None => Ok(Vec::new()),
-    };
-    Ok(users.map(|users| users.into_iter().next()))
+    Ok(row.map(User::try_from).transpose())
 }
 
 /// Whether SQLite refused because it would have had to wait for a lock.
