@@ -47,21 +47,17 @@ impl DirectReads {
         if self.closed.load(Ordering::Acquire) {
             return None;
         }
-        let connection = match self.idle().pop() {
-            Some(connection) => connection,
-            None => match self.open() {
-                Ok(connection) => connection,
-                Err(error) => return waited(&error).then(|| Err(read_error(&error))),
-            },
-        };
-        match read_user(&connection, id) {
-            Ok(user) => {
-                if !self.closed.load(Ordering::Acquire) {
-                    self.idle().push(connection);
-                }
-                Some(user)
+        let idle = self.idle().pop();
+        let read = idle.map_or_else(|| self.open(), Ok).and_then(|connection| {
+            let user = read_user(&connection, id)?;
+            // A connection that failed is dropped (closed) instead: the next read opens another.
+            if !self.closed.load(Ordering::Acquire) {
+                self.idle().push(connection);
             }
-            // A connection that failed is closed (dropped), not kept: the next read opens another.
+            Ok(user)
+        });
+        match read {
+            Ok(user) => Some(user),
             Err(error) if waited(&error) => None,
             Err(error) => Some(Err(read_error(&error))),
         }
@@ -176,5 +172,19 @@ mod tests {
             reads.user(&id).is_none(),
             "nothing is read here once closed"
         );
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_is_an_error_not_a_detour() {
+        let dir = tempfile::tempdir().expect("dir");
+        let reads = DirectReads::new(&dir.path().join("missing.db"));
+        assert!(
+            matches!(
+                reads.user(&UserId::generate()),
+                Some(Err(StoreError::Internal(_)))
+            ),
+            "no database is made, and the failure is said"
+        );
+        assert!(!dir.path().join("missing.db").exists());
     }
 }
