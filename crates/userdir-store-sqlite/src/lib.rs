@@ -5,7 +5,8 @@
 //! an idempotency token's check and record share the write's transaction. Reads use a separate
 //! pool of query-only connections, which WAL lets run beside the writer; GetUser reads go through
 //! the cache the backend hands in (`userdir_core::store::UserCache`), which the writer keeps
-//! coherent, and concurrent misses share one statement (`lookups.rs`).
+//! coherent; a miss reads on the request's own thread (`direct.rs`), or, where that would wait
+//! for a lock, in a statement shared with the misses waiting at the same time (`lookups.rs`).
 //!
 //! Limits are bound as `LIMIT CAST(?n AS INTEGER)`: SQLite's planner reads a bare bound LIMIT's
 //! value, and then prepares the statement afresh every time the value is bound again.

@@ -1,4 +1,5 @@
-//! GetUser's reads of users the cache does not hold, gathered (`userdir_core::store::Lookups`):
+//! GetUser's reads of users the cache does not hold where a read on the request's own thread
+//! (`direct.rs`) would have to wait for a lock, gathered (`userdir_core::store::Lookups`):
 //! sqlx runs each SQLite connection on a thread of its own, and every statement's crossing there
 //! and back cost a cache miss several times what the rest of its request did. One statement
 //! answers a group, its result one JSON value.
