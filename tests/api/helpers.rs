@@ -50,6 +50,9 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     settings.server.shutdown_timeout_secs = 5;
     settings.database.path = dir.path().join("userdir.db");
     settings.database.url = database_url(dir.path()).unwrap_or_default();
+    // PostgreSQL: few connections. Each new one is a backend forked, its caches filled and every
+    // statement prepared anew: at the default 16 that was most of the cluster's CPU in this run.
+    settings.database.max_connections = 3;
     settings.lifecycle.activation_delay_ms = 0;
     settings.auth.root_access_key_id = ROOT.access_key_id.into();
     settings.auth.root_secret_access_key = ROOT.secret.into();
