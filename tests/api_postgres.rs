@@ -6,6 +6,11 @@
 // AWS marks every FinSpace user operation deprecated in its SDKs; serving them is the point of userdir.
 #![allow(deprecated)]
 
+/// As in `api/main.rs`: the slow outside checker first (libtest starts tests in name order).
+#[path = "api/acceptance"]
+mod acceptance {
+    mod scim_tester;
+}
 #[path = "api/cache.rs"]
 mod cache;
 #[path = "api/concurrency.rs"]

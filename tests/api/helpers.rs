@@ -539,7 +539,10 @@ pub fn skipped_on_postgres(what: &str) -> bool {
 
 /// Whether `program` is a file in one of `path`'s directories; if not, `check` is skipped (said
 /// loudly), or fails under CI, which installs what the tests use.
-#[allow(dead_code, reason = "readme.rs (the SQLite run only) uses it")]
+#[allow(
+    dead_code,
+    reason = "acceptance/readme.rs (the SQLite run only) uses it"
+)]
 pub fn program_on_path(check: &str, program: &str, path: &std::ffi::OsStr) -> bool {
     let found = std::env::split_paths(path).any(|dir| dir.join(program).is_file());
     if !found {
@@ -603,7 +606,10 @@ pub fn python_modules_available(check: &str, modules: &[&str]) -> bool {
 
 /// PATH with the directory of the resolved [`python3`] first when it holds `program` (a Python
 /// tool's own script, such as `aws`), so a shell finds the tool without going through a shim.
-#[allow(dead_code, reason = "readme.rs (the SQLite run only) uses it")]
+#[allow(
+    dead_code,
+    reason = "acceptance/readme.rs (the SQLite run only) uses it"
+)]
 pub fn path_finding_python_tool(program: &str) -> std::ffi::OsString {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let Some(bin) = python3().and_then(std::path::Path::parent) else {
