@@ -1,4 +1,5 @@
-//! Schemathesis (PyPI) against the OpenAPI document the server serves.
+//! The OpenAPI document the server serves, put to an independent checker that generates requests
+//! from it (`tests/api/openapi.rs` holds the document itself to the service model).
 
 use userdir::api::catalog::OPERATIONS;
 
