@@ -333,30 +333,50 @@ impl Pick {
 }
 
 /// The Zipf distribution over ranks 1..=n: rank k with probability (1/k^s) / Σ 1/j^s. Sampled
-/// exactly, by inverting its cumulative distribution (a table of n sums and a binary search).
+/// exactly (up to floating point) in constant time by Vose's alias method: one uniform column,
+/// then that column's rank or its alias. A binary search over the cumulative sums cost the load
+/// generator ~1.3 µs per request at 100k users (17 dependent reads of an 800 KB table), which
+/// GetUser's Zipf ratio paid and the uniform one did not.
 pub struct Zipf {
-    cumulative: Vec<f64>,
+    /// Per column: the probability of keeping its own rank, and the rank it hands over otherwise.
+    columns: Vec<(f64, u32)>,
 }
 
 impl Zipf {
     pub fn new(n: usize, s: f64) -> Self {
-        let mut sum = 0.0;
-        let cumulative = (1..=n.max(1))
-            .map(|k| {
-                sum += (k as f64).powf(-s);
-                sum
-            })
-            .collect();
-        Self { cumulative }
+        let n = n.max(1);
+        let weights: Vec<f64> = (1..=n).map(|k| (k as f64).powf(-s)).collect();
+        let total: f64 = weights.iter().sum();
+        // Each column holds a mass of exactly 1 (the average): its own rank's share, topped up
+        // from a rank with more than 1.
+        let mut mass: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
+        let mut columns = vec![(1.0, 0u32); n];
+        let (mut under, mut over): (Vec<usize>, Vec<usize>) = (0..n).partition(|&k| mass[k] < 1.0);
+        while let (Some(&light), Some(&heavy)) = (under.last(), over.last()) {
+            under.pop();
+            columns[light] = (mass[light], heavy as u32);
+            mass[heavy] -= 1.0 - mass[light];
+            if mass[heavy] < 1.0 {
+                over.pop();
+                under.push(heavy);
+            }
+        }
+        // What is left holds a mass of 1 but for rounding: kept whole.
+        for k in under.into_iter().chain(over) {
+            columns[k] = (1.0, k as u32);
+        }
+        Self { columns }
     }
 
     /// A rank, 0-based: 0 is the most likely.
     pub fn sample(&self, rng: &mut impl rand::Rng) -> usize {
-        let total = self.cumulative[self.cumulative.len() - 1];
-        let u = rng.random::<f64>() * total;
-        self.cumulative
-            .partition_point(|&c| c <= u)
-            .min(self.cumulative.len() - 1)
+        let column = rng.random_range(0..self.columns.len());
+        let (keep, alias) = self.columns[column];
+        if rng.random::<f64>() < keep {
+            column
+        } else {
+            alias as usize
+        }
     }
 }
 
@@ -954,6 +974,14 @@ mod tests {
                 "rank {rank}: {count} draws, {expected:.0} expected"
             );
         }
+        // The tail as a whole, which holds most ranks and a third of the mass.
+        let tail: u32 = counts[100..].iter().sum();
+        let expected = draws as f64 * (101..=n).map(|k| 1.0 / k as f64).sum::<f64>() / harmonic;
+        let deviation = (f64::from(tail) - expected).abs() / expected.sqrt();
+        assert!(
+            deviation < 5.0,
+            "0-based ranks 100 and on: {tail} draws, {expected:.0} expected"
+        );
         assert!(counts[n - 1] > 0, "the coldest rank is drawn too");
     }
 
