@@ -63,6 +63,11 @@ pub struct ScenarioResult {
     pub ratio_to_adjacent_ceiling: Option<Spread>,
     /// The median over runs of the server's CPU use (100% = one core busy).
     pub server_cpu_percent: f64,
+    /// The server's CPU time per request answered, in microseconds, over runs: what a request
+    /// costs the server alone. The rps ratios also carry the load generator, which shares the
+    /// cores and costs about as much per request as `/health/live` costs the server, so they
+    /// understate how much more one request costs than another.
+    pub server_cpu_us_per_request: Option<Spread>,
     /// The server's RSS after the last run.
     pub server_rss_mb: f64,
     /// Users in the server's GetUser cache after the last run, the most it may hold, and the hit
@@ -114,6 +119,11 @@ impl ScenarioResult {
                     .filter_map(|r| Some(r.rps / r.adjacent_ceiling_rps?)),
             ),
             server_cpu_percent: spread(|r| r.server_cpu_percent)?.median,
+            server_cpu_us_per_request: Spread::of(
+                runs.iter()
+                    .filter(|r| r.rps > 0.0)
+                    .map(|r| r.server_cpu_percent / 100.0 * 1e6 / r.rps),
+            ),
             server_rss_mb: runs.last().map_or(0.0, |r| r.server_rss_mb),
             cache_entries: runs.last().and_then(|r| r.cache_entries),
             cache_capacity: runs.last().and_then(|r| r.cache_capacity),
@@ -177,7 +187,7 @@ pub fn thousands(value: f64) -> String {
 pub fn row(r: &ScenarioResult) -> String {
     let range = format!("{}–{}", thousands(r.rps.min), thousands(r.rps.max));
     format!(
-        "{:<22} {:>9} {:>17} {:>7.2} {:>7.2} {:>6} {:>6} {:>6} {:>5.0}% {:>7.1} {:>7}",
+        "{:<22} {:>9} {:>17} {:>7.2} {:>7.2} {:>6} {:>6} {:>6} {:>5.0}% {:>7} {:>7.1} {:>7}",
         r.name,
         thousands(r.rps.median),
         range,
@@ -187,6 +197,8 @@ pub fn row(r: &ScenarioResult) -> String {
         percent(r.ratio_to_health),
         percent(r.cache_hit_rate.map(|h| h.median)),
         r.server_cpu_percent,
+        r.server_cpu_us_per_request
+            .map_or("-".into(), |us| format!("{:.1}", us.median)),
         r.server_rss_mb,
         r.errors,
     ) + &if r.error_samples.is_empty() {
@@ -198,7 +210,7 @@ pub fn row(r: &ScenarioResult) -> String {
 
 pub fn table(results: &[ScenarioResult]) -> String {
     let header = format!(
-        "{:<22} {:>9} {:>17} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
+        "{:<22} {:>9} {:>17} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7}",
         "scenario",
         "req/s",
         "min–max",
@@ -208,6 +220,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
         "÷live",
         "hits",
         "cpu",
+        "µs/req",
         "rss MB",
         "errors"
     );
@@ -309,5 +322,20 @@ mod tests {
             ScenarioResult::summarise(Scenario::Health, None, vec![run(100.0, None)]).unwrap();
         assert!(unpaired.ratio_to_adjacent_ceiling.is_none());
         assert!(adjacent_ceilings(&[unpaired]).is_none());
+    }
+
+    #[test]
+    fn the_server_cpu_of_a_request_is_its_cpu_time_over_requests_answered() {
+        let run = |rps, server_cpu_percent| RunResult {
+            rps,
+            server_cpu_percent,
+            ..RunResult::default()
+        };
+        // One core busy for 50k requests a second: 20 µs each; a run with no answer is left out.
+        let runs = vec![run(50_000.0, 100.0), run(40_000.0, 120.0), run(0.0, 5.0)];
+        let result = ScenarioResult::summarise(Scenario::Health, None, runs).unwrap();
+        let us = result.server_cpu_us_per_request.unwrap();
+        assert_eq!((us.min, us.max), (20.0, 30.0));
+        assert!(row(&result).contains(" 25.0 "), "{}", row(&result));
     }
 }
