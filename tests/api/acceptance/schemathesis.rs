@@ -45,6 +45,13 @@ async fn schemathesis_finds_nothing_wrong() {
         // Its cache and the hook's bytecode go to the test's directory, not the source tree.
         .current_dir(app.dir.path())
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // Except hypothesis's tables of which characters each codec encodes, derived from this
+        // Python's Unicode data alone: made afresh in each test's directory, they were a fifth of
+        // the run's CPU (a loop over every code point). Examples are not stored (`none` above).
+        .env(
+            "HYPOTHESIS_STORAGE_DIRECTORY",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/hypothesis"),
+        )
         .env("PYTHONPATH", hooks)
         .env("SCHEMATHESIS_HOOKS", "userdir_hooks")
         .env("USERDIR_TEST_ACCESS_KEY_ID", ROOT.access_key_id)
