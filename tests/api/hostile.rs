@@ -69,17 +69,19 @@ async fn a_flood_of_failed_authentications_cannot_fill_the_disk_or_shut_out_sign
     // 5,000 requests, each claiming a 30,000-character key id (or carrying no signature at all),
     // 32 at a time, while a signed client goes on reading.
     let claimed = "A".repeat(30_000);
-    let authorization = format!(
+    // Made (and checked as a header value) once; each request shares it.
+    let authorization = reqwest::header::HeaderValue::from_str(&format!(
         "AWS4-HMAC-SHA256 Credential={claimed}/20261130/us-east-1/finspace-api/aws4_request, \
          SignedHeaders=host;x-amz-date, Signature=00"
-    );
+    ))
+    .expect("a header value");
     let flood = futures_util::stream::iter(0..5_000)
         .map(|i| {
             let request = app.http.get(app.url(&format!("/user/{user_id}")));
             let request = if i % 10 == 0 {
                 request
             } else {
-                request.header("authorization", &authorization)
+                request.header("authorization", authorization.clone())
             };
             async move { request.send().await.expect("answered").status() }
         })
