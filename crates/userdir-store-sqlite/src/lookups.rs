@@ -38,3 +38,87 @@ async fn fetch(reader: SqlitePool, ids: Vec<UserId>) -> Result<HashMap<UserId, U
         .map(|user| (user.id.clone(), user))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::task::JoinSet;
+    use userdir_core::domain::{
+        Email, FirstName, NewUser, SystemClock, Timestamp, UserId, UserType,
+    };
+    use userdir_core::store::{AuditRecord, UserCache, UserStore, WriteContext};
+
+    use crate::{SqliteSettings, SqliteStore};
+
+    /// This way's statement and its JSON trip. GetUser takes it only where a read on the request's
+    /// thread would wait for a lock, which a test through the store cannot bring about: no other
+    /// connection can hold a WAL database exclusively while the store has it open.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gathered_lookups_each_get_their_own_user() {
+        let dir = tempfile::tempdir().expect("dir");
+        let settings = SqliteSettings {
+            path: dir.path().join("userdir.db"),
+            busy_timeout: Duration::from_secs(5),
+            read_connections: 2,
+        };
+        let store = SqliteStore::open(
+            &settings,
+            Arc::new(SystemClock),
+            Arc::new(UserCache::new(0)),
+        )
+        .await
+        .expect("store opens");
+        let context = WriteContext {
+            claim: None,
+            audit: AuditRecord {
+                time: Timestamp::now(),
+                request_id: "test".into(),
+                caller: "root".into(),
+                operation: "CreateUser".into(),
+                target: None,
+                detail: None,
+            },
+        };
+        let mut users = Vec::new();
+        for i in 0..300 {
+            let mut user = NewUser {
+                email: Email::parse(&format!("gathered{i}@example.com")).expect("email"),
+                user_type: UserType::AppUser,
+                first_name: None,
+                last_name: None,
+                api_access: None,
+                api_access_principal_arn: None,
+            }
+            .into_user(UserId::generate(), Timestamp::now());
+            // Quotes, a backslash and a non-ASCII letter survive the JSON both ways.
+            user.first_name = Some(FirstName::parse(&format!("N\"{i}\\ é")).expect("name"));
+            store
+                .insert_user(&user, u64::MAX, &context)
+                .await
+                .expect("insert");
+            users.push(user);
+        }
+
+        // At once, so that lookups wait together and leave in shared statements; some users are
+        // asked for twice, and some ids are no one's.
+        let mut lookups = JoinSet::new();
+        for user in users.iter().chain(users.iter().take(50)).cloned() {
+            let gathered = store.lookups.clone();
+            lookups.spawn(async move {
+                let found = gathered.get(&user.id).await.expect("read");
+                assert_eq!(found.as_ref(), Some(&user), "{}", user.id);
+            });
+            let gathered = store.lookups.clone();
+            lookups.spawn(async move {
+                let missing = UserId::generate();
+                assert!(gathered.get(&missing).await.expect("read").is_none());
+            });
+        }
+        while let Some(done) = lookups.join_next().await {
+            done.expect("lookup task");
+        }
+        store.close().await;
+    }
+}

@@ -384,9 +384,10 @@ async fn get_user_is_served_from_the_cache_once_read() {
     assert_eq!(store.cached_users(), 200, "every user read is cached once");
 }
 
-/// Lookups made at the same time are gathered into shared statements: each still gets its own
-/// user (also when several ask for the same one), a user that does not exist is absent, and a name
-/// with quotes survives the JSON trip.
+/// Lookups made at the same time, each read on its own task's thread (the gathered way they take
+/// where that would wait for a lock is tested in `src/lookups.rs`): each gets its own user (also
+/// when several ask for the same one), a user that does not exist is absent, and a name with
+/// quotes comes back as stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_lookups_each_get_their_own_user() {
     let dir = tempfile::tempdir().expect("dir");
