@@ -170,6 +170,7 @@ pub struct DatabaseSettings {
     pub busy_timeout_ms: u64,
     pub read_connections: u32,
     pub cached_users: usize,
+    #[serde(deserialize_with = "postgres_connections")]
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
 }
@@ -186,6 +187,22 @@ fn database_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Str
              database.path",
         ))
     }
+}
+
+/// `database.max_connections`: at least 2. The PostgreSQL backend keeps one connection of its pool
+/// listening for creations (LISTEN/NOTIFY) for as long as it runs; with one in all, every request
+/// and the start itself waited for a connection that never came free.
+fn postgres_connections<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<u32, D::Error> {
+    let connections = u32::deserialize(deserializer)?;
+    if connections < 2 {
+        return Err(serde::de::Error::custom(
+            "expected at least 2: one connection stays open listening for new users to \
+             activate, and requests need another",
+        ));
+    }
+    Ok(connections)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -387,6 +404,21 @@ mod tests {
         assert_eq!(
             problems("[server]\nport = 70000\n", &[]),
             ["server.port = 70000 (from F): expected an unsigned 16 bit integer"]
+        );
+    }
+
+    #[test]
+    fn too_few_postgres_connections_are_refused() {
+        assert_eq!(
+            problems("[database]\nmax_connections = 1\n", &[]),
+            [
+                "database.max_connections = 1 (from F): expected at least 2: one connection stays \
+                 open listening for new users to activate, and requests need another"
+            ]
+        );
+        assert_eq!(
+            problems("", &[("USERDIR__DATABASE__MAX_CONNECTIONS", "0")]).len(),
+            1
         );
     }
 
