@@ -45,7 +45,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct PostgresSettings {
     /// `postgres://user:password@host:port/database?options` (or `postgresql://`).
     pub url: String,
-    /// Connections this instance opens at most.
+    /// Connections this instance opens at most. One of them is held for as long as the store is
+    /// open, listening for creations, so fewer than 2 leave none for anything else (the
+    /// configuration refuses them: `database.max_connections`).
     pub max_connections: u32,
     /// How long a request waits for a free connection (or for a new one to connect) before it
     /// fails with 503.
