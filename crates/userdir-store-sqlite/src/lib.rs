@@ -7,6 +7,7 @@
 //! the cache the backend hands in (`userdir_core::store::UserCache`), which the writer keeps
 //! coherent; a miss reads on the request's own thread (`direct.rs`), or, where that would wait
 //! for a lock, in a statement shared with the misses waiting at the same time (`lookups.rs`).
+//! ListUsers' pages are read on the request's thread too, through the pool where that would wait.
 //!
 //! Limits are bound as `LIMIT CAST(?n AS INTEGER)`: SQLite's planner reads a bare bound LIMIT's
 //! value, and then prepares the statement afresh every time the value is bound again.
@@ -35,6 +36,8 @@ mod maintenance;
 mod rows;
 mod scim;
 mod scim_tokens;
+#[cfg(test)]
+mod test_support;
 mod users;
 mod writer;
 

@@ -41,16 +41,10 @@ async fn fetch(reader: SqlitePool, ids: Vec<UserId>) -> Result<HashMap<UserId, U
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use tokio::task::JoinSet;
-    use userdir_core::domain::{
-        Email, FirstName, NewUser, SystemClock, Timestamp, UserId, UserType,
-    };
-    use userdir_core::store::{AuditRecord, UserCache, UserStore, WriteContext};
+    use userdir_core::domain::UserId;
 
-    use crate::{SqliteSettings, SqliteStore};
+    use crate::test_support::{insert_users, open_store};
 
     /// This way's statement and its JSON trip. GetUser takes it only where a read on the request's
     /// thread would wait for a lock, which a test through the store cannot bring about: no other
@@ -58,48 +52,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn gathered_lookups_each_get_their_own_user() {
         let dir = tempfile::tempdir().expect("dir");
-        let settings = SqliteSettings {
-            path: dir.path().join("userdir.db"),
-            busy_timeout: Duration::from_secs(5),
-            read_connections: 2,
-        };
-        let store = SqliteStore::open(
-            &settings,
-            Arc::new(SystemClock),
-            Arc::new(UserCache::new(0)),
-        )
-        .await
-        .expect("store opens");
-        let context = WriteContext {
-            claim: None,
-            audit: AuditRecord {
-                time: Timestamp::now(),
-                request_id: "test".into(),
-                caller: "root".into(),
-                operation: "CreateUser".into(),
-                target: None,
-                detail: None,
-            },
-        };
-        let mut users = Vec::new();
-        for i in 0..300 {
-            let mut user = NewUser {
-                email: Email::parse(&format!("gathered{i}@example.com")).expect("email"),
-                user_type: UserType::AppUser,
-                first_name: None,
-                last_name: None,
-                api_access: None,
-                api_access_principal_arn: None,
-            }
-            .into_user(UserId::generate(), Timestamp::now());
-            // Quotes, a backslash and a non-ASCII letter survive the JSON both ways.
-            user.first_name = Some(FirstName::parse(&format!("N\"{i}\\ é")).expect("name"));
-            store
-                .insert_user(&user, u64::MAX, &context)
-                .await
-                .expect("insert");
-            users.push(user);
-        }
+        let store = open_store(dir.path()).await;
+        let users = insert_users(&store, 300).await;
 
         // At once, so that lookups wait together and leave in shared statements; some users are
         // asked for twice, and some ids are no one's.
